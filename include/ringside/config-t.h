@@ -1,0 +1,110 @@
+/* Types of the configuration model: Istio resources as read from YAML.
+ *
+ * Issue 2 reads ServiceEntry (enough to route); the other kinds come with the
+ * configuration issue. Every string is owned by the struct that holds it and
+ * freed by rs_config_free(). */
+#ifndef RINGSIDE_CONFIG_T_H
+#define RINGSIDE_CONFIG_T_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Position of a YAML node; line and col are 1-based as editors count them. */
+struct rs_pos {
+	const char *file; /* borrowed from the rs_config's file table */
+	int line;
+	int col;
+};
+
+enum rs_diag_level {
+	RS_DIAG_WARNING, /* accepted, but something is ignored or suspicious */
+	RS_DIAG_ERROR,   /* the resource (or file) was rejected */
+};
+
+/* One problem found while loading; printed as
+ * `file:line:col: Kind/namespace/name: message`. */
+struct rs_diag {
+	enum rs_diag_level level;
+	char *file;
+	int line;
+	int col;
+	char *resource; /* "ServiceEntry/default/name" or NULL when not inside one */
+	char *msg;
+};
+
+struct rs_diags {
+	struct rs_diag *v; /* owns */
+	size_t n;
+	size_t cap;
+	size_t errors; /* how many of v are RS_DIAG_ERROR */
+};
+
+struct rs_kv {
+	char *key;
+	char *value;
+};
+
+/* ServiceEntry.spec.ports[] (networking.istio.io ServicePort). */
+struct rs_se_port {
+	uint32_t number;
+	char *name;
+	char *protocol;       /* HTTP, HTTP2, GRPC, TCP, TLS, ... as written; may be NULL */
+	uint32_t target_port; /* 0 when absent */
+};
+
+/* A named port on an endpoint: WorkloadEntry.ports map entry. */
+struct rs_named_port {
+	char *name;
+	uint32_t number;
+};
+
+/* ServiceEntry.spec.endpoints[] (a WorkloadEntry). */
+struct rs_se_endpoint {
+	char *address;
+	struct rs_named_port *ports; /* owns */
+	size_t nports;
+	struct rs_kv *labels; /* owns */
+	size_t nlabels;
+	char *network;
+	char *locality;
+	uint32_t weight;
+	char *service_account;
+	struct rs_pos pos;
+};
+
+enum rs_se_resolution {
+	RS_SE_RESOLUTION_NONE,
+	RS_SE_RESOLUTION_STATIC,
+	RS_SE_RESOLUTION_DNS,
+	RS_SE_RESOLUTION_DNS_ROUND_ROBIN,
+};
+
+enum rs_se_location {
+	RS_SE_MESH_EXTERNAL,
+	RS_SE_MESH_INTERNAL,
+};
+
+struct rs_service_entry {
+	char *name;
+	char *ns; /* metadata.namespace, "default" when absent */
+	struct rs_pos pos;
+	char **hosts; /* owns; as written (short names are not expanded, as in Istio) */
+	size_t nhosts;
+	char **addresses;
+	size_t naddresses;
+	struct rs_se_port *ports;
+	size_t nports;
+	enum rs_se_location location;
+	enum rs_se_resolution resolution;
+	struct rs_se_endpoint *endpoints;
+	size_t nendpoints;
+};
+
+struct rs_config {
+	char **files; /* owns: every file read, in load order; rs_pos.file points here */
+	size_t nfiles;
+	struct rs_service_entry *service_entries; /* owns */
+	size_t n_service_entries;
+};
+
+#endif

@@ -1,0 +1,134 @@
+/* The shard runtime: rings, completion dispatch, timers, buffers, logging. */
+#ifndef RINGSIDE_CORE_H
+#define RINGSIDE_CORE_H
+
+#include <liburing.h>
+#include <pthread.h>
+#include <stdarg.h>
+
+#include "ringside/core-t.h"
+
+struct rs_shard;
+
+/* --- logging (log.c) --- */
+extern enum rs_log_level rs_log_min; /* frozen after start-up */
+int rs_log_parse_level(const char *s, enum rs_log_level *out);
+void rs_log(enum rs_log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define rs_debug(...)                                                                              \
+	do {                                                                                       \
+		if (rs_log_min <= RS_LOG_DEBUG)                                                    \
+			rs_log(RS_LOG_DEBUG, __VA_ARGS__);                                         \
+	} while (0)
+#define rs_info(...) rs_log(RS_LOG_INFO, __VA_ARGS__)
+#define rs_warn(...) rs_log(RS_LOG_WARN, __VA_ARGS__)
+#define rs_error(...) rs_log(RS_LOG_ERROR, __VA_ARGS__)
+/* Names the calling thread in log lines ("main", "shard 0"). */
+void rs_log_set_thread(const char *name);
+
+/* --- time --- */
+uint64_t rs_now_ns(void);
+/* Parses "250ms", "10s", "5m", "1h", "1.5s", "100us"; 0 and a plain "0" mean
+ * "no limit". Returns 0 or -EINVAL. */
+int rs_duration_parse(const char *s, uint64_t *ns);
+
+/* --- io_uring set-up and probe (ring.c) --- */
+/* Checks that the kernel offers every io_uring feature ringside uses. On
+ * failure writes a message that names the feature, the kernel version and
+ * what to do into err, and returns a negative errno. */
+int rs_ring_probe(char *err, size_t errlen);
+int rs_ring_init(struct io_uring *ring, unsigned entries);
+
+/* user_data layout: generation (32) | slot (24) | op (8). */
+static inline uint64_t rs_udata(const struct rs_io *io, enum rs_op op)
+{
+	return ((uint64_t)io->gen << 32) | ((uint64_t)io->slot << 8) | (uint64_t)op;
+}
+
+/* --- output queue (outq.c) --- */
+struct rs_chunk_cache {
+	struct rs_chunk *free; /* owns */
+	unsigned nfree;
+	unsigned max_free;
+};
+int rs_outq_append(struct rs_outq *q, struct rs_chunk_cache *cache, const void *p, size_t n);
+int rs_outq_printf(struct rs_outq *q, struct rs_chunk_cache *cache, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Fills iov with up to max unsent ranges; returns how many. */
+int rs_outq_iov(const struct rs_outq *q, struct iovec *iov, int max);
+/* Drops n bytes acknowledged by a send completion. */
+void rs_outq_consume(struct rs_outq *q, struct rs_chunk_cache *cache, size_t n);
+void rs_outq_clear(struct rs_outq *q, struct rs_chunk_cache *cache);
+void rs_chunk_cache_free(struct rs_chunk_cache *cache);
+
+/* --- timers (timer.c): a binary min-heap per shard --- */
+struct rs_timer_heap {
+	struct rs_timer **v; /* borrowed timers; the array is owned */
+	uint32_t n;
+	uint32_t cap;
+};
+int rs_timer_arm(struct rs_timer_heap *h, struct rs_timer *t, uint64_t at_ns);
+void rs_timer_cancel(struct rs_timer_heap *h, struct rs_timer *t);
+/* Runs every timer due at now; returns the next deadline or UINT64_MAX. */
+uint64_t rs_timer_run(struct rs_timer_heap *h, uint64_t now);
+void rs_timer_heap_free(struct rs_timer_heap *h);
+static inline bool rs_timer_armed(const struct rs_timer *t)
+{
+	return t->heap_idx != 0;
+}
+
+
+/* --- the shard event loop (loop.c) --- */
+
+/* The per-shard provided buffer ring that multishot receives fill. */
+struct rs_bufring {
+	struct io_uring_buf_ring *br; /* owns (mmap'd) */
+	char *base;                   /* owns: count * size bytes */
+	uint32_t count;               /* power of two */
+	uint32_t size;
+	uint16_t bgid;
+	uint16_t pending; /* recycled buffers not yet made visible to the kernel */
+};
+
+struct rs_loop {
+	struct io_uring ring;
+	unsigned id;
+	struct rs_io **slots; /* owns the array; the objects are borrowed */
+	uint32_t *gens;
+	uint32_t *free_slots;
+	uint32_t nslots;
+	uint32_t nfree;
+	uint32_t cap;
+	struct rs_bufring bufs;
+	struct rs_timer_heap timers;
+	struct rs_chunk_cache chunks;
+	uint64_t now; /* CLOCK_MONOTONIC ns, refreshed each loop turn */
+	bool stop;
+	/* Called once per batch of completions (adopt configuration, drain). */
+	void (*after_batch)(struct rs_loop *l, void *arg);
+	void *arg;
+};
+
+#define RS_BUFRING_GROUP 0
+
+int rs_loop_init(struct rs_loop *l, unsigned id, unsigned entries, unsigned nbufs,
+		 unsigned bufsize);
+void rs_loop_fini(struct rs_loop *l);
+/* Gives io a slot so its submissions can be named in user_data. */
+int rs_loop_register(struct rs_loop *l, struct rs_io *io);
+/* Retires io's slot: later completions for it are stale. */
+void rs_loop_unregister(struct rs_loop *l, struct rs_io *io);
+/* A submission entry for io's op; flushes the ring when full. Never NULL. */
+struct io_uring_sqe *rs_loop_sqe(struct rs_loop *l, struct rs_io *io, enum rs_op op);
+void rs_loop_run(struct rs_loop *l);
+
+static inline const char *rs_loop_buf(const struct rs_loop *l, uint16_t bid)
+{
+	return l->bufs.base + (size_t)bid * l->bufs.size;
+}
+/* Hands a provided buffer back to the kernel (made visible once per batch). */
+void rs_loop_buf_recycle(struct rs_loop *l, uint16_t bid);
+
+/* Starts fn(arg) on a new thread pinned to cpu (-1: not pinned). */
+int rs_thread_start(pthread_t *t, int cpu, void *(*fn)(void *), void *arg);
+
+#endif

@@ -1,0 +1,60 @@
+#ifndef RINGSIDE_HTTP_H
+#define RINGSIDE_HTTP_H
+
+#include <stddef.h>
+#include <string.h>
+
+#include "ringside/http-t.h"
+
+/* --- messages (msg.c) --- */
+void rs_msg_init(struct rs_msg *m);
+void rs_msg_reset(struct rs_msg *m);
+void rs_msg_free(struct rs_msg *m);
+/* Appends bytes to the message buffer; returns their offset or -1 (ENOMEM). */
+int64_t rs_msg_append(struct rs_msg *m, const char *p, size_t n);
+/* Appends an empty header entry whose offsets the caller fills. */
+struct rs_hdr *rs_msg_new_hdr(struct rs_msg *m);
+/* Adds a complete header field. Returns 0 or -ENOMEM. */
+int rs_msg_add_header(struct rs_msg *m, const char *name, size_t nlen, const char *value,
+		      size_t vlen);
+static inline const char *rs_msg_str(const struct rs_msg *m, uint32_t off)
+{
+	return m->buf + off;
+}
+/* The first header named name (case-insensitive), or NULL. */
+const struct rs_hdr *rs_msg_find(const struct rs_msg *m, const char *name);
+/* Removes every header named name; returns how many. */
+unsigned rs_msg_remove(struct rs_msg *m, const char *name, size_t nlen);
+/* Removes the hop-by-hop fields of RFC 9110 §7.6.1: Connection, the fields it
+ * names, Keep-Alive, Proxy-Connection, TE, Transfer-Encoding, Upgrade. Returns
+ * true when Connection listed "close". */
+bool rs_msg_strip_hop_by_hop(struct rs_msg *m);
+bool rs_hdr_name_is(const struct rs_msg *m, const struct rs_hdr *h, const char *name,
+		    size_t nlen);
+/* True when a comma-separated header value holds token (case-insensitive). */
+bool rs_value_has_token(const char *v, size_t vlen, const char *token);
+const char *rs_status_reason(int status);
+enum rs_method rs_method_from(const char *p, size_t n);
+
+
+/* --- HTTP/1.1 (h1.c) --- */
+struct rs_outq;
+struct rs_chunk_cache;
+
+/* True when every byte may appear in a field value (RFC 9110 §5.5): no NUL,
+ * no CR or LF (so no obs-fold and no bare CR), no other control but HTAB. */
+bool rs_h1_value_ok(const char *p, size_t n);
+/* Writes the request line and fields, then the framing body requires. */
+int rs_h1_encode_request_head(struct rs_outq *q, struct rs_chunk_cache *cc,
+			      const struct rs_msg *m);
+/* Writes the status line and fields. chunked: add Transfer-Encoding: chunked;
+ * close: add Connection: close. */
+int rs_h1_encode_response_head(struct rs_outq *q, struct rs_chunk_cache *cc,
+			       const struct rs_msg *m, bool chunked, bool close);
+int rs_h1_encode_chunk(struct rs_outq *q, struct rs_chunk_cache *cc, const char *p, size_t n);
+int rs_h1_encode_last_chunk(struct rs_outq *q, struct rs_chunk_cache *cc);
+/* A complete response with a text body, for answers the proxy gives itself. */
+int rs_h1_encode_local_reply(struct rs_outq *q, struct rs_chunk_cache *cc, int status,
+			     const char *body, bool close, const char *request_id);
+
+#endif

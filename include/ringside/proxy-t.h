@@ -1,0 +1,173 @@
+/* Types of the proxy: shards (workers), the stream that pairs a downstream
+ * request with its upstream attempt, and the HTTP/1.1 connections on both
+ * sides. */
+#ifndef RINGSIDE_PROXY_T_H
+#define RINGSIDE_PROXY_T_H
+
+#include <llhttp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "ringside/config-t.h"
+#include "ringside/core.h"
+#include "ringside/http-t.h"
+#include "ringside/net-t.h"
+#include "ringside/router.h"
+#include "ringside/telemetry-t.h"
+#include "ringside/upstream-t.h"
+
+/* Settings frozen at start-up (flags and environment). */
+struct rs_proxy_opts {
+	unsigned concurrency;
+	const char *listen_addr;
+	uint16_t outbound_port;
+	uint16_t inbound_port;
+	uint64_t connect_timeout_ns;     /* upstream connect; Envoy/Istio default 10 s */
+	uint64_t route_timeout_ns;       /* response after request end; 0: none (Istio) */
+	uint64_t stream_idle_timeout_ns; /* no activity on a request; Envoy 5 min */
+	uint64_t idle_timeout_ns;        /* downstream connection without requests; Envoy 1 h */
+	uint64_t upstream_idle_timeout_ns; /* pooled upstream connection unused */
+	uint64_t drain_timeout_ns;
+	uint32_t max_header_bytes; /* Envoy max_request_headers_kb 60 */
+	uint32_t max_headers;      /* Envoy max_headers_count 100 */
+	uint32_t max_connections;  /* downstream, per process; 0: none */
+	const char *ns;
+	unsigned nbufs; /* provided buffers per shard */
+	unsigned buf_size;
+};
+
+/* An immutable compiled configuration. Shards read it without locks; it is
+ * replaced by publishing a new pointer (reload comes with the configuration
+ * issue). */
+struct rs_snapshot {
+	uint64_t generation;
+	struct rs_config *cfg; /* owns */
+	struct rs_clusters clusters;
+	struct rs_router router;
+};
+
+/* State shared by the main thread and the shards, written only by main. */
+struct rs_proxy_shared {
+	_Atomic(const struct rs_snapshot *) snap;
+	atomic_bool drain;
+	atomic_uint ds_active; /* downstream connections open, for max_connections */
+};
+
+struct rs_ds;
+struct rs_us;
+struct rs_stream;
+
+/* Idle upstream connections to one endpoint, on one shard. */
+struct rs_pool {
+	struct rs_pool *next;
+	struct sockaddr_storage addr;
+	socklen_t addr_len;
+	struct rs_us *idle; /* borrowed: the connections own themselves */
+	unsigned nidle;
+};
+
+struct rs_worker {
+	struct rs_loop loop;
+	unsigned id;
+	int cpu;
+	pthread_t thread;
+	const struct rs_proxy_opts *opts;
+	struct rs_proxy_shared *shared;
+	int listen_fd;
+	struct rs_listener lsn;
+	struct rs_stats *stats; /* owns; cache-line aligned, read by main */
+	const struct rs_snapshot *snap;
+	uint32_t *rr; /* owns: round-robin counter per cluster of snap */
+	struct rs_pool *pools; /* owns */
+	struct rs_ds *ds_list; /* borrowed: every downstream connection */
+	struct rs_io wake;
+	int wake_fd;
+	uint64_t wake_val;
+	bool draining;
+	bool failed;
+	struct rs_timer sweep; /* once a second: idle timeouts */
+	struct rs_timer drain_deadline;
+	uint64_t rng[2];
+};
+
+/* Why a response did not come from the upstream, as Envoy's response flags. */
+enum rs_rflag {
+	RS_RFLAG_NONE,
+	RS_RFLAG_NR, /* no route */
+	RS_RFLAG_UF, /* upstream connection failure */
+	RS_RFLAG_UC, /* upstream connection termination */
+	RS_RFLAG_UT, /* upstream request timeout */
+	RS_RFLAG_UPE, /* upstream protocol error */
+	RS_RFLAG_DC, /* downstream connection termination */
+	RS_RFLAG_UH, /* no healthy upstream */
+};
+
+struct rs_stream {
+	struct rs_worker *w;
+	struct rs_ds *ds; /* borrowed: the downstream that owns this stream */
+	struct rs_us *us; /* borrowed: the upstream carrying it, while it does */
+	const struct rs_snapshot *snap;
+	const struct rs_cluster *cluster;
+	const struct rs_endpoint *ep;
+	struct rs_msg req;
+	struct rs_msg resp;
+	char request_id[40];
+	uint64_t t_start;    /* first byte of the request */
+	uint64_t t_us_start; /* request head handed to the upstream connection */
+	uint64_t t_us_end;   /* last byte of the response from the upstream */
+	bool req_done;       /* the whole request was read */
+	bool resp_started;   /* a response head was written downstream */
+	bool resp_chunked;   /* downstream body is chunk-framed by us */
+	bool close_after;    /* close the downstream connection after this */
+	bool local;          /* the proxy answered itself */
+	enum rs_rflag rflag;
+	struct rs_timer timeout;
+};
+
+struct rs_parse_buf {
+	char *p; /* owns: bytes received but not yet parsed */
+	uint32_t off;
+	uint32_t len;
+	uint32_t cap;
+};
+
+/* A downstream HTTP/1.1 connection. */
+struct rs_ds {
+	struct rs_conn c;
+	struct rs_worker *w;
+	struct rs_ds *prev, *next;
+	llhttp_t p;
+	struct rs_stream *st; /* owns: the request being served */
+	struct rs_parse_buf pend;
+	bool paused;    /* parser paused (backpressure or pipelined request) */
+	bool in_field;  /* last header callback was a field name */
+	bool eof;       /* the client half-closed */
+	bool counted;   /* counted in shared->ds_active */
+	int err_status; /* set by a parser callback that refuses the request */
+	const char *err_text;
+	uint64_t last_active;
+	struct rs_timer idle;
+	char peer_ip[48];
+};
+
+/* An upstream HTTP/1.1 connection; pooled per shard and endpoint. */
+struct rs_us {
+	struct rs_conn c;
+	struct rs_worker *w;
+	struct rs_pool *pool;
+	struct rs_us *prev, *next; /* in pool->idle */
+	llhttp_t p;
+	struct rs_stream *st; /* borrowed, while serving */
+	struct rs_parse_buf pend;
+	bool paused;
+	bool connected;
+	bool idle;
+	bool reused;
+	bool head_req;
+	bool resp_done;
+	bool skip_interim; /* parsing a 1xx interim response */
+	bool in_field;
+	uint64_t idle_since;
+};
+
+#endif

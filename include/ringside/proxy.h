@@ -1,0 +1,19 @@
+#ifndef RINGSIDE_PROXY_H
+#define RINGSIDE_PROXY_H
+
+#include "ringside/proxy-t.h"
+
+/* Builds a snapshot from loaded configuration (takes cfg). */
+int rs_snapshot_build(struct rs_config *cfg, const char *ns, uint64_t generation,
+		      struct rs_snapshot **out, struct rs_diags *diags);
+void rs_snapshot_free(struct rs_snapshot *s);
+
+/* Creates the shard's ring and listener on the calling thread. */
+int rs_worker_init(struct rs_worker *w, unsigned id, int cpu, const struct rs_proxy_opts *o,
+		   struct rs_proxy_shared *shared);
+/* Runs the shard until it has drained; then frees what it owns. */
+void *rs_worker_main(void *arg);
+/* Called by the main thread: wakes the shard to look at shared state. */
+void rs_worker_wake(struct rs_worker *w);
+
+#endif

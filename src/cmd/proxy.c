@@ -1,0 +1,431 @@
+/* `ringside proxy`: start the shards, serve the admin ports, drain on
+ * SIGTERM. */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "ringside/admin.h"
+#include "ringside/config.h"
+#include "ringside/core.h"
+#include "ringside/net.h"
+#include "ringside/proxy.h"
+#include "ringside/telemetry.h"
+
+struct flag {
+	const char *name;
+	const char *env;
+	const char *def;
+	const char *help;
+};
+
+/* Every flag has an environment variable; the flag wins. */
+static const struct flag flags[] = {
+	{"config", "RINGSIDE_CONFIG", NULL, "Istio YAML file or directory (repeatable)"},
+	{"concurrency", "RINGSIDE_CONCURRENCY", "0", "shards; 0: one per CPU this process may use"},
+	{"namespace", "RINGSIDE_NAMESPACE", "default", "this workload's namespace"},
+	{"service-account", "RINGSIDE_SERVICE_ACCOUNT", "default", "this workload's service account"},
+	{"trust-domain", "RINGSIDE_TRUST_DOMAIN", "cluster.local", "SPIFFE trust domain"},
+	{"listen-address", "RINGSIDE_LISTEN_ADDRESS", "0.0.0.0", "address of the traffic ports"},
+	{"outbound-port", "RINGSIDE_OUTBOUND_PORT", "15001", "outbound listener"},
+	{"inbound-port", "RINGSIDE_INBOUND_PORT", "15006", "inbound listener (not served yet)"},
+	{"admin-port", "RINGSIDE_ADMIN_PORT", "15000", "admin port on 127.0.0.1; 0: off"},
+	{"stats-port", "RINGSIDE_STATS_PORT", "15090", "Prometheus /stats/prometheus; 0: off"},
+	{"health-port", "RINGSIDE_HEALTH_PORT", "15021", "/healthz/ready; 0: off"},
+	{"drain-timeout", "RINGSIDE_DRAIN_TIMEOUT", "5s", "longest wait for requests in flight"},
+	{"connect-timeout", "RINGSIDE_CONNECT_TIMEOUT", "10s", "upstream connect timeout"},
+	{"route-timeout", "RINGSIDE_ROUTE_TIMEOUT", "0", "upstream response timeout; 0: none (Istio)"},
+	{"stream-idle-timeout", "RINGSIDE_STREAM_IDLE_TIMEOUT", "5m", "request without activity"},
+	{"idle-timeout", "RINGSIDE_IDLE_TIMEOUT", "1h", "downstream connection without requests"},
+	{"upstream-idle-timeout", "RINGSIDE_UPSTREAM_IDLE_TIMEOUT", "60s", "pooled upstream connection unused"},
+	{"max-connections", "RINGSIDE_MAX_CONNECTIONS", "0", "downstream connections; 0: no limit"},
+	{"max-request-headers-kb", "RINGSIDE_MAX_REQUEST_HEADERS_KB", "60", "request header bytes, KiB"},
+	{"max-headers-count", "RINGSIDE_MAX_HEADERS_COUNT", "100", "request header fields"},
+	{"buffers", "RINGSIDE_BUFFERS", "256", "receive buffers per shard (power of two)"},
+	{"log-level", "RINGSIDE_LOG_LEVEL", "info", "debug, info, warn or error"},
+};
+
+#define NFLAGS (sizeof flags / sizeof flags[0])
+
+static void proxy_usage(FILE *f)
+{
+	fprintf(f, "usage: ringside proxy --config PATH [flags]\n\nflags (and environment):\n");
+	for (size_t i = 0; i < NFLAGS; i++)
+		fprintf(f, "  --%-24s %s [%s]%s%s\n", flags[i].name, flags[i].help, flags[i].env,
+			flags[i].def ? " default " : "", flags[i].def ? flags[i].def : "");
+	fprintf(f, "  --label KEY=VALUE          workload label (repeatable) [RINGSIDE_LABELS=k=v,...]\n");
+}
+
+struct proxy {
+	struct rs_proxy_opts o;
+	struct rs_proxy_shared shared;
+	struct rs_worker *w; /* owns: o.concurrency shards */
+	pthread_barrier_t ready;
+	atomic_uint running;
+	int done_fd;
+};
+
+struct start_arg {
+	struct proxy *px;
+	struct rs_worker *w;
+	int ret;
+};
+
+static void *shard_main(void *arg)
+{
+	struct rs_worker *w = arg;
+	struct proxy *px = NULL;
+
+	/* The ring must be created on the thread that submits to it
+	 * (IORING_SETUP_SINGLE_ISSUER). */
+	px = (struct proxy *)w->loop.arg;
+	w->failed = rs_worker_init(w, w->id, w->cpu, w->opts, w->shared) < 0;
+	pthread_barrier_wait(&px->ready);
+	if (!w->failed)
+		rs_worker_main(w);
+	atomic_fetch_sub(&px->running, 1);
+	{
+		uint64_t one = 1;
+
+		(void)!write(px->done_fd, &one, sizeof one);
+	}
+	return NULL;
+}
+
+static void merge_stats(void *arg, struct rs_stats *s)
+{
+	struct proxy *px = arg;
+
+	for (unsigned i = 0; i < px->o.concurrency; i++)
+		rs_stats_merge(s, px->w[i].stats);
+}
+
+static void drain(void *arg)
+{
+	struct proxy *px = arg;
+
+	if (atomic_exchange(&px->shared.drain, true))
+		return;
+	for (unsigned i = 0; i < px->o.concurrency; i++)
+		rs_worker_wake(&px->w[i]);
+}
+
+static bool draining(void *arg)
+{
+	return atomic_load(&((struct proxy *)arg)->shared.drain);
+}
+
+static bool stopped(void *arg)
+{
+	return atomic_load(&((struct proxy *)arg)->running) == 0;
+}
+
+static int parse_port(const char *name, const char *v, uint16_t *out)
+{
+	char *end;
+	long n = strtol(v, &end, 10);
+
+	if (*v == '\0' || *end || n < 0 || n > 65535) {
+		fprintf(stderr, "ringside proxy: --%s: '%s' is not a port (0-65535)\n", name, v);
+		return -1;
+	}
+	*out = (uint16_t)n;
+	return 0;
+}
+
+static int parse_uint(const char *name, const char *v, unsigned max, unsigned *out)
+{
+	char *end;
+	long n = strtol(v, &end, 10);
+
+	if (*v == '\0' || *end || n < 0 || (unsigned long)n > max) {
+		fprintf(stderr, "ringside proxy: --%s: '%s' is not a number from 0 to %u\n", name,
+			v, max);
+		return -1;
+	}
+	*out = (unsigned)n;
+	return 0;
+}
+
+static int parse_dur(const char *name, const char *v, uint64_t *out)
+{
+	if (rs_duration_parse(v, out) < 0) {
+		fprintf(stderr,
+			"ringside proxy: --%s: '%s' is not a duration (examples: 250ms, 10s, 5m)\n",
+			name, v);
+		return -1;
+	}
+	return 0;
+}
+
+static unsigned cpus_allowed(int *cpu_list, unsigned max)
+{
+	cpu_set_t set;
+	unsigned n = 0;
+
+	if (sched_getaffinity(0, sizeof set, &set) != 0)
+		return 1;
+	for (int c = 0; c < CPU_SETSIZE && n < max; c++)
+		if (CPU_ISSET(c, &set))
+			cpu_list[n++] = c;
+	return n ? n : 1;
+}
+
+int rs_cmd_proxy(int argc, char **argv)
+{
+	const char *val[NFLAGS];
+	const char *paths[64];
+	size_t npaths = 0;
+	struct option longopts[NFLAGS + 3];
+	struct proxy px;
+	struct rs_diags diags = {0};
+	struct rs_config *cfg = NULL;
+	struct rs_snapshot *snap = NULL;
+	struct rs_admin admin;
+	struct rs_admin_hooks hooks;
+	char err[1024];
+	int cpu_list[1024], ncpus, ret = 1, opt, idx;
+	unsigned u = 0, kb = 60, maxh = 100, nbufs = 256, conc = 0;
+	uint16_t admin_port = 0, stats_port = 0, health_port = 0;
+	enum rs_log_level lvl;
+
+	memset(&px, 0, sizeof px);
+	for (size_t i = 0; i < NFLAGS; i++) {
+		const char *e = getenv(flags[i].env);
+
+		val[i] = e && *e ? e : flags[i].def;
+		longopts[i] = (struct option){flags[i].name, required_argument, NULL, (int)i};
+	}
+	longopts[NFLAGS] = (struct option){"label", required_argument, NULL, 1000};
+	longopts[NFLAGS + 1] = (struct option){"help", no_argument, NULL, 'h'};
+	longopts[NFLAGS + 2] = (struct option){0};
+	if (getenv("RINGSIDE_CONFIG") && *getenv("RINGSIDE_CONFIG"))
+		paths[npaths++] = getenv("RINGSIDE_CONFIG");
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "h", longopts, &idx)) != -1) {
+		if (opt == 'h') {
+			proxy_usage(stdout);
+			return 0;
+		}
+		if (opt == 1000)
+			continue; /* labels select policies; used with the config issue */
+		if (opt < 0 || (size_t)opt >= NFLAGS) {
+			proxy_usage(stderr);
+			return 2;
+		}
+		if (opt == 0) {
+			if (npaths == (getenv("RINGSIDE_CONFIG") ? 1u : 0u) && npaths)
+				npaths = 0; /* a flag replaces the environment */
+			if (npaths == sizeof paths / sizeof paths[0]) {
+				fprintf(stderr, "ringside proxy: too many --config paths\n");
+				return 2;
+			}
+			paths[npaths++] = optarg;
+			continue;
+		}
+		val[opt] = optarg;
+	}
+	if (optind < argc) {
+		fprintf(stderr, "ringside proxy: unexpected argument '%s'\n", argv[optind]);
+		return 2;
+	}
+	if (npaths == 0) {
+		fprintf(stderr, "ringside proxy: --config PATH is required (Istio YAML: a "
+				"ServiceEntry names the hosts to route)\n");
+		return 2;
+	}
+	for (size_t i = 0; i < NFLAGS; i++) {
+		const char *n = flags[i].name, *v = val[i];
+
+		if (!v)
+			continue;
+		if (!strcmp(n, "concurrency") && parse_uint(n, v, 1024, &conc) < 0)
+			return 2;
+		if (!strcmp(n, "outbound-port") && parse_port(n, v, &px.o.outbound_port) < 0)
+			return 2;
+		if (!strcmp(n, "inbound-port") && parse_port(n, v, &px.o.inbound_port) < 0)
+			return 2;
+		if (!strcmp(n, "admin-port") && parse_port(n, v, &admin_port) < 0)
+			return 2;
+		if (!strcmp(n, "stats-port") && parse_port(n, v, &stats_port) < 0)
+			return 2;
+		if (!strcmp(n, "health-port") && parse_port(n, v, &health_port) < 0)
+			return 2;
+		if (!strcmp(n, "drain-timeout") && parse_dur(n, v, &px.o.drain_timeout_ns) < 0)
+			return 2;
+		if (!strcmp(n, "connect-timeout") && parse_dur(n, v, &px.o.connect_timeout_ns) < 0)
+			return 2;
+		if (!strcmp(n, "route-timeout") && parse_dur(n, v, &px.o.route_timeout_ns) < 0)
+			return 2;
+		if (!strcmp(n, "stream-idle-timeout") &&
+		    parse_dur(n, v, &px.o.stream_idle_timeout_ns) < 0)
+			return 2;
+		if (!strcmp(n, "idle-timeout") && parse_dur(n, v, &px.o.idle_timeout_ns) < 0)
+			return 2;
+		if (!strcmp(n, "upstream-idle-timeout") &&
+		    parse_dur(n, v, &px.o.upstream_idle_timeout_ns) < 0)
+			return 2;
+		if (!strcmp(n, "max-connections") && parse_uint(n, v, 10000000, &u) < 0)
+			return 2;
+		if (!strcmp(n, "max-connections"))
+			px.o.max_connections = u;
+		if (!strcmp(n, "max-request-headers-kb") && parse_uint(n, v, 8192, &kb) < 0)
+			return 2;
+		if (!strcmp(n, "max-headers-count") && parse_uint(n, v, 10000, &maxh) < 0)
+			return 2;
+		if (!strcmp(n, "buffers") && parse_uint(n, v, 32768, &nbufs) < 0)
+			return 2;
+		if (!strcmp(n, "buffers") && (nbufs < 16 || (nbufs & (nbufs - 1)))) {
+			fprintf(stderr, "ringside proxy: --buffers: %u is not a power of two >= 16\n",
+				nbufs);
+			return 2;
+		}
+		if (!strcmp(n, "log-level") && rs_log_parse_level(v, &lvl) < 0) {
+			fprintf(stderr, "ringside proxy: --log-level: '%s' is not one of debug, "
+					"info, warn, error\n",
+				v);
+			return 2;
+		}
+		if (!strcmp(n, "namespace"))
+			px.o.ns = v;
+		if (!strcmp(n, "listen-address"))
+			px.o.listen_addr = v;
+	}
+	if (kb == 0 || maxh == 0) {
+		fprintf(stderr, "ringside proxy: header limits must be at least 1\n");
+		return 2;
+	}
+	px.o.max_header_bytes = kb * 1024;
+	px.o.max_headers = maxh;
+	px.o.nbufs = nbufs;
+	px.o.buf_size = 16384;
+	rs_log_min = lvl;
+
+	ncpus = (int)cpus_allowed(cpu_list, 1024);
+	px.o.concurrency = conc ? conc : (unsigned)ncpus;
+
+	if (rs_ring_probe(err, sizeof err) < 0) {
+		fprintf(stderr, "ringside: %s\n", err);
+		return 1;
+	}
+
+	ret = rs_config_load(paths, npaths, &cfg, &diags);
+	if (diags.n)
+		rs_diags_print(&diags, stderr);
+	if (ret < 0) {
+		fprintf(stderr, "ringside: cannot load configuration: %s\n", strerror(-ret));
+		rs_diags_free(&diags);
+		return 1;
+	}
+	if (diags.errors)
+		rs_warn("%zu configuration error(s): the resources named above are rejected; "
+			"the rest applies",
+			diags.errors);
+	rs_diags_free(&diags);
+	ret = rs_snapshot_build(cfg, px.o.ns, 1, &snap, &diags);
+	rs_diags_print(&diags, stderr);
+	rs_diags_free(&diags);
+	if (ret < 0) {
+		fprintf(stderr, "ringside: cannot build configuration: %s\n", strerror(-ret));
+		return 1;
+	}
+	atomic_store(&px.shared.snap, snap);
+
+	ret = 1;
+	px.w = calloc(px.o.concurrency, sizeof *px.w);
+	if (!px.w)
+		goto out_snap;
+	for (unsigned i = 0; i < px.o.concurrency; i++) {
+		struct rs_worker *w = &px.w[i];
+		int fd = rs_listen_socket(px.o.listen_addr, px.o.outbound_port, 4096);
+
+		w->listen_fd = fd;
+		if (fd < 0) {
+			fprintf(stderr, "ringside: cannot listen on %s:%u (outbound port): %s\n",
+				px.o.listen_addr, px.o.outbound_port, strerror(-fd));
+			goto out_listen;
+		}
+		w->stats = aligned_alloc(64, sizeof *w->stats);
+		if (!w->stats)
+			goto out_listen;
+		memset(w->stats, 0, sizeof *w->stats);
+	}
+	px.done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	hooks = (struct rs_admin_hooks){.merge_stats = merge_stats,
+					.drain = drain,
+					.draining = draining,
+					.stopped = stopped,
+					.arg = &px,
+					.done_fd = px.done_fd};
+	if (rs_admin_init(&admin, admin_port, stats_port, health_port, &hooks, err, sizeof err) <
+	    0) {
+		fprintf(stderr, "ringside: %s\n", err);
+		goto out_listen;
+	}
+	{
+		/* Shards inherit this mask: signals go to the main thread's
+		 * signalfd only. SIGPIPE never: sends use MSG_NOSIGNAL. */
+		sigset_t set;
+
+		sigemptyset(&set);
+		sigaddset(&set, SIGTERM);
+		sigaddset(&set, SIGINT);
+		sigaddset(&set, SIGHUP);
+		pthread_sigmask(SIG_BLOCK, &set, NULL);
+		signal(SIGPIPE, SIG_IGN);
+	}
+	pthread_barrier_init(&px.ready, NULL, px.o.concurrency + 1);
+	atomic_store(&px.running, px.o.concurrency);
+	for (unsigned i = 0; i < px.o.concurrency; i++) {
+		struct rs_worker *w = &px.w[i];
+
+		w->id = i;
+		w->cpu = px.o.concurrency <= (unsigned)ncpus ? cpu_list[i] : -1;
+		w->opts = &px.o;
+		w->shared = &px.shared;
+		w->loop.arg = &px; /* read once by shard_main, replaced by init */
+		if (rs_thread_start(&w->thread, w->cpu, shard_main, w) < 0) {
+			fprintf(stderr, "ringside: cannot start shard %u\n", i);
+			exit(1);
+		}
+	}
+	pthread_barrier_wait(&px.ready);
+	ret = 0;
+	for (unsigned i = 0; i < px.o.concurrency; i++)
+		if (px.w[i].failed)
+			ret = 1;
+	if (ret) {
+		fprintf(stderr, "ringside: a shard failed to start (see above)\n");
+		drain(&px);
+	} else {
+		rs_info("ringside %s: %u shard(s), outbound %s:%u, admin 127.0.0.1:%u, "
+			"stats :%u, health :%u",
+			RINGSIDE_VERSION, px.o.concurrency, px.o.listen_addr, px.o.outbound_port,
+			admin_port, stats_port, health_port);
+	}
+	rs_admin_run(&admin);
+	for (unsigned i = 0; i < px.o.concurrency; i++)
+		pthread_join(px.w[i].thread, NULL);
+	rs_admin_fini(&admin);
+	pthread_barrier_destroy(&px.ready);
+	close(px.done_fd);
+	if (!ret)
+		rs_info("drained; exiting");
+out_listen:
+	for (unsigned i = 0; i < px.o.concurrency; i++) {
+		if (px.w[i].listen_fd > 0)
+			close(px.w[i].listen_fd);
+		free(px.w[i].stats);
+	}
+	free(px.w);
+out_snap:
+	rs_snapshot_free(snap);
+	return ret;
+}

@@ -1,0 +1,132 @@
+/* Private to src/config/: a YAML document as a small tree that remembers where
+ * every node was written, and the helpers that read Istio fields from it and
+ * report problems as `file:line:col: Kind/ns/name: message`.
+ *
+ * The typed model (config-t.h) never points into this tree: a document's tree
+ * lives only while its resources are read, so the loaded configuration holds
+ * no libyaml memory. */
+#ifndef RINGSIDE_CONFIG_YAML_H
+#define RINGSIDE_CONFIG_YAML_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ringside/config-t.h"
+
+enum rs_ynode_type {
+	RS_YNODE_SCALAR,   /* str/len hold the text */
+	RS_YNODE_SEQUENCE, /* items[0..n) */
+	RS_YNODE_MAPPING,  /* pairs[0..n), in the order written */
+};
+
+struct rs_ypair;
+
+struct rs_ynode {
+	enum rs_ynode_type type;
+	int line; /* 1-based, as editors count */
+	int col;  /* 1-based, in characters */
+	bool plain; /* scalar written without quotes: only then can it mean null */
+	bool alias; /* `*name`: a shallow copy of the anchored node; owns nothing but itself */
+	char *str;  /* owns (unless alias); NUL-terminated, may contain NUL when quoted "\0" */
+	size_t len;
+	struct rs_ynode **items; /* owns (unless alias) */
+	struct rs_ypair *pairs;  /* owns (unless alias) */
+	size_t n;
+};
+
+struct rs_ypair {
+	struct rs_ynode *key; /* owns */
+	struct rs_ynode *value; /* owns */
+};
+
+/* How one resource is being read: where problems go and whether any of them
+ * rejects it. Field readers report through it and never return an error, so
+ * a resource parser reads top to bottom and checks `rejected` once. */
+struct rs_yctx {
+	const char *file;       /* borrowed: the rs_config's file table */
+	struct rs_diags *diags; /* borrowed */
+	char resource[384];     /* "Kind/ns/name", or "" outside a resource */
+	bool rejected;          /* an RS_DIAG_ERROR was reported for this resource */
+	bool nomem;             /* an allocation failed: the whole load fails with -ENOMEM */
+};
+
+/* Called once per document of a file, with its root (never NULL; an empty
+ * document is a null scalar). Returns 0 or -ENOMEM, which stops the file. */
+typedef int (*rs_yaml_doc_cb)(const struct rs_ynode *root, void *user_data);
+
+/* Reads file (also the name used in diagnostics) document by document.
+ * Returns 0; -EINVAL for a YAML syntax error, reported in diags at its
+ * line:col (documents before it were already delivered); a negative errno
+ * when the file cannot be opened or read (reported too); -ENOMEM; or what
+ * on_doc returned. */
+int rs_yaml__parse_file(const char *file, struct rs_diags *diags, rs_yaml_doc_cb on_doc,
+			void *user_data);
+
+/* Same, from memory: name is used in diagnostics only. */
+int rs_yaml__parse_string(const char *name, const char *text, size_t len,
+			  struct rs_diags *diags, rs_yaml_doc_cb on_doc, void *user_data);
+
+/* Plain `~`, `null`, `Null`, `NULL` or nothing: YAML's null, which Kubernetes
+ * treats as a field that was not written. */
+bool rs_yaml__is_null(const struct rs_ynode *n);
+
+/* The value of key in map, or NULL when map is not a mapping, the key is
+ * absent or its value is null. */
+const struct rs_ynode *rs_yaml__get(const struct rs_ynode *map, const char *key);
+
+/* Field paths as Istio and kubectl print them: `spec.ports[1].number`. The
+ * result is truncated to RS_YPATH_MAX; it only ever goes into a message. */
+#define RS_YPATH_MAX 256
+const char *rs_yaml__path_key(char buf[RS_YPATH_MAX], const char *parent, const char *key);
+const char *rs_yaml__path_index(char buf[RS_YPATH_MAX], const char *parent, size_t i);
+
+/* Adds a problem at node's position (the file alone when node is NULL),
+ * prefixed with `path: ` when path is non-empty. An error rejects the resource. */
+void rs_yaml__report(struct rs_yctx *ctx, enum rs_diag_level level, const struct rs_ynode *node,
+		     const char *path, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* True when n has the type; otherwise reports
+ * `path: wrong type: expected a mapping, got a sequence` and returns false. */
+bool rs_yaml__expect(struct rs_yctx *ctx, const struct rs_ynode *n, const char *path,
+		     enum rs_ynode_type type);
+
+/* Readers of one scalar. Each returns true and sets *out, or reports why not
+ * (wrong type, out of range, ...) and returns false leaving *out as it was.
+ * str duplicates the text into *out (freeing what was there). */
+bool rs_yaml__str(struct rs_yctx *ctx, const struct rs_ynode *n, const char *path, char **out);
+bool rs_yaml__u32(struct rs_yctx *ctx, const struct rs_ynode *n, const char *path, uint32_t min,
+		  uint32_t max, uint32_t *out);
+bool rs_yaml__bool(struct rs_yctx *ctx, const struct rs_ynode *n, const char *path, bool *out);
+
+/* Reads map[key] as a string; when it is absent, reports
+ * `path.key: required field is missing` at map (if required) and returns false. */
+bool rs_yaml__str_field(struct rs_yctx *ctx, const struct rs_ynode *map, const char *path,
+			const char *key, bool required, char **out);
+
+/* Reads a sequence of strings into a NULL-free array *out of *n strings. */
+bool rs_yaml__str_list(struct rs_yctx *ctx, const struct rs_ynode *n, const char *path,
+		       char ***out, size_t *count);
+
+/* Reads a mapping of string to string (Kubernetes labels). */
+bool rs_yaml__str_map(struct rs_yctx *ctx, const struct rs_ynode *n, const char *path,
+		      struct rs_kv **out, size_t *count);
+
+/* Checks map's keys against known (NULL-terminated): an unknown key is a
+ * warning `unknown field 'path.key'` (ignored, as kubectl's warn mode does),
+ * a repeated key is an error, as in Kubernetes' strict decoding. With known
+ * NULL the keys are data (a map of names), only checked to be unique strings. */
+void rs_yaml__check_fields(struct rs_yctx *ctx, const struct rs_ynode *map, const char *path,
+			   const char *const *known);
+
+/* The pair whose scalar key equals key, or NULL. */
+const struct rs_ypair *rs_yaml__find(const struct rs_ynode *map, const char *key);
+
+/* Resource parsers, one file per kind. Each reads one resource whose
+ * apiVersion/kind/metadata load.c has already checked, reports through ctx,
+ * and on success moves the result into cfg. Returns 0 or -ENOMEM. */
+int rs_config__service_entry_load(struct rs_yctx *ctx, const struct rs_ynode *root,
+				  const char *name, const char *ns, struct rs_config *cfg);
+void rs_config__service_entry_clear(struct rs_service_entry *se);
+
+#endif

@@ -1,0 +1,269 @@
+/* Connections on a shard's ring: multishot receive from the provided buffer
+ * ring, one sendmsg in flight over the output queue, connect with a linked
+ * timeout, and closing only after every operation has completed. */
+#include <errno.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "ringside/net.h"
+#include "ringside/telemetry.h"
+
+#define LINGER_NS (2ull * 1000000000u)
+
+static void arm_recv(struct rs_conn *c)
+{
+	struct io_uring_sqe *sqe = rs_loop_sqe(c->loop, &c->io, RS_OP_RECV);
+
+	/* Multishot: one submission keeps delivering until it fails, the buffer
+	 * ring runs dry (-ENOBUFS) or it is cancelled. */
+	io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = RS_BUFRING_GROUP;
+	c->flags |= RS_CONN_RECV_ARMED;
+}
+
+static void cancel_recv(struct rs_conn *c)
+{
+	struct io_uring_sqe *sqe = rs_loop_sqe(c->loop, &c->io, RS_OP_CANCEL);
+
+	io_uring_prep_cancel64(sqe, rs_udata(&c->io, RS_OP_RECV), 0);
+	c->flags |= RS_CONN_RECV_CANCEL;
+}
+
+static void hard_close(struct rs_conn *c)
+{
+	struct io_uring_sqe *sqe;
+
+	if (c->flags & RS_CONN_CLOSING)
+		return;
+	c->flags |= RS_CONN_CLOSING;
+	c->flags &= (uint16_t)~RS_CONN_READ_WANTED;
+	rs_timer_cancel(&c->loop->timers, &c->linger);
+	/* Always one more completion: freeing then happens in dispatch, never
+	 * inside the owner's call to close. */
+	sqe = rs_loop_sqe(c->loop, &c->io, RS_OP_CANCEL);
+	io_uring_prep_cancel_fd(sqe, c->fd, IORING_ASYNC_CANCEL_ALL);
+}
+
+/* Called after every completion: a closing connection is freed once nothing
+ * of it is left in the kernel. */
+static void maybe_finish(struct rs_conn *c)
+{
+	if (!(c->flags & RS_CONN_CLOSING) || c->io.inflight)
+		return;
+	close(c->fd);
+	c->fd = -1;
+	rs_outq_clear(&c->out, &c->loop->chunks);
+	rs_loop_unregister(c->loop, &c->io);
+	c->cbs->on_closed(c);
+}
+
+static void start_linger(struct rs_conn *c)
+{
+	c->flags = (uint16_t)((c->flags & ~RS_CONN_FLUSH_CLOSE) | RS_CONN_LINGER);
+	if (c->flags & RS_CONN_EOF) {
+		hard_close(c);
+		return;
+	}
+	shutdown(c->fd, SHUT_WR);
+	rs_conn_read_start(c);
+	rs_timer_arm(&c->loop->timers, &c->linger, c->loop->now + LINGER_NS);
+}
+
+static void on_linger_timeout(struct rs_timer *t)
+{
+	hard_close((struct rs_conn *)((char *)t - offsetof(struct rs_conn, linger)));
+}
+
+static void on_recv(struct rs_io *io, const struct io_uring_cqe *cqe)
+{
+	struct rs_conn *c = (struct rs_conn *)io;
+	int res = cqe->res;
+
+	if (!(cqe->flags & IORING_CQE_F_MORE))
+		c->flags &= (uint16_t)~(RS_CONN_RECV_ARMED | RS_CONN_RECV_CANCEL);
+	if (res > 0) {
+		uint16_t bid = (uint16_t)(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+
+		if (!(c->flags & (RS_CONN_CLOSING | RS_CONN_LINGER))) {
+			if (c->rx_bytes)
+				rs_stat_add(c->rx_bytes, (uint64_t)res);
+			c->cbs->on_data(c, rs_loop_buf(c->loop, bid), (size_t)res);
+		}
+		rs_loop_buf_recycle(c->loop, bid);
+	} else if (res == 0) {
+		c->flags |= RS_CONN_EOF;
+		if (c->flags & RS_CONN_LINGER)
+			hard_close(c);
+		else if (!(c->flags & RS_CONN_CLOSING))
+			c->cbs->on_eof(c, 0);
+	} else if (res != -ENOBUFS && res != -ECANCELED) {
+		c->flags |= RS_CONN_EOF;
+		if (c->flags & RS_CONN_LINGER)
+			hard_close(c);
+		else if (!(c->flags & RS_CONN_CLOSING))
+			c->cbs->on_eof(c, res);
+	}
+	/* -ENOBUFS is backpressure from the buffer ring, not an error: buffers
+	 * come back at the end of this batch, and the data waits in the socket. */
+	if (!(c->flags & (RS_CONN_RECV_ARMED | RS_CONN_CLOSING | RS_CONN_EOF)) &&
+	    (c->flags & RS_CONN_READ_WANTED))
+		arm_recv(c);
+	maybe_finish(c);
+}
+
+static void submit_send(struct rs_conn *c)
+{
+	struct io_uring_sqe *sqe;
+	int n = rs_outq_iov(&c->out, c->iov, RS_CONN_IOV);
+
+	if (n == 0)
+		return;
+	memset(&c->msg, 0, sizeof c->msg);
+	c->msg.msg_iov = c->iov;
+	c->msg.msg_iovlen = (size_t)n;
+	sqe = rs_loop_sqe(c->loop, &c->io, RS_OP_SEND);
+	io_uring_prep_sendmsg(sqe, c->fd, &c->msg, MSG_NOSIGNAL);
+	c->flags |= RS_CONN_SEND_BUSY;
+}
+
+static void on_send(struct rs_io *io, const struct io_uring_cqe *cqe)
+{
+	struct rs_conn *c = (struct rs_conn *)io;
+
+	c->flags &= (uint16_t)~RS_CONN_SEND_BUSY;
+	if (c->flags & RS_CONN_CLOSING) {
+		maybe_finish(c);
+		return;
+	}
+	if (cqe->res < 0) {
+		rs_outq_clear(&c->out, &c->loop->chunks);
+		if (c->flags & (RS_CONN_FLUSH_CLOSE | RS_CONN_LINGER))
+			hard_close(c);
+		else
+			c->cbs->on_eof(c, cqe->res);
+		maybe_finish(c);
+		return;
+	}
+	if (c->tx_bytes)
+		rs_stat_add(c->tx_bytes, (uint64_t)cqe->res);
+	rs_outq_consume(&c->out, &c->loop->chunks, (size_t)cqe->res);
+	if (c->out.bytes) {
+		submit_send(c); /* a short send, or bytes queued meanwhile */
+	} else if (c->flags & RS_CONN_FLUSH_CLOSE) {
+		start_linger(c);
+	} else {
+		c->cbs->on_flushed(c);
+	}
+	maybe_finish(c);
+}
+
+static void on_connect(struct rs_io *io, const struct io_uring_cqe *cqe)
+{
+	struct rs_conn *c = (struct rs_conn *)io;
+	int res = cqe->res;
+
+	c->flags &= (uint16_t)~RS_CONN_CONNECTING;
+	if (!(c->flags & RS_CONN_CLOSING)) {
+		/* The linked timeout cancels the connect when it fires. */
+		if (res == -ECANCELED)
+			res = -ETIMEDOUT;
+		c->cbs->on_connect(c, res);
+	}
+	maybe_finish(c);
+}
+
+static void on_other(struct rs_io *io, const struct io_uring_cqe *cqe)
+{
+	maybe_finish((struct rs_conn *)io);
+}
+
+static const struct rs_io_ops conn_ops = {.on = {
+	[RS_OP_RECV] = on_recv,
+	[RS_OP_SEND] = on_send,
+	[RS_OP_CONNECT] = on_connect,
+	[RS_OP_LINK_TIMEOUT] = on_other,
+	[RS_OP_CANCEL] = on_other,
+}};
+
+int rs_conn_init(struct rs_conn *c, struct rs_loop *loop, int fd, const struct rs_conn_cbs *cbs)
+{
+	int ret;
+
+	memset(c, 0, offsetof(struct rs_conn, iov));
+	c->io.ops = &conn_ops;
+	c->fd = fd;
+	c->loop = loop;
+	c->cbs = cbs;
+	c->linger.fn = on_linger_timeout;
+	ret = rs_loop_register(loop, &c->io);
+	return ret;
+}
+
+void rs_conn_read_start(struct rs_conn *c)
+{
+	if (c->flags & RS_CONN_CLOSING)
+		return;
+	c->flags |= RS_CONN_READ_WANTED;
+	if (!(c->flags & (RS_CONN_RECV_ARMED | RS_CONN_EOF | RS_CONN_CONNECTING)))
+		arm_recv(c);
+}
+
+void rs_conn_read_stop(struct rs_conn *c)
+{
+	c->flags &= (uint16_t)~RS_CONN_READ_WANTED;
+	if ((c->flags & RS_CONN_RECV_ARMED) && !(c->flags & RS_CONN_RECV_CANCEL))
+		cancel_recv(c);
+}
+
+void rs_conn_flush(struct rs_conn *c)
+{
+	if (c->flags & (RS_CONN_SEND_BUSY | RS_CONN_CLOSING | RS_CONN_CONNECTING))
+		return;
+	if (c->out.bytes)
+		submit_send(c);
+}
+
+int rs_conn_connect(struct rs_conn *c, const struct sockaddr *sa, socklen_t len,
+		    uint64_t timeout_ns)
+{
+	struct io_uring_sqe *sqe;
+
+	memcpy(&c->peer, sa, len);
+	c->peer_len = len;
+	sqe = rs_loop_sqe(c->loop, &c->io, RS_OP_CONNECT);
+	io_uring_prep_connect(sqe, c->fd, (struct sockaddr *)&c->peer, len);
+	c->flags |= RS_CONN_CONNECTING;
+	if (timeout_ns) {
+		sqe->flags |= IOSQE_IO_LINK;
+		c->connect_timeout.tv_sec = (long long)(timeout_ns / 1000000000u);
+		c->connect_timeout.tv_nsec = (long long)(timeout_ns % 1000000000u);
+		sqe = rs_loop_sqe(c->loop, &c->io, RS_OP_LINK_TIMEOUT);
+		io_uring_prep_link_timeout(sqe, &c->connect_timeout, 0);
+	}
+	return 0;
+}
+
+void rs_conn_close(struct rs_conn *c)
+{
+	hard_close(c);
+}
+
+void rs_conn_close_graceful(struct rs_conn *c)
+{
+	if (c->flags & (RS_CONN_CLOSING | RS_CONN_FLUSH_CLOSE | RS_CONN_LINGER))
+		return;
+	if (c->flags & RS_CONN_CONNECTING) {
+		hard_close(c);
+		return;
+	}
+	c->flags |= RS_CONN_FLUSH_CLOSE;
+	if (!(c->flags & RS_CONN_SEND_BUSY)) {
+		if (c->out.bytes)
+			submit_send(c);
+		else
+			start_linger(c);
+	}
+}

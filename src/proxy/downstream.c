@@ -1,0 +1,551 @@
+/* Downstream HTTP/1.1 connections: llhttp turns bytes into requests, one
+ * stream at a time; pipelined requests wait, parsed, until the response
+ * before them is complete (RFC 9112 §9.3.2). */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "internal.h"
+
+static const struct rs_conn_cbs ds_cbs;
+
+static struct rs_ds *ds_of(llhttp_t *p)
+{
+	return p->data;
+}
+
+void rs_proxy__pend_stash(struct rs_parse_buf *b, const char *p, size_t n)
+{
+	if (n == 0)
+		return;
+	if (b->off && b->off == b->len)
+		b->off = b->len = 0;
+	if (b->len + n > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		char *q;
+
+		if (b->off) {
+			memmove(b->p, b->p + b->off, b->len - b->off);
+			b->len -= b->off;
+			b->off = 0;
+		}
+		while (cap < b->len + n)
+			cap *= 2;
+		if (cap > b->cap) {
+			q = realloc(b->p, cap);
+			if (!q)
+				abort(); /* replaced by a 503 path with the allocator issue */
+			b->p = q;
+			b->cap = (uint32_t)cap;
+		}
+	}
+	memcpy(b->p + b->len, p, n);
+	b->len += (uint32_t)n;
+}
+
+int rs_proxy__hdr_field(struct rs_msg *m, bool *in_field, const char *p, size_t n)
+{
+	struct rs_hdr *h;
+
+	if (!*in_field) {
+		h = rs_msg_new_hdr(m);
+		if (!h)
+			return -ENOMEM;
+		h->name_off = m->len;
+		h->name_len = 0;
+		h->value_off = m->len;
+		h->value_len = 0;
+		*in_field = true;
+	}
+	h = &m->h[m->nh - 1];
+	if (rs_msg_append(m, p, n) < 0)
+		return -ENOMEM;
+	h->name_len += (uint32_t)n;
+	m->header_bytes += (uint32_t)n;
+	return 0;
+}
+
+int rs_proxy__hdr_value(struct rs_msg *m, bool *in_field, const char *p, size_t n)
+{
+	struct rs_hdr *h = &m->h[m->nh - 1];
+
+	if (!rs_h1_value_ok(p, n))
+		return -EINVAL;
+	if (*in_field) {
+		*in_field = false;
+		h->value_off = m->len;
+	}
+	if (rs_msg_append(m, p, n) < 0)
+		return -ENOMEM;
+	h->value_len += (uint32_t)n;
+	m->header_bytes += (uint32_t)n;
+	return 0;
+}
+
+/* A request the proxy refuses to frame: answer, then close (RFC 9112 §6.3:
+ * the connection cannot be trusted to find the next message). */
+static int refuse(struct rs_ds *ds, int status, const char *text)
+{
+	if (!ds->err_status) {
+		ds->err_status = status;
+		ds->err_text = text;
+	}
+	return -1;
+}
+
+static int on_message_begin(llhttp_t *p)
+{
+	struct rs_ds *ds = ds_of(p);
+
+	ds->st = rs_proxy__stream_new(ds);
+	if (!ds->st)
+		return refuse(ds, 503, "out of memory");
+	ds->in_field = false;
+	return 0;
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t n)
+{
+	struct rs_ds *ds = ds_of(p);
+	struct rs_msg *m = &ds->st->req;
+
+	if (m->path.value_len == 0)
+		m->path.value_off = m->len;
+	if (m->path.value_len + n > ds->w->opts->max_header_bytes)
+		return refuse(ds, 431, "request line too long");
+	if (rs_msg_append(m, at, n) < 0)
+		return refuse(ds, 503, "out of memory");
+	m->path.value_len += (uint32_t)n;
+	m->header_bytes += (uint32_t)n;
+	return 0;
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t n)
+{
+	struct rs_ds *ds = ds_of(p);
+	struct rs_msg *m = &ds->st->req;
+
+	if (!ds->in_field && m->nh >= ds->w->opts->max_headers)
+		return refuse(ds, 431, "too many header fields");
+	if (m->header_bytes + n > ds->w->opts->max_header_bytes)
+		return refuse(ds, 431, "request headers too large");
+	if (rs_proxy__hdr_field(m, &ds->in_field, at, n) < 0)
+		return refuse(ds, 503, "out of memory");
+	return 0;
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t n)
+{
+	struct rs_ds *ds = ds_of(p);
+	struct rs_msg *m = &ds->st->req;
+	int ret;
+
+	if (m->header_bytes + n > ds->w->opts->max_header_bytes)
+		return refuse(ds, 431, "request headers too large");
+	ret = rs_proxy__hdr_value(m, &ds->in_field, at, n);
+	if (ret == -EINVAL)
+		return refuse(ds, 400, "invalid character in a header value");
+	if (ret < 0)
+		return refuse(ds, 503, "out of memory");
+	return 0;
+}
+
+/* RFC 9112 §3.2.2: a request in absolute form names its authority in the
+ * target, which replaces Host; the path forwarded is the origin form. */
+static int absolute_form(struct rs_msg *m)
+{
+	const char *t = m->buf + m->path.value_off;
+	uint32_t len = m->path.value_len, skip;
+	const char *slash;
+
+	if (len >= 7 && strncasecmp(t, "http://", 7) == 0)
+		skip = 7;
+	else if (len >= 8 && strncasecmp(t, "https://", 8) == 0)
+		skip = 8;
+	else
+		return 0;
+	slash = memchr(t + skip, '/', len - skip);
+	m->authority.value_off = m->path.value_off + skip;
+	m->authority.value_len = slash ? (uint32_t)(slash - t) - skip : len - skip;
+	if (m->authority.value_len == 0)
+		return -1;
+	rs_msg_remove(m, "host", 4);
+	if (rs_msg_add_header(m, "host", 4, m->buf + m->authority.value_off,
+			      m->authority.value_len) < 0)
+		return -1;
+	if (slash) {
+		m->path.value_off = (uint32_t)(slash - m->buf);
+		m->path.value_len = len - (uint32_t)(slash - t);
+	} else {
+		int64_t off = rs_msg_append(m, "/", 1);
+
+		if (off < 0)
+			return -1;
+		m->path.value_off = (uint32_t)off;
+		m->path.value_len = 1;
+	}
+	return 1;
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+	struct rs_ds *ds = ds_of(p);
+	struct rs_stream *st = ds->st;
+	struct rs_msg *m = &st->req;
+	const char *method = llhttp_method_name((llhttp_method_t)p->method);
+	const struct rs_hdr *host = NULL;
+	unsigned nhost = 0;
+	int64_t off;
+	int abs;
+
+	off = rs_msg_append(m, method, strlen(method));
+	if (off < 0)
+		return refuse(ds, 503, "out of memory");
+	m->method_s.value_off = (uint32_t)off;
+	m->method_s.value_len = (uint32_t)strlen(method);
+	m->method = rs_method_from(method, strlen(method));
+	m->http_major = p->http_major;
+	m->http_minor = p->http_minor;
+	if (m->method == RS_METHOD_CONNECT)
+		return refuse(ds, 501, "CONNECT is not supported");
+	for (uint32_t i = 0; i < m->nh; i++) {
+		if (rs_hdr_name_is(m, &m->h[i], "host", 4)) {
+			host = &m->h[i];
+			nhost++;
+		}
+	}
+	/* RFC 9112 §3.2: exactly one Host in HTTP/1.1, and a valid one. */
+	if (nhost > 1)
+		return refuse(ds, 400, "more than one Host header");
+	abs = absolute_form(m);
+	if (abs < 0)
+		return refuse(ds, 400, "invalid request target");
+	if (!abs) {
+		if (!host) {
+			if (m->http_minor >= 1 || m->http_major > 1)
+				return refuse(ds, 400, "missing Host header");
+		} else {
+			m->authority = *host;
+		}
+	}
+	if (p->flags & F_CHUNKED) {
+		m->body = RS_BODY_STREAM;
+	} else if (p->flags & F_CONTENT_LENGTH) {
+		m->content_length = (int64_t)p->content_length;
+		m->body = m->content_length ? RS_BODY_LENGTH : RS_BODY_NONE;
+	} else {
+		m->body = RS_BODY_NONE;
+	}
+	rs_proxy__stream_request_head(st);
+	/* A local answer given before the body arrived ends this connection:
+	 * stop parsing here rather than read a body nobody wants. */
+	if (ds->st != st || st->close_after)
+		return HPE_PAUSED;
+	return 0;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t n)
+{
+	struct rs_ds *ds = ds_of(p);
+
+	if (ds->st)
+		rs_proxy__stream_request_data(ds->st, at, n);
+	return 0;
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+	struct rs_ds *ds = ds_of(p);
+	struct rs_stream *st = ds->st;
+
+	if (!st)
+		return HPE_PAUSED;
+	st->req_done = true;
+	if (!llhttp_should_keep_alive(p))
+		st->close_after = true;
+	rs_proxy__stream_request_end(st);
+	/* Hold the next pipelined request until this response is complete. */
+	return HPE_PAUSED;
+}
+
+static const llhttp_settings_t ds_settings = {
+	.on_message_begin = on_message_begin,
+	.on_url = on_url,
+	.on_header_field = on_header_field,
+	.on_header_value = on_header_value,
+	.on_headers_complete = on_headers_complete,
+	.on_body = on_body,
+	.on_message_complete = on_message_complete,
+};
+
+static const char *parse_error_text(struct rs_ds *ds, enum llhttp_errno e)
+{
+	(void)e;
+	return llhttp_get_error_reason(&ds->p);
+}
+
+static void parse_failed(struct rs_ds *ds, enum llhttp_errno e)
+{
+	int status = ds->err_status ? ds->err_status : 400;
+	const char *text = ds->err_status ? ds->err_text : parse_error_text(ds, e);
+	char body[256];
+
+	rs_stat_inc(ds->w->stats, RS_C_DS_RQ_REJECTED);
+	snprintf(body, sizeof body, "%s: %s",
+		 status == 431 ? "request header fields too large" : "invalid HTTP request",
+		 text ? text : "malformed");
+	rs_debug("downstream %s: %d %s", ds->peer_ip, status, body);
+	if (ds->st && ds->st->resp_started) {
+		/* Mid-body: the response is already on its way; only a reset
+		 * tells the client that its request was cut. */
+		rs_proxy__ds_abort(ds);
+		return;
+	}
+	if (!ds->st) {
+		ds->st = rs_proxy__stream_new(ds);
+		if (!ds->st) {
+			rs_proxy__ds_abort(ds);
+			return;
+		}
+	}
+	ds->st->close_after = true;
+	rs_proxy__stream_local_reply(ds->st, RS_RFLAG_NONE, status, body);
+}
+
+/* Parses p[0..n); what the parser does not take waits in pend. */
+static void parse(struct rs_ds *ds, const char *p, size_t n, bool from_pend)
+{
+	enum llhttp_errno e = llhttp_execute(&ds->p, p, n);
+	size_t used = n;
+
+	if (e == HPE_PAUSED) {
+		used = (size_t)(llhttp_get_error_pos(&ds->p) - p);
+		ds->paused = true;
+	} else if (e != HPE_OK) {
+		parse_failed(ds, e);
+		return;
+	}
+	if (from_pend)
+		ds->pend.off += (uint32_t)used;
+	else
+		rs_proxy__pend_stash(&ds->pend, p + used, n - used);
+}
+
+static bool upstream_backlogged(struct rs_ds *ds)
+{
+	return ds->st && ds->st->us && ds->st->us->c.out.bytes > RS_HIGH_WATER;
+}
+
+static void ds_on_data(struct rs_conn *c, const char *p, size_t n)
+{
+	struct rs_ds *ds = (struct rs_ds *)c;
+
+	ds->last_active = ds->w->loop.now;
+	if (ds->paused || ds->pend.len > ds->pend.off || upstream_backlogged(ds)) {
+		rs_proxy__pend_stash(&ds->pend, p, n);
+		if (ds->pend.len - ds->pend.off > RS_PIPELINE_READAHEAD || upstream_backlogged(ds))
+			rs_conn_read_stop(&ds->c);
+		return;
+	}
+	parse(ds, p, n, false);
+	if (!rs_conn_closing(&ds->c) && upstream_backlogged(ds))
+		rs_conn_read_stop(&ds->c);
+	rs_proxy__ds_flush(ds);
+}
+
+/* Parses what waited, as far as the parser and backpressure allow. */
+static void parse_pending(struct rs_ds *ds)
+{
+	while (!ds->paused && ds->pend.len > ds->pend.off && !rs_conn_closing(&ds->c) &&
+	       !upstream_backlogged(ds)) {
+		size_t n = ds->pend.len - ds->pend.off;
+
+		if (n > 16384)
+			n = 16384;
+		parse(ds, ds->pend.p + ds->pend.off, n, true);
+	}
+	if (ds->pend.off == ds->pend.len)
+		ds->pend.off = ds->pend.len = 0;
+}
+
+void rs_proxy__ds_unblock(struct rs_ds *ds)
+{
+	if (rs_conn_closing(&ds->c))
+		return;
+	parse_pending(ds);
+	if (!rs_conn_closing(&ds->c) && !upstream_backlogged(ds) && !ds->eof)
+		rs_conn_read_start(&ds->c);
+	rs_proxy__ds_flush(ds);
+}
+
+static void ds_on_eof(struct rs_conn *c, int err)
+{
+	struct rs_ds *ds = (struct rs_ds *)c;
+
+	ds->eof = true;
+	if (ds->st && err == 0 && ds->st->req_done) {
+		/* A half-close after a complete request: answer it, then close. */
+		ds->st->close_after = true;
+		return;
+	}
+	if (ds->st)
+		ds->st->rflag = RS_RFLAG_DC;
+	rs_proxy__ds_abort(ds);
+}
+
+static void ds_on_flushed(struct rs_conn *c)
+{
+	struct rs_ds *ds = (struct rs_ds *)c;
+
+	if (ds->st && ds->st->us)
+		rs_proxy__us_unblock(ds->st->us);
+}
+
+static void ds_on_closed(struct rs_conn *c)
+{
+	struct rs_ds *ds = (struct rs_ds *)c;
+	struct rs_worker *w = ds->w;
+
+	if (ds->st)
+		rs_proxy__stream_free(ds->st);
+	rs_timer_cancel(&w->loop.timers, &ds->idle);
+	if (ds->prev)
+		ds->prev->next = ds->next;
+	else
+		w->ds_list = ds->next;
+	if (ds->next)
+		ds->next->prev = ds->prev;
+	rs_stat_dec(w->stats, RS_C_DS_CX_ACTIVE);
+	free(ds->pend.p);
+	free(ds);
+}
+
+static const struct rs_conn_cbs ds_cbs = {
+	.on_data = ds_on_data,
+	.on_eof = ds_on_eof,
+	.on_flushed = ds_on_flushed,
+	.on_closed = ds_on_closed,
+};
+
+static void on_idle_timer(struct rs_timer *t)
+{
+	struct rs_ds *ds = (struct rs_ds *)((char *)t - offsetof(struct rs_ds, idle));
+	const struct rs_proxy_opts *o = ds->w->opts;
+	uint64_t limit = ds->st ? o->stream_idle_timeout_ns : o->idle_timeout_ns;
+	uint64_t now = ds->w->loop.now;
+
+	if (rs_conn_closing(&ds->c))
+		return;
+	if (limit == 0)
+		limit = 3600ull * 1000000000u;
+	if (now - ds->last_active < limit) {
+		rs_timer_arm(&ds->w->loop.timers, &ds->idle, ds->last_active + limit);
+		return;
+	}
+	if (!ds->st) {
+		rs_conn_close_graceful(&ds->c);
+	} else if (!ds->st->resp_started) {
+		/* Envoy's stream idle timeout: 408 while the request is still
+		 * arriving, 504 once it is waiting on the upstream. */
+		ds->st->close_after = true;
+		if (ds->st->us)
+			rs_proxy__us_release(ds->st->us, false);
+		rs_proxy__stream_local_reply(ds->st, RS_RFLAG_NONE, ds->st->req_done ? 504 : 408,
+					     "stream timeout");
+	} else {
+		rs_proxy__ds_abort(ds);
+	}
+}
+
+void rs_proxy__ds_accept(struct rs_worker *w, int fd)
+{
+	struct rs_ds *ds;
+	unsigned per_shard = 0;
+
+	if (w->opts->max_connections)
+		per_shard = (w->opts->max_connections + w->opts->concurrency - 1) /
+			    w->opts->concurrency;
+	if (per_shard && w->stats->c[RS_C_DS_CX_ACTIVE] >= per_shard) {
+		rs_stat_inc(w->stats, RS_C_DS_CX_OVERFLOW);
+		close(fd);
+		return;
+	}
+	ds = calloc(1, sizeof *ds);
+	if (!ds || rs_conn_init(&ds->c, &w->loop, fd, &ds_cbs) < 0) {
+		free(ds);
+		close(fd);
+		return;
+	}
+	ds->w = w;
+	ds->c.rx_bytes = &w->stats->c[RS_C_DS_RX_BYTES];
+	ds->c.tx_bytes = &w->stats->c[RS_C_DS_TX_BYTES];
+	ds->c.peer_len = sizeof ds->c.peer;
+	if (getpeername(fd, (struct sockaddr *)&ds->c.peer, &ds->c.peer_len) == 0)
+		rs_sockaddr_ip(&ds->c.peer, ds->peer_ip, sizeof ds->peer_ip);
+	else
+		strcpy(ds->peer_ip, "unknown");
+	llhttp_init(&ds->p, HTTP_REQUEST, &ds_settings);
+	ds->p.data = ds;
+	ds->next = w->ds_list;
+	if (w->ds_list)
+		w->ds_list->prev = ds;
+	w->ds_list = ds;
+	ds->idle.fn = on_idle_timer;
+	ds->last_active = w->loop.now;
+	rs_timer_arm(&w->loop.timers, &ds->idle,
+		     w->loop.now + (w->opts->stream_idle_timeout_ns < w->opts->idle_timeout_ns
+					    ? w->opts->stream_idle_timeout_ns
+					    : w->opts->idle_timeout_ns));
+	rs_stat_inc(w->stats, RS_C_DS_CX_TOTAL);
+	rs_stat_inc(w->stats, RS_C_DS_CX_ACTIVE);
+	rs_conn_read_start(&ds->c);
+}
+
+void rs_proxy__ds_write(struct rs_ds *ds, const void *p, size_t n)
+{
+	if (rs_conn_write(&ds->c, p, n) < 0)
+		rs_proxy__ds_abort(ds);
+}
+
+void rs_proxy__ds_flush(struct rs_ds *ds)
+{
+	rs_conn_flush(&ds->c);
+}
+
+void rs_proxy__ds_stream_done(struct rs_ds *ds)
+{
+	struct rs_stream *st = ds->st;
+	bool close = st->close_after || ds->w->draining || ds->eof;
+
+	ds->st = NULL;
+	rs_proxy__stream_free(st);
+	ds->last_active = ds->w->loop.now;
+	if (close) {
+		rs_conn_close_graceful(&ds->c);
+		return;
+	}
+	rs_conn_flush(&ds->c);
+	if (ds->paused) {
+		ds->paused = false;
+		llhttp_resume(&ds->p);
+	}
+	rs_proxy__ds_unblock(ds);
+}
+
+void rs_proxy__ds_abort(struct rs_ds *ds)
+{
+	if (ds->st && ds->st->us) {
+		rs_proxy__us_release(ds->st->us, false);
+	}
+	rs_conn_close(&ds->c);
+}
+
+void rs_proxy__ds_drain(struct rs_ds *ds)
+{
+	if (ds->st)
+		ds->st->close_after = true;
+	else
+		rs_conn_close_graceful(&ds->c);
+}

@@ -1,0 +1,62 @@
+/* Calls between the files of proxy/: the stream in the middle, the HTTP/1.1
+ * connections on each side. */
+#ifndef RINGSIDE_PROXY_INTERNAL_H
+#define RINGSIDE_PROXY_INTERNAL_H
+
+#include "ringside/core.h"
+#include "ringside/http.h"
+#include "ringside/net.h"
+#include "ringside/proxy.h"
+#include "ringside/telemetry.h"
+#include "ringside/upstream.h"
+
+/* Above this many queued output bytes the producing side stops reading: the
+ * bound on what one stream buffers in each direction. */
+#define RS_HIGH_WATER (256u * 1024)
+/* Bytes of pipelined requests read ahead while a response is pending. */
+#define RS_PIPELINE_READAHEAD (64u * 1024)
+
+/* downstream.c */
+void rs_proxy__ds_accept(struct rs_worker *w, int fd);
+void rs_proxy__ds_write(struct rs_ds *ds, const void *p, size_t n);
+void rs_proxy__ds_flush(struct rs_ds *ds);
+/* The response is complete (and queued): finish the stream, then serve the
+ * next request or close. */
+void rs_proxy__ds_stream_done(struct rs_ds *ds);
+/* Drops the connection and its stream at once. */
+void rs_proxy__ds_abort(struct rs_ds *ds);
+/* The upstream drained: read the request body again. */
+void rs_proxy__ds_unblock(struct rs_ds *ds);
+void rs_proxy__ds_drain(struct rs_ds *ds);
+
+/* upstream.c */
+struct rs_us *rs_proxy__us_acquire(struct rs_worker *w, const struct rs_endpoint *ep,
+				   struct rs_stream *st);
+/* Detaches the stream; a connection that can carry another request goes back
+ * to the pool, any other is closed. */
+void rs_proxy__us_release(struct rs_us *us, bool reusable);
+void rs_proxy__us_unblock(struct rs_us *us);
+void rs_proxy__us_sweep(struct rs_worker *w);
+void rs_proxy__us_close_idle(struct rs_worker *w);
+
+/* stream.c */
+struct rs_stream *rs_proxy__stream_new(struct rs_ds *ds);
+void rs_proxy__stream_free(struct rs_stream *st);
+void rs_proxy__stream_request_head(struct rs_stream *st);
+void rs_proxy__stream_request_data(struct rs_stream *st, const char *p, size_t n);
+void rs_proxy__stream_request_end(struct rs_stream *st);
+void rs_proxy__stream_response_head(struct rs_stream *st);
+void rs_proxy__stream_response_data(struct rs_stream *st, const char *p, size_t n);
+void rs_proxy__stream_response_end(struct rs_stream *st, bool keep_alive);
+void rs_proxy__stream_upstream_failed(struct rs_stream *st, enum rs_rflag flag, int status,
+				      const char *text);
+void rs_proxy__stream_local_reply(struct rs_stream *st, enum rs_rflag flag, int status,
+				  const char *text);
+void rs_proxy__stream_connected(struct rs_stream *st);
+
+/* Header-block accumulation shared by both sides' llhttp callbacks. */
+int rs_proxy__hdr_field(struct rs_msg *m, bool *in_field, const char *p, size_t n);
+int rs_proxy__hdr_value(struct rs_msg *m, bool *in_field, const char *p, size_t n);
+void rs_proxy__pend_stash(struct rs_parse_buf *b, const char *p, size_t n);
+
+#endif

@@ -1,0 +1,415 @@
+/* Upstream HTTP/1.1 connections, pooled per shard and endpoint: a request
+ * takes an idle keep-alive connection when there is one, else opens one. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* Idle connections kept per endpoint and shard. */
+#define POOL_MAX_IDLE 256
+
+static struct rs_us *us_of(llhttp_t *p)
+{
+	return p->data;
+}
+
+static int fail(struct rs_us *us, enum rs_rflag flag, int status, const char *text)
+{
+	struct rs_stream *st = us->st;
+
+	if (st)
+		rs_proxy__stream_upstream_failed(st, flag, status, text);
+	return -1;
+}
+
+static int on_message_begin(llhttp_t *p)
+{
+	struct rs_us *us = us_of(p);
+
+	if (!us->st)
+		return -1; /* bytes nobody asked for */
+	rs_msg_reset(&us->st->resp);
+	return 0;
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t n)
+{
+	struct rs_us *us = us_of(p);
+	struct rs_msg *m = &us->st->resp;
+
+	if (m->header_bytes + n > us->w->opts->max_header_bytes ||
+	    m->nh >= 2 * us->w->opts->max_headers)
+		return fail(us, RS_RFLAG_UPE, 502,
+			    "upstream connect error or disconnect/reset before headers. reset "
+			    "reason: protocol error (response headers too large)");
+	return rs_proxy__hdr_field(m, &us->in_field, at, n) < 0 ? -1 : 0;
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t n)
+{
+	struct rs_us *us = us_of(p);
+
+	return rs_proxy__hdr_value(&us->st->resp, &us->in_field, at, n) < 0 ? -1 : 0;
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+	struct rs_us *us = us_of(p);
+	struct rs_stream *st = us->st;
+	struct rs_msg *m = &st->resp;
+
+	m->status = p->status_code;
+	m->http_major = p->http_major;
+	m->http_minor = p->http_minor;
+	if (m->status >= 100 && m->status < 200) {
+		/* Interim responses end here (the 100 we already gave, 102, 103);
+		 * 101 would need the upgrade we do not offer. */
+		if (m->status == 101)
+			return fail(us, RS_RFLAG_UPE, 502,
+				    "upstream connect error or disconnect/reset before headers. "
+				    "reset reason: protocol error (unexpected 101)");
+		us->skip_interim = true;
+		return 0;
+	}
+	if (us->head_req || m->status == 204 || m->status == 304) {
+		m->body = RS_BODY_NONE;
+	} else if (p->flags & F_CHUNKED) {
+		m->body = RS_BODY_STREAM;
+	} else if (p->flags & F_CONTENT_LENGTH) {
+		m->content_length = (int64_t)p->content_length;
+		m->body = RS_BODY_LENGTH;
+	} else {
+		m->body = RS_BODY_STREAM; /* until the upstream closes */
+	}
+	rs_timer_cancel(&us->w->loop.timers, &st->timeout);
+	rs_proxy__stream_response_head(st);
+	/* For HEAD the length describes a body that is not sent. */
+	return us->head_req ? 1 : 0;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t n)
+{
+	struct rs_us *us = us_of(p);
+
+	if (us->st)
+		rs_proxy__stream_response_data(us->st, at, n);
+	return 0;
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+	struct rs_us *us = us_of(p);
+
+	if (us->skip_interim) {
+		us->skip_interim = false;
+		us->in_field = false;
+		return 0;
+	}
+	us->resp_done = true;
+	if (us->st)
+		rs_proxy__stream_response_end(us->st, llhttp_should_keep_alive(p));
+	return HPE_PAUSED;
+}
+
+static const llhttp_settings_t us_settings = {
+	.on_message_begin = on_message_begin,
+	.on_header_field = on_header_field,
+	.on_header_value = on_header_value,
+	.on_headers_complete = on_headers_complete,
+	.on_body = on_body,
+	.on_message_complete = on_message_complete,
+};
+
+static bool downstream_backlogged(struct rs_us *us)
+{
+	return us->st && us->st->ds->c.out.bytes > RS_HIGH_WATER;
+}
+
+static void parse(struct rs_us *us, const char *p, size_t n, bool from_pend)
+{
+	enum llhttp_errno e = llhttp_execute(&us->p, p, n);
+	size_t used = n;
+
+	if (e == HPE_PAUSED) {
+		used = (size_t)(llhttp_get_error_pos(&us->p) - p);
+		us->paused = true;
+	} else if (e != HPE_OK) {
+		if (us->st && e != HPE_USER && e < HPE_CB_MESSAGE_BEGIN)
+			fail(us, RS_RFLAG_UPE, 502,
+			     "upstream connect error or disconnect/reset before headers. reset "
+			     "reason: protocol error");
+		else if (us->st)
+			fail(us, RS_RFLAG_UPE, 502,
+			     "upstream connect error or disconnect/reset before headers. reset "
+			     "reason: protocol error");
+		else
+			rs_conn_close(&us->c);
+		return;
+	}
+	if (from_pend)
+		us->pend.off += (uint32_t)used;
+	else if (n > used && us->st)
+		rs_proxy__pend_stash(&us->pend, p + used, n - used);
+}
+
+static void us_on_data(struct rs_conn *c, const char *p, size_t n)
+{
+	struct rs_us *us = (struct rs_us *)c;
+	struct rs_ds *ds;
+
+	if (us->idle || !us->st) {
+		/* An idle connection must stay silent. */
+		rs_conn_close(&us->c);
+		return;
+	}
+	ds = us->st->ds;
+	ds->last_active = us->w->loop.now;
+	if (us->paused || us->pend.len > us->pend.off || downstream_backlogged(us)) {
+		rs_proxy__pend_stash(&us->pend, p, n);
+		rs_conn_read_stop(&us->c);
+		return;
+	}
+	parse(us, p, n, false);
+	if (!rs_conn_closing(&us->c) && downstream_backlogged(us))
+		rs_conn_read_stop(&us->c);
+	rs_proxy__ds_flush(ds);
+}
+
+void rs_proxy__us_unblock(struct rs_us *us)
+{
+	while (us->st && !us->paused && us->pend.len > us->pend.off && !rs_conn_closing(&us->c) &&
+	       !downstream_backlogged(us)) {
+		size_t n = us->pend.len - us->pend.off;
+
+		if (n > 16384)
+			n = 16384;
+		parse(us, us->pend.p + us->pend.off, n, true);
+	}
+	if (us->pend.off == us->pend.len)
+		us->pend.off = us->pend.len = 0;
+	if (us->st && !rs_conn_closing(&us->c) && !downstream_backlogged(us) &&
+	    !(us->c.flags & RS_CONN_EOF))
+		rs_conn_read_start(&us->c);
+	if (us->st && (us->c.flags & RS_CONN_EOF) && us->pend.len == 0 && !rs_conn_closing(&us->c))
+		us->c.cbs->on_eof(&us->c, 0);
+}
+
+static void us_on_eof(struct rs_conn *c, int err)
+{
+	struct rs_us *us = (struct rs_us *)c;
+
+	if (!us->st) {
+		rs_conn_close(&us->c);
+		return;
+	}
+	if (us->pend.len > us->pend.off)
+		return; /* parse what is left first; us_unblock comes back here */
+	if (err == 0 && !us->paused && llhttp_finish(&us->p) == HPE_OK && us->resp_done)
+		return; /* the body ran until close, and closing ended it */
+	if (us->resp_done)
+		return;
+	rs_stat_inc(us->w->stats, RS_C_US_RQ_RESET);
+	fail(us, RS_RFLAG_UC, 503,
+	     "upstream connect error or disconnect/reset before headers. reset reason: "
+	     "connection termination");
+}
+
+static void us_on_flushed(struct rs_conn *c)
+{
+	struct rs_us *us = (struct rs_us *)c;
+
+	if (us->st)
+		rs_proxy__ds_unblock(us->st->ds);
+}
+
+static void us_on_connect(struct rs_conn *c, int err)
+{
+	struct rs_us *us = (struct rs_us *)c;
+	struct rs_worker *w = us->w;
+	char text[200];
+
+	if (err < 0) {
+		rs_stat_inc(w->stats, RS_C_US_CX_CONNECT_FAIL);
+		if (err == -ETIMEDOUT)
+			rs_stat_inc(w->stats, RS_C_US_CX_CONNECT_TIMEOUT);
+		snprintf(text, sizeof text,
+			 "upstream connect error or disconnect/reset before headers. reset reason: "
+			 "%s%s%s",
+			 err == -ETIMEDOUT ? "connection timeout" : "connection failure",
+			 err == -ETIMEDOUT ? "" : ", transport failure reason: ",
+			 err == -ETIMEDOUT ? "" : strerror(-err));
+		if (us->st)
+			fail(us, RS_RFLAG_UF, 503, text);
+		else
+			rs_conn_close(&us->c);
+		return;
+	}
+	us->connected = true;
+	rs_conn_read_start(&us->c);
+	rs_conn_flush(&us->c);
+}
+
+static void pool_unlink(struct rs_us *us)
+{
+	struct rs_pool *pool = us->pool;
+
+	if (!us->idle)
+		return;
+	if (us->prev)
+		us->prev->next = us->next;
+	else
+		pool->idle = us->next;
+	if (us->next)
+		us->next->prev = us->prev;
+	us->prev = us->next = NULL;
+	us->idle = false;
+	pool->nidle--;
+}
+
+static void us_on_closed(struct rs_conn *c)
+{
+	struct rs_us *us = (struct rs_us *)c;
+
+	pool_unlink(us);
+	if (us->st)
+		us->st->us = NULL;
+	rs_stat_dec(us->w->stats, RS_C_US_CX_ACTIVE);
+	free(us->pend.p);
+	free(us);
+}
+
+static const struct rs_conn_cbs us_cbs = {
+	.on_data = us_on_data,
+	.on_eof = us_on_eof,
+	.on_flushed = us_on_flushed,
+	.on_connect = us_on_connect,
+	.on_closed = us_on_closed,
+};
+
+static struct rs_pool *pool_for(struct rs_worker *w, const struct rs_endpoint *ep)
+{
+	struct rs_pool *p;
+
+	for (p = w->pools; p; p = p->next)
+		if (p->addr_len == ep->addr_len && memcmp(&p->addr, &ep->addr, ep->addr_len) == 0)
+			return p;
+	p = calloc(1, sizeof *p);
+	if (!p)
+		return NULL;
+	memcpy(&p->addr, &ep->addr, ep->addr_len);
+	p->addr_len = ep->addr_len;
+	p->next = w->pools;
+	w->pools = p;
+	return p;
+}
+
+static void start(struct rs_us *us, struct rs_stream *st)
+{
+	us->st = st;
+	us->resp_done = false;
+	us->paused = false;
+	us->skip_interim = false;
+	us->in_field = false;
+	us->pend.off = us->pend.len = 0;
+	llhttp_init(&us->p, HTTP_RESPONSE, &us_settings);
+	us->p.data = us;
+}
+
+struct rs_us *rs_proxy__us_acquire(struct rs_worker *w, const struct rs_endpoint *ep,
+				   struct rs_stream *st)
+{
+	struct rs_pool *pool = pool_for(w, ep);
+	struct rs_us *us;
+	int fd, one = 1;
+
+	if (!pool)
+		return NULL;
+	while ((us = pool->idle)) {
+		pool_unlink(us);
+		if (rs_conn_closing(&us->c) || (us->c.flags & RS_CONN_EOF)) {
+			rs_conn_close(&us->c);
+			continue;
+		}
+		us->reused = true;
+		rs_stat_inc(w->stats, RS_C_US_CX_REUSED);
+		start(us, st);
+		return us;
+	}
+	fd = socket(ep->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return NULL;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	us = calloc(1, sizeof *us);
+	if (!us || rs_conn_init(&us->c, &w->loop, fd, &us_cbs) < 0) {
+		free(us);
+		close(fd);
+		return NULL;
+	}
+	us->w = w;
+	us->pool = pool;
+	rs_stat_inc(w->stats, RS_C_US_CX_TOTAL);
+	rs_stat_inc(w->stats, RS_C_US_CX_ACTIVE);
+	start(us, st);
+	rs_conn_connect(&us->c, (const struct sockaddr *)&ep->addr, ep->addr_len,
+			w->opts->connect_timeout_ns);
+	return us;
+}
+
+void rs_proxy__us_release(struct rs_us *us, bool reusable)
+{
+	struct rs_pool *pool = us->pool;
+
+	if (us->st && us->st->us == us)
+		us->st->us = NULL;
+	us->st = NULL;
+	if (!reusable || !us->resp_done || us->w->draining || rs_conn_closing(&us->c) ||
+	    (us->c.flags & RS_CONN_EOF) || us->pend.len > us->pend.off || us->c.out.bytes ||
+	    pool->nidle >= POOL_MAX_IDLE) {
+		rs_conn_close(&us->c);
+		return;
+	}
+	us->idle = true;
+	us->idle_since = us->w->loop.now;
+	us->prev = NULL;
+	us->next = pool->idle;
+	if (pool->idle)
+		pool->idle->prev = us;
+	pool->idle = us;
+	pool->nidle++;
+	/* Keep reading: a close by the server while idle is seen at once. */
+	rs_conn_read_start(&us->c);
+}
+
+void rs_proxy__us_sweep(struct rs_worker *w)
+{
+	uint64_t limit = w->opts->upstream_idle_timeout_ns;
+
+	for (struct rs_pool *p = w->pools; p; p = p->next) {
+		struct rs_us *us = p->idle, *next;
+
+		for (; us; us = next) {
+			next = us->next;
+			if (limit && w->loop.now - us->idle_since >= limit) {
+				pool_unlink(us);
+				rs_conn_close(&us->c);
+			}
+		}
+	}
+}
+
+void rs_proxy__us_close_idle(struct rs_worker *w)
+{
+	for (struct rs_pool *p = w->pools; p; p = p->next) {
+		while (p->idle) {
+			struct rs_us *us = p->idle;
+
+			pool_unlink(us);
+			rs_conn_close(&us->c);
+		}
+	}
+}
