@@ -101,6 +101,7 @@ PINNING="proxy under test: taskset -c $PROXY_CPU; origin (nginx) and load genera
 
 # ---------------------------------------------------------------- run dir + cleanup
 RUN_DIR="$(mktemp -d /tmp/ringside-h1-compare.XXXXXX)"
+ANY_FAILED=0   # a subject failed: keep RUN_DIR (logs, raw wrk output) for inspection
 PIDS=()
 
 child_pids() { pgrep -P "$1" 2>/dev/null || true; }
@@ -130,7 +131,7 @@ cleanup() {
     for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
         stop_pid "${PIDS[$i]}"
     done
-    if [[ "${KEEP_TMP:-0}" == 1 || $rc -ne 0 ]]; then
+    if [[ "${KEEP_TMP:-0}" == 1 || $rc -ne 0 || $ANY_FAILED -eq 1 ]]; then
         log "run directory kept: $RUN_DIR"
     else
         rm -rf "$RUN_DIR"
@@ -285,23 +286,38 @@ parse_wrk() {
 
 # ---------------------------------------------------------------- results
 declare -A ST REASON RPS P50 P75 P90 P99 T_P50 T_P99 REQ64 REQ1 ERR64 ERR1 NON64 NON1
-declare -A LOADBUSY PROXYBUSY STEAL PROXY_CPU_US
+declare -A LOADBUSY PROXYBUSY PROXYSELF STEAL PROXY_CPU_US
 NOTES=()
+
+wrk_phase() {  # wrk_phase <subject> <proxy-pid or ""> <phase> <conns> <duration> <url> <out>
+    # runs wrk; on failure records why (proxy died / wrk failed) and returns 1
+    local s="$1" ppid="$2" phase="$3" c="$4" d="$5" url="$6" out="$7" rc=0
+    run_wrk "$c" "$d" "$url" "$out" || rc=$?
+    proxy_died "$s" "$ppid" "$phase" && return 1
+    if [[ $rc -ne 0 ]] || ! grep -q 'Requests/sec' "$out"; then
+        ST[$s]=failed; ANY_FAILED=1
+        REASON[$s]="wrk failed in the $phase (rc=$rc): $(grep -v -E '^(Running|  1 threads)' "$out" | head -n1 | cut -c1-160)"
+        log "$s: ${REASON[$s]}"
+        sed 's/^/    /' "$out" >&2
+        return 1
+    fi
+    return 0
+}
 
 measure() {  # measure <subject> <url> <proxy-pid or "">
     local s="$1" url="$2" ppid="$3" f64="$RUN_DIR/$1.wrk-c64.txt" f1="$RUN_DIR/$1.wrk-c1.txt"
-    local a b t0 t1 pt0 pt1 r
+    local a b t0 t1 pt0=0 pt1=0 r e n ff
     log "$s: warm-up $WARMUP (c$CONNS_TPUT)"
-    run_wrk "$CONNS_TPUT" "$WARMUP" "$url" "$RUN_DIR/$s.wrk-warmup.txt" || {
-        r=$?; ST[$s]=failed; REASON[$s]="wrk warm-up failed (rc=$r)"; cat "$RUN_DIR/$s.wrk-warmup.txt" >&2; return 0; }
+    wrk_phase "$s" "$ppid" "warm-up (c$CONNS_TPUT)" "$CONNS_TPUT" "$WARMUP" "$url" \
+        "$RUN_DIR/$s.wrk-warmup.txt" || return 0
 
     log "$s: throughput wrk -t1 -c$CONNS_TPUT -d$DURATION"
     a="$(cpu_sample "$LOAD_CPU")"; b="$(cpu_sample "$PROXY_CPU")"
-    pt0=0; [[ -n "$ppid" ]] && pt0="$(proc_ticks "$ppid")"
-    run_wrk "$CONNS_TPUT" "$DURATION" "$url" "$f64" || {
-        r=$?; ST[$s]=failed; REASON[$s]="wrk c$CONNS_TPUT failed (rc=$r)"; cat "$f64" >&2; return 0; }
+    [[ -z "$ppid" ]] || pt0="$(proc_ticks "$ppid")"
+    wrk_phase "$s" "$ppid" "throughput run (c$CONNS_TPUT)" "$CONNS_TPUT" "$DURATION" "$url" "$f64" \
+        || return 0
     t0="$(cpu_sample "$LOAD_CPU")"; t1="$(cpu_sample "$PROXY_CPU")"
-    pt1=0; [[ -n "$ppid" ]] && pt1="$(proc_ticks "$ppid")"
+    [[ -z "$ppid" ]] || pt1="$(proc_ticks "$ppid")"
 
     read -r RPS[$s] T_P50[$s] _ _ T_P99[$s] REQ64[$s] ERR64[$s] NON64[$s] <<<"$(parse_wrk "$f64")"
     LOADBUSY[$s]="$(busy_pct "$a" "$t0")"
@@ -310,33 +326,68 @@ measure() {  # measure <subject> <url> <proxy-pid or "">
         split(a, x, " "); split(b, y, " "); split(c, u, " "); split(d, v, " ")
         t = (y[2] - x[2]) + (v[2] - u[2])
         printf "%.1f", (t > 0 ? 100 * ((y[3] - x[3]) + (v[3] - u[3])) / t : 0) }')"
+    # share of the proxy CPU used by the proxy itself; the rest is other work on that CPU
+    PROXYSELF[$s]="$(awk -v p="$((pt1 - pt0))" -v a="$b" -v b="$t1" 'BEGIN {
+        split(a, x, " "); split(b, y, " "); t = y[2] - x[2]
+        printf "%.0f", (t > 0 ? 100 * p / t : 0) }')"
     if [[ -n "$ppid" && "${REQ64[$s]}" != null && "${REQ64[$s]}" -gt 0 ]]; then
         PROXY_CPU_US[$s]="$(awk -v t="$((pt1 - pt0))" -v hz="$CLK_TCK" -v n="${REQ64[$s]}" \
             'BEGIN { printf "%.2f", t * 1000000 / hz / n }')"
     else
         PROXY_CPU_US[$s]=null
     fi
+    if [[ -z "$ppid" ]] && (( PROXYBUSY[$s] > 10 )); then
+        NOTES+=("$s c$CONNS_TPUT: CPU $PROXY_CPU (idle for this subject) was ${PROXYBUSY[$s]}% busy — other work is running on the machine")
+    elif (( PROXYBUSY[$s] - PROXYSELF[$s] > 10 )); then
+        NOTES+=("$s c$CONNS_TPUT: CPU $PROXY_CPU was ${PROXYBUSY[$s]}% busy but the subject's proxy process used only ${PROXYSELF[$s]}% of it — other work ran on the proxy CPU; this row is contaminated")
+    fi
 
     log "$s: latency wrk -t1 -c1 -d$DURATION"
-    run_wrk 1 "$DURATION" "$url" "$f1" || {
-        r=$?; ST[$s]=failed; REASON[$s]="wrk c1 failed (rc=$r)"; cat "$f1" >&2; return 0; }
+    wrk_phase "$s" "$ppid" "latency run (c1)" 1 "$DURATION" "$url" "$f1" || return 0
     read -r _ P50[$s] P75[$s] P90[$s] P99[$s] REQ1[$s] ERR1[$s] NON1[$s] <<<"$(parse_wrk "$f1")"
 
     ST[$s]=ok
     for r in 64 1; do
-        local e n
-        if [[ $r == 64 ]]; then e="${ERR64[$s]}"; n="${NON64[$s]}"; else e="${ERR1[$s]}"; n="${NON1[$s]}"; fi
+        if [[ $r == 64 ]]; then e="${ERR64[$s]}"; n="${NON64[$s]}"; ff="$f64"
+        else e="${ERR1[$s]}"; n="${NON1[$s]}"; ff="$f1"; fi
         if [[ "$e" != 0 || "$n" != 0 ]]; then
-            local ff="$f1"; [[ $r == 64 ]] && ff="$f64"
             NOTES+=("$s c$r: wrk reported $(grep -h -E 'Socket errors|Non-2xx' "$ff" | sed 's/^ *//' | tr '\n' ';' | sed 's/;$//')")
         fi
     done
     if [[ "${RPS[$s]}" == null || "${P50[$s]}" == null ]]; then
-        ST[$s]=failed; REASON[$s]="could not parse wrk output"
+        ST[$s]=failed; ANY_FAILED=1; REASON[$s]="could not parse wrk output"
     fi
 }
 
-skip() { ST[$1]=skipped; REASON[$1]="$2"; log "$1: SKIPPED — $2"; }
+proxy_died() {  # proxy_died <subject> <pid> <phase>: true (and records why) if the proxy is gone
+    local s="$1" pid="$2" phase="$3" rc=0 why
+    [[ -n "$pid" ]] || return 1
+    kill -0 "$pid" 2>/dev/null && return 1
+    wait "$pid" 2>/dev/null || rc=$?
+    if (( rc > 128 )); then why="killed by signal $((rc - 128)) ($(kill -l $((rc - 128)) 2>/dev/null || echo '?'))"
+    else why="exit status $rc"; fi
+    ST[$s]=failed; ANY_FAILED=1
+    REASON[$s]="proxy process exited during the $phase ($why)"
+    log "$s: ${REASON[$s]}"
+    show_log_tail "$RUN_DIR/$s.out"
+    NOTES+=("$s: ${REASON[$s]}; last log line: $(tail -n1 "$RUN_DIR/$s.out" 2>/dev/null | cut -c1-200)")
+    return 0
+}
+
+skip() { [[ "$1" == ringside && ! -x "$RINGSIDE_BIN" ]] || ANY_FAILED=1; ST[$1]=skipped; REASON[$1]="$2"; log "$1: SKIPPED — $2"; }
+
+# ---------------------------------------------------------------- background load
+# 1 s sample of both CPUs before anything starts: other work on the machine (builds, tests)
+# shows up here and in the cpu% of the direct run, and makes every number noisier.
+bl0="$(cpu_sample "$LOAD_CPU")"; bp0="$(cpu_sample "$PROXY_CPU")"
+sleep 1
+BG_LOAD="$(busy_pct "$bl0" "$(cpu_sample "$LOAD_CPU")")"
+BG_PROXY="$(busy_pct "$bp0" "$(cpu_sample "$PROXY_CPU")")"
+log "background busy before the run: CPU $LOAD_CPU ${BG_LOAD}%, CPU $PROXY_CPU ${BG_PROXY}%"
+if (( BG_LOAD > 10 || BG_PROXY > 10 )); then
+    NOTES+=("machine not idle before the run: CPU $LOAD_CPU ${BG_LOAD}% busy, CPU $PROXY_CPU ${BG_PROXY}% busy (1 s sample) — numbers are noisier than usual")
+fi
+RS_CMDLINE=""
 
 # ---------------------------------------------------------------- origin
 alloc_port; ORIGIN_PORT=$ALLOC_PORT
@@ -408,10 +459,18 @@ spec:
   resolution: STATIC
   endpoints: [{address: 127.0.0.1, ports: {http: $ORIGIN_PORT}}]
 EOF
+        RS_EXTRA=()
+        # keep the traffic ports on loopback when this build has the flag (default is 0.0.0.0)
+        if timeout 5 "$RINGSIDE_BIN" proxy --help 2>&1 | grep -q -- '--listen-address'; then
+            RS_EXTRA+=(--listen-address 127.0.0.1)
+        fi
         start_bg ringside "$PROXY_CPU" "$RINGSIDE_BIN" proxy \
             --config "$RUN_DIR/ringside-serviceentry.yaml" --concurrency 1 \
             --outbound-port "$RS_OUT" --inbound-port "$RS_IN" --admin-port "$RS_ADMIN" \
-            --stats-port "$RS_STATS" --health-port "$RS_HEALTH" --log-level warn
+            --stats-port "$RS_STATS" --health-port "$RS_HEALTH" --log-level warn \
+            "${RS_EXTRA[@]+"${RS_EXTRA[@]}"}"
+        RS_CMDLINE="$RINGSIDE_BIN proxy --config <ServiceEntry> --concurrency 1 --outbound-port $RS_OUT --inbound-port $RS_IN --admin-port $RS_ADMIN --stats-port $RS_STATS --health-port $RS_HEALTH --log-level warn ${RS_EXTRA[*]+"${RS_EXTRA[*]}"}"
+        log "ringside: $RS_CMDLINE"
         pid=$STARTED_PID
         ready=0
         for ((i = 0; i < 200; i++)); do   # up to 20 s
@@ -481,6 +540,11 @@ CPU_MODEL="$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
 WRK_VER="$(wrk -v 2>&1 | head -n1 | sed -e 's/ *Copyright.*//' -e 's/ *$//' || true)"
 NGINX_VER="$(nginx -v 2>&1 | sed 's/^nginx version: //' || true)"
 HAPROXY_VER="$( (command -v haproxy >/dev/null && haproxy -v 2>&1 | head -n1 | awk '{print $3}') || echo n/a)"
+RINGSIDE_VER="n/a"
+if [[ -x "$RINGSIDE_BIN" ]]; then
+    RINGSIDE_VER="$(timeout 5 "$RINGSIDE_BIN" version 2>/dev/null | head -n1 || true)"
+    [[ -n "$RINGSIDE_VER" ]] || RINGSIDE_VER="unknown"
+fi
 GIT_REV="$(git -C "$REPO_ROOT" rev-parse --short HEAD 2>/dev/null || echo none)"
 if [[ "$GIT_REV" != none ]] && [[ -n "$(git -C "$REPO_ROOT" status --porcelain 2>/dev/null | head -n1)" ]]; then
     GIT_REV="$GIT_REV-dirty"
@@ -506,8 +570,9 @@ echo
 echo "HTTP/1.1 side by side — $DATE_ISO"
 echo "machine : $(uname -n) | kernel $KERNEL | nproc $NCPU | $CPU_MODEL"
 echo "pinning : $PINNING"
+echo "idle    : background busy before the run (1 s): CPU $LOAD_CPU ${BG_LOAD}%, CPU $PROXY_CPU ${BG_PROXY}%"
 echo "load    : wrk -t1 -c$CONNS_TPUT -d$DURATION --latency (throughput), wrk -t1 -c1 -d$DURATION --latency (latency); warm-up $WARMUP at c$CONNS_TPUT; Host: $HOST_HDR"
-echo "versions: $WRK_VER | nginx $NGINX_VER | haproxy $HAPROXY_VER | ringside rev $GIT_REV"
+echo "versions: $WRK_VER | nginx $NGINX_VER | haproxy $HAPROXY_VER | $RINGSIDE_VER (rev $GIT_REV)"
 echo "command : $CMD"
 echo
 printf '%-9s %10s %9s %9s %9s %10s %10s %8s %8s %9s\n' \
@@ -557,8 +622,10 @@ jnum() { [[ -z "${1:-}" || "$1" == null ]] && echo null || echo "$1"; }
     echo "  \"command\": $(jstr "$CMD"),"
     echo "  \"machine\": {\"hostname\": $(jstr "$(uname -n)"), \"kernel\": $(jstr "$KERNEL"), \"nproc\": $NCPU, \"cpu_model\": $(jstr "$CPU_MODEL")},"
     echo "  \"pinning\": {\"proxy_cpu\": $PROXY_CPU, \"origin_cpu\": $LOAD_CPU, \"loadgen_cpu\": $LOAD_CPU, \"description\": $(jstr "$PINNING")},"
+    echo "  \"background_busy_pct_before_run\": {\"load_cpu\": $BG_LOAD, \"proxy_cpu\": $BG_PROXY},"
+    echo "  \"ringside_command\": $(if [[ -n "$RS_CMDLINE" ]]; then jstr "$RS_CMDLINE"; else echo null; fi),"
     echo "  \"load\": {\"tool\": $(jstr "$WRK_VER"), \"threads\": 1, \"throughput_connections\": $CONNS_TPUT, \"latency_connections\": 1, \"duration\": $(jstr "$DURATION"), \"warmup\": $(jstr "$WARMUP"), \"host_header\": $(jstr "$HOST_HDR"), \"response_body\": $(jstr "$EXPECTED_BODY"$'\n')},"
-    echo "  \"versions\": {\"nginx\": $(jstr "$NGINX_VER"), \"haproxy\": $(jstr "$HAPROXY_VER"), \"ringside_git\": $(jstr "$GIT_REV"), \"ringside_bin\": $(jstr "$RINGSIDE_BIN")},"
+    echo "  \"versions\": {\"nginx\": $(jstr "$NGINX_VER"), \"haproxy\": $(jstr "$HAPROXY_VER"), \"ringside\": $(jstr "$RINGSIDE_VER"), \"ringside_git\": $(jstr "$GIT_REV"), \"ringside_bin\": $(jstr "$RINGSIDE_BIN")},"
     echo "  \"units\": {\"latency\": \"us\", \"throughput\": \"requests/s\", \"cpu_busy\": \"percent of one CPU\", \"proxy_cpu_per_request\": \"us\"},"
     echo "  \"subjects\": ["
     first=1
@@ -570,10 +637,10 @@ jnum() { [[ -z "${1:-}" || "$1" == null ]] && echo null || echo "$1"; }
             continue
         fi
         printf '    {"name": %s, "status": "ok",\n' "$(jstr "$s")"
-        printf '     "c64": {"rps": %s, "requests": %s, "p50_us": %s, "p99_us": %s, "socket_errors": %s, "non_2xx_3xx": %s, "load_cpu_busy_pct": %s, "proxy_cpu_busy_pct": %s, "steal_pct": %s, "proxy_cpu_us_per_request": %s},\n' \
+        printf '     "c64": {"rps": %s, "requests": %s, "p50_us": %s, "p99_us": %s, "socket_errors": %s, "non_2xx_3xx": %s, "load_cpu_busy_pct": %s, "proxy_cpu_busy_pct": %s, "proxy_process_pct_of_proxy_cpu": %s, "steal_pct": %s, "proxy_cpu_us_per_request": %s},\n' \
             "$(jnum "${RPS[$s]}")" "$(jnum "${REQ64[$s]}")" "$(jnum "${T_P50[$s]}")" "$(jnum "${T_P99[$s]}")" \
             "$(jnum "${ERR64[$s]}")" "$(jnum "${NON64[$s]}")" "$(jnum "${LOADBUSY[$s]}")" \
-            "$(jnum "${PROXYBUSY[$s]}")" "$(jnum "${STEAL[$s]}")" "$(jnum "${PROXY_CPU_US[$s]}")"
+            "$(jnum "${PROXYBUSY[$s]}")" "$(jnum "${PROXYSELF[$s]}")" "$(jnum "${STEAL[$s]}")" "$(jnum "${PROXY_CPU_US[$s]}")"
         printf '     "c1": {"p50_us": %s, "p75_us": %s, "p90_us": %s, "p99_us": %s, "requests": %s, "socket_errors": %s, "non_2xx_3xx": %s},\n' \
             "$(jnum "${P50[$s]}")" "$(jnum "${P75[$s]}")" "$(jnum "${P90[$s]}")" "$(jnum "${P99[$s]}")" \
             "$(jnum "${REQ1[$s]}")" "$(jnum "${ERR1[$s]}")" "$(jnum "${NON1[$s]}")"
@@ -599,8 +666,10 @@ jnum() { [[ -z "${1:-}" || "$1" == null ]] && echo null || echo "$1"; }
     echo
     echo "- machine: \`$(uname -n)\`, kernel \`$KERNEL\`, nproc $NCPU, CPU \`$CPU_MODEL\`"
     echo "- pinning: $PINNING"
+    echo "- background busy before the run (1 s): CPU $LOAD_CPU ${BG_LOAD}%, CPU $PROXY_CPU ${BG_PROXY}%"
+    [[ -z "$RS_CMDLINE" ]] || echo "- ringside: \`$RS_CMDLINE\`"
     echo "- load: \`wrk -t1 -c$CONNS_TPUT -d$DURATION --latency\` (throughput) and \`wrk -t1 -c1 -d$DURATION --latency\` (latency), warm-up $WARMUP at c$CONNS_TPUT, \`Host: $HOST_HDR\`, origin body \`$EXPECTED_BODY\\n\`"
-    echo "- versions: $WRK_VER; nginx $NGINX_VER; haproxy $HAPROXY_VER; ringside rev \`$GIT_REV\`"
+    echo "- versions: $WRK_VER; nginx $NGINX_VER; haproxy $HAPROXY_VER; $RINGSIDE_VER (rev \`$GIT_REV\`)"
     echo "- command: \`$CMD\`"
     echo
     echo "| subject | rps (c64) | p50 c1 (µs) | p90 c1 (µs) | p99 c1 (µs) | added p50 (µs) | added p99 (µs) | CPU$LOAD_CPU busy % (c64) | CPU$PROXY_CPU busy % (c64) | proxy CPU µs/req |"

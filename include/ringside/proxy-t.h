@@ -142,7 +142,10 @@ struct rs_ds {
 	bool paused;    /* parser paused (backpressure or pipelined request) */
 	bool in_field;  /* last header callback was a field name */
 	bool eof;       /* the client half-closed */
-	bool counted;   /* counted in shared->ds_active */
+	bool driving;      /* inside drive(): the parser is running */
+	bool done_pending; /* the response ended inside a parser callback */
+	const char *exec_base; /* start of the bytes llhttp is executing */
+	char prev_last;        /* last byte of the previous execute */
 	int err_status; /* set by a parser callback that refuses the request */
 	const char *err_text;
 	uint64_t last_active;
@@ -166,6 +169,10 @@ struct rs_us {
 	bool head_req;
 	bool resp_done;
 	bool skip_interim; /* parsing a 1xx interim response */
+	bool end_pending;  /* on_message_complete ran; deliver after execute */
+	bool keep_alive;   /* the response allows another request */
+	const char *exec_base;
+	char prev_last;
 	bool in_field;
 	uint64_t idle_since;
 };

@@ -8,9 +8,22 @@
 
 #include "ringside/config.h"
 
+/* One problem, one line: text quoted from a file (a name, a scalar) may hold
+ * newlines or terminal escape sequences, which must not reach the output. */
+static void one_line(char *s)
+{
+	for (; s && *s; s++) {
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = '?';
+	}
+}
+
 static char *dup_or_null(const char *s)
 {
-	return s ? strdup(s) : NULL;
+	char *d = s ? strdup(s) : NULL;
+
+	one_line(d);
+	return d;
 }
 
 void rs_diags_add(struct rs_diags *diags, enum rs_diag_level level, const struct rs_pos *pos,
@@ -32,6 +45,7 @@ void rs_diags_add(struct rs_diags *diags, enum rs_diag_level level, const struct
 		d.msg = NULL;
 		goto fail;
 	}
+	one_line(d.msg);
 	if (pos) {
 		d.line = pos->line;
 		d.col = pos->col;

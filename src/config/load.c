@@ -3,7 +3,6 @@
  * each kind's fields are its own file's (service_entry.c, ...). */
 #include <dirent.h>
 #include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,7 +128,9 @@ static int load_resource(struct loader *ld, const struct rs_ynode *root, const c
 	else if (rs_yaml__expect(&ctx, meta, "metadata", RS_YNODE_MAPPING))
 		name = identity_field(&ctx, meta, "metadata.name", "name", &name_node);
 	ns_node = rs_yaml__get(meta, "namespace");
-	if (ns_node && rs_yaml__expect(&ctx, ns_node, "metadata.namespace", RS_YNODE_SCALAR))
+	/* `namespace: ""` means the default namespace to kubectl as well. */
+	if (ns_node && rs_yaml__expect(&ctx, ns_node, "metadata.namespace", RS_YNODE_SCALAR) &&
+	    ns_node->str[0])
 		ns = ns_node->str;
 	if (kind_name && name)
 		snprintf(ctx.resource, sizeof ctx.resource, "%s/%s/%s", kind_name, ns, name);

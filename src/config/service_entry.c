@@ -396,7 +396,8 @@ static void parse_endpoints(struct rs_yctx *ctx, const struct rs_ynode *spec,
 	if (se->resolution == RS_SE_RESOLUTION_NONE && se->nendpoints)
 		rs_yaml__report(ctx, RS_DIAG_ERROR, n, "spec.endpoints",
 				"must be empty when resolution is NONE");
-	if (se->resolution == RS_SE_RESOLUTION_STATIC && !se->nendpoints &&
+	if (se->resolution == RS_SE_RESOLUTION_STATIC &&
+	    (!n || (n->type == RS_YNODE_SEQUENCE && n->n == 0)) &&
 	    !rs_yaml__get(spec, "workloadSelector"))
 		rs_yaml__report(ctx, RS_DIAG_ERROR, res, "spec.endpoints",
 				"required when resolution is STATIC");

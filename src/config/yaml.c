@@ -24,6 +24,11 @@
  * anything much deeper is a mistake or an attack on the recursive builder. */
 #define MAX_DEPTH 64
 
+/* Aliases are shared, not copied, but a reader walking the tree still visits
+ * an aliased subtree once per alias: cap how many nodes aliases may add, so a
+ * small file cannot make the load quadratic (go-yaml limits aliases too). */
+#define MAX_ALIAS_EXPANSION (1u << 20)
+
 /* Configuration files are small; a larger file is almost certainly the wrong
  * path, and reading it whole would cost the main thread for nothing. */
 #define MAX_FILE_SIZE (64u << 20)
@@ -39,6 +44,7 @@ struct builder {
 	const char *text; /* the whole input, to place reader errors exactly */
 	size_t len;
 	struct rs_diags *diags;
+	size_t alias_nodes; /* nodes added by aliases in the current document */
 	struct anchor *anchors; /* owns; reset at each document, as YAML scopes anchors */
 	size_t nanchors;
 	size_t cap_anchors;
@@ -181,6 +187,7 @@ static struct rs_ynode *node_new(enum rs_ynode_type type, const yaml_mark_t *mar
 	if (!n)
 		return NULL;
 	n->type = type;
+	n->weight = 1;
 	n->line = (int)mark->line + 1;
 	n->col = (int)mark->column + 1;
 	return n;
@@ -219,6 +226,7 @@ static int build_sequence(struct builder *b, struct rs_ynode *n, int depth)
 			cap = ncap;
 		}
 		n->items[n->n++] = child;
+		n->weight += child->weight;
 	}
 }
 
@@ -263,6 +271,7 @@ static int build_mapping(struct builder *b, struct rs_ynode *n, int depth)
 		n->pairs[n->n].key = key;
 		n->pairs[n->n].value = value;
 		n->n++;
+		n->weight += key->weight + value->weight;
 	}
 }
 
@@ -277,6 +286,13 @@ static int build_alias(struct builder *b, const yaml_event_t *ev, struct rs_ynod
 		 * is complete, which keeps the tree free of cycles. */
 		error_at(b, (int)ev->start_mark.line + 1, (int)ev->start_mark.column + 1,
 			 "syntax error: unknown anchor '%s'", name);
+		return -EINVAL;
+	}
+	b->alias_nodes += target->weight;
+	if (b->alias_nodes > MAX_ALIAS_EXPANSION) {
+		error_at(b, (int)ev->start_mark.line + 1, (int)ev->start_mark.column + 1,
+			 "syntax error: aliases expand to more than %u nodes",
+			 MAX_ALIAS_EXPANSION);
 		return -EINVAL;
 	}
 	n = malloc(sizeof *n);
@@ -382,7 +398,7 @@ static int parse_stream(struct builder *b, rs_yaml_doc_cb on_doc, void *user_dat
 			break;
 		}
 		if (ev.type != YAML_DOCUMENT_START_EVENT) {
-			/* STREAM_START, or DOCUMENT_END after the root. */
+			/* STREAM_START: the rest of a document is read below. */
 			yaml_event_delete(&ev);
 			continue;
 		}
@@ -402,6 +418,7 @@ static int parse_stream(struct builder *b, rs_yaml_doc_cb on_doc, void *user_dat
 		node_free(root);
 		root = NULL;
 		anchors_clear(b);
+		b->alias_nodes = 0;
 		if (r < 0)
 			goto cleanup;
 	}

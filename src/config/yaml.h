@@ -33,6 +33,7 @@ struct rs_ynode {
 	struct rs_ynode **items; /* owns (unless alias) */
 	struct rs_ypair *pairs;  /* owns (unless alias) */
 	size_t n;
+	size_t weight; /* nodes below and including this one, aliases expanded */
 };
 
 struct rs_ypair {

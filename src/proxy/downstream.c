@@ -16,10 +16,10 @@ static struct rs_ds *ds_of(llhttp_t *p)
 	return p->data;
 }
 
-void rs_proxy__pend_stash(struct rs_parse_buf *b, const char *p, size_t n)
+int rs_proxy__pend_stash(struct rs_parse_buf *b, const char *p, size_t n)
 {
 	if (n == 0)
-		return;
+		return 0;
 	if (b->off && b->off == b->len)
 		b->off = b->len = 0;
 	if (b->len + n > b->cap) {
@@ -36,13 +36,14 @@ void rs_proxy__pend_stash(struct rs_parse_buf *b, const char *p, size_t n)
 		if (cap > b->cap) {
 			q = realloc(b->p, cap);
 			if (!q)
-				abort(); /* replaced by a 503 path with the allocator issue */
+				return -ENOMEM;
 			b->p = q;
 			b->cap = (uint32_t)cap;
 		}
 	}
 	memcpy(b->p + b->len, p, n);
 	b->len += (uint32_t)n;
+	return 0;
 }
 
 int rs_proxy__hdr_field(struct rs_msg *m, bool *in_field, const char *p, size_t n)
@@ -67,11 +68,31 @@ int rs_proxy__hdr_field(struct rs_msg *m, bool *in_field, const char *p, size_t 
 	return 0;
 }
 
-int rs_proxy__hdr_value(struct rs_msg *m, bool *in_field, const char *p, size_t n)
+int rs_proxy__hdr_field_check(const char *p, size_t n)
+{
+	static const char tchar_punct[] = "!#$%&'*+-.^_`|~";
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      (c && strchr(tchar_punct, c))))
+			return -EINVAL;
+	}
+	return 0;
+}
+
+int rs_proxy__hdr_value(struct rs_msg *m, bool *in_field, const char *p, size_t n,
+			const char *base, char prev_last)
 {
 	struct rs_hdr *h = &m->h[m->nh - 1];
 
 	if (!rs_h1_value_ok(p, n))
+		return -EINVAL;
+	/* llhttp joins an obs-fold line to the value it continues, skipping the
+	 * line break: a second piece of one value that starts right after an LF
+	 * is a fold, which a proxy must not forward (RFC 9112 §5.2). */
+	if (!*in_field && n && (p > base ? p[-1] == '\n' : prev_last == '\n'))
 		return -EINVAL;
 	if (*in_field) {
 		*in_field = false;
@@ -131,6 +152,8 @@ static int on_header_field(llhttp_t *p, const char *at, size_t n)
 		return refuse(ds, 431, "too many header fields");
 	if (m->header_bytes + n > ds->w->opts->max_header_bytes)
 		return refuse(ds, 431, "request headers too large");
+	if (rs_proxy__hdr_field_check(at, n) < 0)
+		return refuse(ds, 400, "invalid character in a header name");
 	if (rs_proxy__hdr_field(m, &ds->in_field, at, n) < 0)
 		return refuse(ds, 503, "out of memory");
 	return 0;
@@ -144,9 +167,9 @@ static int on_header_value(llhttp_t *p, const char *at, size_t n)
 
 	if (m->header_bytes + n > ds->w->opts->max_header_bytes)
 		return refuse(ds, 431, "request headers too large");
-	ret = rs_proxy__hdr_value(m, &ds->in_field, at, n);
+	ret = rs_proxy__hdr_value(m, &ds->in_field, at, n, ds->exec_base, ds->prev_last);
 	if (ret == -EINVAL)
-		return refuse(ds, 400, "invalid character in a header value");
+		return refuse(ds, 400, "invalid header value (control character or obs-fold)");
 	if (ret < 0)
 		return refuse(ds, 503, "out of memory");
 	return 0;
@@ -314,28 +337,85 @@ static void parse_failed(struct rs_ds *ds, enum llhttp_errno e)
 	rs_proxy__stream_local_reply(ds->st, RS_RFLAG_NONE, status, body);
 }
 
+static bool upstream_backlogged(struct rs_ds *ds)
+{
+	return ds->st && ds->st->us && ds->st->us->c.out.bytes > RS_HIGH_WATER;
+}
+
+static bool can_parse(struct rs_ds *ds)
+{
+	return !ds->paused && !rs_conn_closing(&ds->c) && !upstream_backlogged(ds);
+}
+
+static void stream_done(struct rs_ds *ds);
+
 /* Parses p[0..n); what the parser does not take waits in pend. */
 static void parse(struct rs_ds *ds, const char *p, size_t n, bool from_pend)
 {
-	enum llhttp_errno e = llhttp_execute(&ds->p, p, n);
+	enum llhttp_errno e;
 	size_t used = n;
 
+	ds->exec_base = p;
+	e = llhttp_execute(&ds->p, p, n);
 	if (e == HPE_PAUSED) {
 		used = (size_t)(llhttp_get_error_pos(&ds->p) - p);
 		ds->paused = true;
 	} else if (e != HPE_OK) {
+		used = n;
 		parse_failed(ds, e);
-		return;
 	}
+	if (used)
+		ds->prev_last = p[used - 1];
 	if (from_pend)
 		ds->pend.off += (uint32_t)used;
-	else
-		rs_proxy__pend_stash(&ds->pend, p + used, n - used);
+	else if (!rs_conn_closing(&ds->c) &&
+		 rs_proxy__pend_stash(&ds->pend, p + used, n - used) < 0)
+		rs_proxy__ds_abort(ds);
+	if (ds->done_pending) {
+		/* The response ended inside a callback; finish outside llhttp. */
+		ds->done_pending = false;
+		stream_done(ds);
+	}
 }
 
-static bool upstream_backlogged(struct rs_ds *ds)
+/* Runs the parser over new bytes and then over what waited, as far as the
+ * parser and backpressure allow. Never re-entered: a response that ends
+ * inside a callback is finished after llhttp_execute returns. */
+static void drive(struct rs_ds *ds, const char *p, size_t n)
 {
-	return ds->st && ds->st->us && ds->st->us->c.out.bytes > RS_HIGH_WATER;
+	if (ds->driving) {
+		if (rs_proxy__pend_stash(&ds->pend, p, n) < 0)
+			rs_proxy__ds_abort(ds);
+		return;
+	}
+	ds->driving = true;
+	if (n) {
+		if (can_parse(ds) && ds->pend.len == ds->pend.off)
+			parse(ds, p, n, false);
+		else if (rs_proxy__pend_stash(&ds->pend, p, n) < 0)
+			rs_proxy__ds_abort(ds);
+	}
+	while (can_parse(ds) && ds->pend.len > ds->pend.off) {
+		size_t m = ds->pend.len - ds->pend.off;
+
+		if (m > 16384)
+			m = 16384;
+		parse(ds, ds->pend.p + ds->pend.off, m, true);
+	}
+	if (ds->pend.off == ds->pend.len)
+		ds->pend.off = ds->pend.len = 0;
+	ds->driving = false;
+	if (rs_conn_closing(&ds->c))
+		return;
+	/* Read on while parsing can go on, and a little ahead while a
+	 * response is pending (so a client's close is seen); stop under
+	 * backpressure. */
+	if (upstream_backlogged(ds) || ds->eof ||
+	    ds->pend.len - ds->pend.off > RS_PIPELINE_READAHEAD)
+		rs_conn_read_stop(&ds->c);
+	else
+		rs_conn_read_start(&ds->c);
+	rs_conn_flush(&ds->c);
 }
 
 static void ds_on_data(struct rs_conn *c, const char *p, size_t n)
@@ -343,41 +423,13 @@ static void ds_on_data(struct rs_conn *c, const char *p, size_t n)
 	struct rs_ds *ds = (struct rs_ds *)c;
 
 	ds->last_active = ds->w->loop.now;
-	if (ds->paused || ds->pend.len > ds->pend.off || upstream_backlogged(ds)) {
-		rs_proxy__pend_stash(&ds->pend, p, n);
-		if (ds->pend.len - ds->pend.off > RS_PIPELINE_READAHEAD || upstream_backlogged(ds))
-			rs_conn_read_stop(&ds->c);
-		return;
-	}
-	parse(ds, p, n, false);
-	if (!rs_conn_closing(&ds->c) && upstream_backlogged(ds))
-		rs_conn_read_stop(&ds->c);
-	rs_proxy__ds_flush(ds);
-}
-
-/* Parses what waited, as far as the parser and backpressure allow. */
-static void parse_pending(struct rs_ds *ds)
-{
-	while (!ds->paused && ds->pend.len > ds->pend.off && !rs_conn_closing(&ds->c) &&
-	       !upstream_backlogged(ds)) {
-		size_t n = ds->pend.len - ds->pend.off;
-
-		if (n > 16384)
-			n = 16384;
-		parse(ds, ds->pend.p + ds->pend.off, n, true);
-	}
-	if (ds->pend.off == ds->pend.len)
-		ds->pend.off = ds->pend.len = 0;
+	drive(ds, p, n);
 }
 
 void rs_proxy__ds_unblock(struct rs_ds *ds)
 {
-	if (rs_conn_closing(&ds->c))
-		return;
-	parse_pending(ds);
-	if (!rs_conn_closing(&ds->c) && !upstream_backlogged(ds) && !ds->eof)
-		rs_conn_read_start(&ds->c);
-	rs_proxy__ds_flush(ds);
+	if (!rs_conn_closing(&ds->c))
+		drive(ds, NULL, 0);
 }
 
 static void ds_on_eof(struct rs_conn *c, int err)
@@ -514,7 +566,7 @@ void rs_proxy__ds_flush(struct rs_ds *ds)
 	rs_conn_flush(&ds->c);
 }
 
-void rs_proxy__ds_stream_done(struct rs_ds *ds)
+static void stream_done(struct rs_ds *ds)
 {
 	struct rs_stream *st = ds->st;
 	bool close = st->close_after || ds->w->draining || ds->eof;
@@ -531,6 +583,15 @@ void rs_proxy__ds_stream_done(struct rs_ds *ds)
 		ds->paused = false;
 		llhttp_resume(&ds->p);
 	}
+}
+
+void rs_proxy__ds_stream_done(struct rs_ds *ds)
+{
+	if (ds->driving) {
+		ds->done_pending = true;
+		return;
+	}
+	stream_done(ds);
 	rs_proxy__ds_unblock(ds);
 }
 

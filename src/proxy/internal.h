@@ -56,7 +56,14 @@ void rs_proxy__stream_connected(struct rs_stream *st);
 
 /* Header-block accumulation shared by both sides' llhttp callbacks. */
 int rs_proxy__hdr_field(struct rs_msg *m, bool *in_field, const char *p, size_t n);
-int rs_proxy__hdr_value(struct rs_msg *m, bool *in_field, const char *p, size_t n);
-void rs_proxy__pend_stash(struct rs_parse_buf *b, const char *p, size_t n);
+/* -EINVAL for a byte not allowed in a field name (RFC 9110 §5.6.2 tchar). */
+int rs_proxy__hdr_field_check(const char *p, size_t n);
+/* -EINVAL for a control byte in the value, or for obs-fold: a continuation
+ * of the value that llhttp found after a line break (RFC 9112 §5.2). base is
+ * where the current execute began, prev_last the byte before it. */
+int rs_proxy__hdr_value(struct rs_msg *m, bool *in_field, const char *p, size_t n,
+			const char *base, char prev_last);
+/* Keeps unparsed bytes; -ENOMEM fails the connection, not the process. */
+int rs_proxy__pend_stash(struct rs_parse_buf *b, const char *p, size_t n);
 
 #endif

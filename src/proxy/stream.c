@@ -100,7 +100,9 @@ static void finish(struct rs_stream *st)
 			 st->req.buf + st->req.method_s.value_off, (int)st->req.path.value_len,
 			 st->req.buf + st->req.path.value_off, st->resp.status,
 			 rflag_names[st->rflag], st->cluster ? st->cluster->name : "-");
-	if (!st->req_done)
+	/* A request whose body is still arriving cannot be followed by another
+	 * on this connection. */
+	if (!st->req_done && st->req.body != RS_BODY_NONE)
 		st->close_after = true;
 	rs_proxy__ds_stream_done(st->ds);
 }
@@ -116,7 +118,7 @@ void rs_proxy__stream_local_reply(struct rs_stream *st, enum rs_rflag flag, int 
 	st->local = true;
 	st->resp.status = status;
 	st->resp_started = true;
-	if (!st->req_done)
+	if (!st->req_done && st->req.body != RS_BODY_NONE)
 		st->close_after = true;
 	if (rs_h1_encode_local_reply(&ds->c.out, &w->loop.chunks, status, text,
 				     st->close_after || w->draining,

@@ -47,6 +47,10 @@ static int on_header_field(llhttp_t *p, const char *at, size_t n)
 		return fail(us, RS_RFLAG_UPE, 502,
 			    "upstream connect error or disconnect/reset before headers. reset "
 			    "reason: protocol error (response headers too large)");
+	if (rs_proxy__hdr_field_check(at, n) < 0)
+		return fail(us, RS_RFLAG_UPE, 502,
+			    "upstream connect error or disconnect/reset before headers. reset "
+			    "reason: protocol error (invalid header name)");
 	return rs_proxy__hdr_field(m, &us->in_field, at, n) < 0 ? -1 : 0;
 }
 
@@ -54,7 +58,12 @@ static int on_header_value(llhttp_t *p, const char *at, size_t n)
 {
 	struct rs_us *us = us_of(p);
 
-	return rs_proxy__hdr_value(&us->st->resp, &us->in_field, at, n) < 0 ? -1 : 0;
+	if (rs_proxy__hdr_value(&us->st->resp, &us->in_field, at, n, us->exec_base,
+				us->prev_last) < 0)
+		return fail(us, RS_RFLAG_UPE, 502,
+			    "upstream connect error or disconnect/reset before headers. reset "
+			    "reason: protocol error (invalid header value)");
+	return 0;
 }
 
 static int on_headers_complete(llhttp_t *p)
@@ -111,8 +120,10 @@ static int on_message_complete(llhttp_t *p)
 		return 0;
 	}
 	us->resp_done = true;
-	if (us->st)
-		rs_proxy__stream_response_end(us->st, llhttp_should_keep_alive(p));
+	us->keep_alive = llhttp_should_keep_alive(p);
+	/* Delivered once llhttp_execute has returned: ending the stream may
+	 * hand this connection to the next request. */
+	us->end_pending = us->st != NULL;
 	return HPE_PAUSED;
 }
 
@@ -130,10 +141,21 @@ static bool downstream_backlogged(struct rs_us *us)
 	return us->st && us->st->ds->c.out.bytes > RS_HIGH_WATER;
 }
 
+static void deliver_end(struct rs_us *us)
+{
+	if (us->end_pending && us->st) {
+		us->end_pending = false;
+		rs_proxy__stream_response_end(us->st, us->keep_alive);
+	}
+}
+
 static void parse(struct rs_us *us, const char *p, size_t n, bool from_pend)
 {
-	enum llhttp_errno e = llhttp_execute(&us->p, p, n);
+	enum llhttp_errno e;
 	size_t used = n;
+
+	us->exec_base = p;
+	e = llhttp_execute(&us->p, p, n);
 
 	if (e == HPE_PAUSED) {
 		used = (size_t)(llhttp_get_error_pos(&us->p) - p);
@@ -151,10 +173,13 @@ static void parse(struct rs_us *us, const char *p, size_t n, bool from_pend)
 			rs_conn_close(&us->c);
 		return;
 	}
+	if (used)
+		us->prev_last = p[used - 1];
 	if (from_pend)
 		us->pend.off += (uint32_t)used;
-	else if (n > used && us->st)
-		rs_proxy__pend_stash(&us->pend, p + used, n - used);
+	else if (n > used && us->st && rs_proxy__pend_stash(&us->pend, p + used, n - used) < 0)
+		fail(us, RS_RFLAG_NONE, 503, "out of memory");
+	deliver_end(us);
 }
 
 static void us_on_data(struct rs_conn *c, const char *p, size_t n)
@@ -170,7 +195,8 @@ static void us_on_data(struct rs_conn *c, const char *p, size_t n)
 	ds = us->st->ds;
 	ds->last_active = us->w->loop.now;
 	if (us->paused || us->pend.len > us->pend.off || downstream_backlogged(us)) {
-		rs_proxy__pend_stash(&us->pend, p, n);
+		if (rs_proxy__pend_stash(&us->pend, p, n) < 0)
+			fail(us, RS_RFLAG_NONE, 503, "out of memory");
 		rs_conn_read_stop(&us->c);
 		return;
 	}
@@ -209,8 +235,10 @@ static void us_on_eof(struct rs_conn *c, int err)
 	}
 	if (us->pend.len > us->pend.off)
 		return; /* parse what is left first; us_unblock comes back here */
-	if (err == 0 && !us->paused && llhttp_finish(&us->p) == HPE_OK && us->resp_done)
-		return; /* the body ran until close, and closing ended it */
+	if (err == 0 && !us->paused && llhttp_finish(&us->p) == HPE_OK && us->resp_done) {
+		deliver_end(us); /* the body ran until close, and closing ended it */
+		return;
+	}
 	if (us->resp_done)
 		return;
 	rs_stat_inc(us->w->stats, RS_C_US_RQ_RESET);
@@ -315,6 +343,8 @@ static void start(struct rs_us *us, struct rs_stream *st)
 	us->paused = false;
 	us->skip_interim = false;
 	us->in_field = false;
+	us->end_pending = false;
+	us->prev_last = 0;
 	us->pend.off = us->pend.len = 0;
 	llhttp_init(&us->p, HTTP_RESPONSE, &us_settings);
 	us->p.data = us;

@@ -7,6 +7,7 @@ Environment:
 """
 
 import os
+import random
 import re
 import signal
 import socket
@@ -30,15 +31,44 @@ _SANITIZER_PATTERNS = re.compile(
 )
 
 
+def _ephemeral_range():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo, hi = f.read().split()
+        return int(lo), int(hi)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_ports(n):
-    """n distinct free TCP ports on 127.0.0.1 (bound together, then released)."""
+    """n distinct free TCP ports on 127.0.0.1 for the proxy's listeners.
+
+    They are taken below the kernel's ephemeral range when there is room, so that
+    no outgoing connection (of the tests, the origin or the proxy) can take one of
+    them between this check and the proxy's bind. Each is checked by binding it."""
+    lo, hi = _ephemeral_range()
+    candidates = list(range(10000, lo)) if lo - 10000 >= 1000 else []
+    random.shuffle(candidates)
+    ports = []
     socks = []
     try:
-        for _ in range(n):
+        for port in candidates[:2000]:
+            if len(ports) == n:
+                break
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                s.close()
+                continue
+            socks.append(s)
+            ports.append(port)
+        while len(ports) < n:  # fallback: let the kernel choose
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             s.bind(("127.0.0.1", 0))
             socks.append(s)
-        return [s.getsockname()[1] for s in socks]
+            ports.append(s.getsockname()[1])
+        return ports
     finally:
         for s in socks:
             s.close()
@@ -231,7 +261,7 @@ def pytest_runtest_makereport(item, call):
             rep.sections.append(("ringside output (pid %s)" % getattr(p, "pid", "?"), p.stderr_tail()))
         o = getattr(item, "_ringside_origin", None)
         if o is not None and o.errors:
-            rep.sections.append(("origin errors", "\n".join(o.errors)))
+            rep.sections.append(("origin: requests it could not parse", "\n".join(o.errors)))
 
 
 @pytest.fixture
@@ -240,6 +270,8 @@ def origin(request):
     request.node._ringside_origin = o
     yield o
     o.stop()
+    if o.internal_errors:
+        pytest.fail("the test origin itself failed:\n" + "\n".join(o.internal_errors), pytrace=False)
 
 
 @pytest.fixture
@@ -276,7 +308,7 @@ def make_proxy(request, tmp_path, origin, refused):
     for p in proxies:
         problems += p.teardown()
     if problems:
-        pytest.fail("; ".join(problems) + "\n" + "\n".join(p.stderr_tail() for p in proxies), pytrace=False)
+        pytest.fail("; ".join(problems) + " (see the ringside output below)", pytrace=False)
 
 
 @pytest.fixture

@@ -179,7 +179,8 @@ class Origin:
         self.lock = threading.Condition()
         self.conns = []
         self.requests = []
-        self.errors = []
+        self.errors = []  # requests the origin could not parse (what the proxy sent)
+        self.internal_errors = []  # exceptions in the origin itself
         self._stopping = threading.Event()
         self._threads = []
         self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -197,6 +198,10 @@ class Origin:
 
     def stop(self):
         self._stopping.set()
+        try:
+            self.lsock.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
+        except OSError:
+            pass
         self._acceptor.join(5)
         try:
             self.lsock.close()
@@ -335,8 +340,11 @@ class Origin:
         except OSError:
             pass
         except Exception as e:  # a bug in the origin itself: keep it visible
+            import traceback
+
             with self.lock:
                 self.errors.append("conn %d: %r" % (conn.id, e))
+                self.internal_errors.append(traceback.format_exc())
         finally:
             try:
                 conn.sock.close()

@@ -139,7 +139,8 @@ def test_no_body_statuses(proxy, path):
         c.send(rawhttp.build_request("GET", path) + rawhttp.build_request("GET", "/echo?after"))
         r = c.read_response()
         assert r.status == int(path[1:]), r
-        assert not r.header_all("transfer-encoding"), r
+        if path == "/204":  # RFC 9112 6.1: no Transfer-Encoding in a 204
+            assert not r.header_all("transfer-encoding"), r
         n = c.read_response()
         assert n.status == 200 and json.loads(n.body)["target"] == "/echo?after", n
 

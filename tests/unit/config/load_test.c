@@ -156,6 +156,8 @@ static void test_defaults(void **state)
 	assert_int_equal(se->naddresses, 0);
 	assert_int_equal(se->nendpoints, 0);
 	assert_null(se->ports[0].protocol);
+	/* `namespace: ""` is the default namespace, as for kubectl. */
+	assert_non_null(find_se(l.cfg, "default", "blank-namespace"));
 	unload(&l);
 }
 
@@ -248,7 +250,7 @@ static void write_se(const char *dir, const char *file, const char *name)
 	char path[PATH_MAX];
 	FILE *f;
 
-	snprintf(path, sizeof path, "%s/%s", dir, file);
+	assert_true(snprintf(path, sizeof path, "%s/%s", dir, file) < (int)sizeof path);
 	f = fopen(path, "w");
 	assert_non_null(f);
 	fprintf(f,
@@ -260,7 +262,7 @@ static void write_se(const char *dir, const char *file, const char *name)
 
 static void in_dir(char *buf, const char *dir, const char *name)
 {
-	snprintf(buf, PATH_MAX, "%s/%s", dir, name);
+	assert_true(snprintf(buf, PATH_MAX, "%s/%s", dir, name) < PATH_MAX);
 }
 
 /* The layout kubelet writes for a ConfigMap volume: the data in a hidden
@@ -289,7 +291,8 @@ static void test_configmap_volume(void **state)
 	for (size_t i = 0; i < 2; i++) {
 		char target[PATH_MAX];
 
-		snprintf(target, sizeof target, "..data/%s", links[i]);
+		assert_true(snprintf(target, sizeof target, "..data/%s", links[i]) <
+			    (int)sizeof target);
 		in_dir(p, dir, links[i]);
 		assert_int_equal(symlink(target, p), 0);
 	}
@@ -370,6 +373,34 @@ static void test_invalid_utf8(void **state)
 	assert_int_equal(l.rc, 0);
 	assert_string_equal(l.out, "data/bad/utf8.yaml:2:14: error: syntax error: invalid "
 				   "leading UTF-8 octet #FF\n");
+	unload(&l);
+}
+
+/* "Billion laughs": aliases are shared, and what they may add is capped. */
+static void test_alias_expansion_limit(void **state)
+{
+	struct loaded l;
+
+	(void)state;
+	LOAD(&l, "data/bad/laughs.yaml");
+	assert_int_equal(l.rc, 0);
+	assert_string_equal(l.out, "data/bad/laughs.yaml:7:40: error: syntax error: aliases "
+				   "expand to more than 1048576 nodes\n");
+	unload(&l);
+}
+
+/* Text quoted from the file cannot break the one-problem-a-line output or
+ * send escape sequences to a terminal. */
+static void test_control_characters_in_messages(void **state)
+{
+	struct loaded l;
+
+	(void)state;
+	LOAD(&l, "data/bad/control-chars.yaml");
+	assert_int_equal(l.rc, 0);
+	assert_string_equal(l.out, "data/bad/control-chars.yaml:7:13: ServiceEntry/default/evil?[31m: "
+				   "error: spec.location: unknown value 'MESH?EXTERNAL' (expected "
+				   "MESH_EXTERNAL or MESH_INTERNAL)\n");
 	unload(&l);
 }
 
@@ -485,7 +516,9 @@ static void test_resolution_rules(void **state)
 		"data/bad/static.yaml:19:15: ServiceEntry/default/static-empty: error: "
 		"spec.endpoints: required when resolution is STATIC\n"
 		"data/bad/static.yaml:28:3: ServiceEntry/default/none-with-endpoints: error: "
-		"spec.endpoints: must be empty when resolution is NONE\n");
+		"spec.endpoints: must be empty when resolution is NONE\n"
+		"data/bad/static.yaml:37:14: ServiceEntry/default/static-scalar: error: "
+		"spec.endpoints: wrong type: expected a sequence, got '10.0.0.1'\n");
 	assert_int_equal(l.cfg->n_service_entries, 0);
 	unload(&l);
 }
@@ -632,7 +665,7 @@ static void test_rejected_resource_does_not_stop_others(void **state)
 	struct loaded l;
 
 	(void)state;
-	LOAD(&l, "data/bad/mixed.yaml", "data/bad/syntax.yaml", "data/defaults.yaml");
+	LOAD(&l, "data/bad/mixed.yaml", "data/bad/syntax.yaml", "data/valid.yaml");
 	assert_int_equal(l.rc, 0);
 	assert_string_equal(l.out,
 			    "data/bad/mixed.yaml:12:14: ServiceEntry/default/bad: error: "
@@ -644,7 +677,7 @@ static void test_rejected_resource_does_not_stop_others(void **state)
 	assert_string_equal(l.cfg->service_entries[0].name, "good-1");
 	assert_string_equal(l.cfg->service_entries[1].name, "good-2");
 	assert_string_equal(l.cfg->service_entries[2].name, "before-error");
-	assert_string_equal(l.cfg->service_entries[3].name, "httpbin");
+	assert_string_equal(l.cfg->service_entries[3].name, "reviews");
 	assert_null(find_se(l.cfg, "default", "bad"));
 	unload(&l);
 }
@@ -798,6 +831,8 @@ int main(void)
 		cmocka_unit_test(test_syntax_error),
 		cmocka_unit_test(test_invalid_utf8),
 		cmocka_unit_test(test_nesting_limit),
+		cmocka_unit_test(test_alias_expansion_limit),
+		cmocka_unit_test(test_control_characters_in_messages),
 		cmocka_unit_test(test_port_out_of_range),
 		cmocka_unit_test(test_hosts_required),
 		cmocka_unit_test(test_wrong_types),
