@@ -177,12 +177,25 @@ bool rs_msg_strip_hop_by_hop(struct rs_msg *m)
 	static const char *const hop[] = {"connection", "keep-alive", "proxy-connection",
 					  "te",         "transfer-encoding", "upgrade"};
 	struct strip_ctx s = {.m = m};
+	uint32_t n = m->nh;
+	uint32_t conn[16], nconn = 0;
 
-	for (uint32_t i = 0; i < m->nh; i++) {
+	/* Find every Connection field before removing anything: an option may
+	 * name "connection" itself and would hide the fields after it. */
+	for (uint32_t i = 0; i < n; i++) {
 		struct rs_hdr *h = &m->h[i];
 
-		if (h->name_len && rs_hdr_name_is(m, h, "connection", 10))
-			each_token(m->buf + h->value_off, h->value_len, strip_named, &s);
+		if (h->name_len && rs_hdr_name_is(m, h, "connection", 10)) {
+			if (nconn < sizeof conn / sizeof conn[0])
+				conn[nconn++] = i;
+			else
+				each_token(m->buf + h->value_off, h->value_len, strip_named, &s);
+		}
+	}
+	for (uint32_t i = 0; i < nconn; i++) {
+		struct rs_hdr *h = &m->h[conn[i]];
+
+		each_token(m->buf + h->value_off, h->value_len, strip_named, &s);
 	}
 	for (size_t i = 0; i < sizeof hop / sizeof hop[0]; i++)
 		rs_msg_remove(m, hop[i], strlen(hop[i]));

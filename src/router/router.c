@@ -48,21 +48,26 @@ int rs_router_match(const struct rs_router *r, const char *authority, size_t len
 	uint32_t port = 0;
 	int idx;
 
-	if (len && authority[0] == '[') {
-		const char *end = memchr(authority, ']', len);
+	const char *end = authority + len;
 
-		if (!end)
+	if (len && authority[0] == '[') {
+		const char *rb = memchr(authority, ']', len);
+
+		if (!rb)
 			return -1;
-		if ((size_t)(end + 1 - authority) < len && end[1] == ':')
-			colon = end + 1;
+		if (rb + 1 < end) {
+			if (rb[1] != ':')
+				return -1;
+			colon = rb + 1;
+		}
 		authority++;
-		hl = (size_t)(end - authority);
+		hl = (size_t)(rb - authority);
 	} else {
 		colon = memchr(authority, ':', len);
 		hl = colon ? (size_t)(colon - authority) : len;
 	}
 	if (colon) {
-		const char *p = colon + 1, *end = authority + len;
+		const char *p = colon + 1;
 
 		if (p == end)
 			return -1;
@@ -73,6 +78,8 @@ int rs_router_match(const struct rs_router *r, const char *authority, size_t len
 			if (port > 65535)
 				return -1;
 		}
+		if (port == 0)
+			return -1;
 	}
 	if (hl == 0 || hl >= hostlen)
 		return -1;
