@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "cmd.h"
@@ -339,6 +340,28 @@ int rs_cmd_proxy(int argc, char **argv)
 	atomic_store(&px.shared.snap, snap);
 
 	ret = 1;
+	{
+		/* SO_REUSEPORT would let a second ringside share the port
+		 * silently; a plain bind first says whether it is taken. */
+		struct sockaddr_storage sa;
+		socklen_t salen;
+		int fd;
+
+		if (rs_sockaddr_parse(px.o.listen_addr, px.o.outbound_port, &sa, &salen) < 0) {
+			fprintf(stderr, "ringside: --listen-address: '%s' is not an IP address\n",
+				px.o.listen_addr);
+			goto out_snap;
+		}
+		fd = socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, salen) < 0 && errno == EADDRINUSE) {
+			fprintf(stderr, "ringside: cannot listen on %s:%u (outbound port): %s\n",
+				px.o.listen_addr, px.o.outbound_port, strerror(errno));
+			close(fd);
+			goto out_snap;
+		}
+		if (fd >= 0)
+			close(fd);
+	}
 	px.w = calloc(px.o.concurrency, sizeof *px.w);
 	if (!px.w)
 		goto out_snap;

@@ -253,6 +253,11 @@ static int on_headers_complete(llhttp_t *p)
 			m->authority = *host;
 		}
 	}
+	/* RFC 9112 §6.3: a request whose Transfer-Encoding does not end in
+	 * chunked cannot be framed. llhttp refuses it on a connection's first
+	 * request only, so check every time. */
+	if ((p->flags & F_TRANSFER_ENCODING) && !(p->flags & F_CHUNKED))
+		return refuse(ds, 400, "Transfer-Encoding does not end in chunked");
 	if (p->flags & F_CHUNKED) {
 		m->body = RS_BODY_STREAM;
 	} else if (p->flags & F_CONTENT_LENGTH) {

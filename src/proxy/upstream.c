@@ -218,6 +218,8 @@ void rs_proxy__us_unblock(struct rs_us *us)
 	}
 	if (us->pend.off == us->pend.len)
 		us->pend.off = us->pend.len = 0;
+	if (us->st)
+		rs_proxy__ds_flush(us->st->ds);
 	if (us->st && !rs_conn_closing(&us->c) && !downstream_backlogged(us) &&
 	    !(us->c.flags & RS_CONN_EOF))
 		rs_conn_read_start(&us->c);
@@ -235,12 +237,14 @@ static void us_on_eof(struct rs_conn *c, int err)
 	}
 	if (us->pend.len > us->pend.off)
 		return; /* parse what is left first; us_unblock comes back here */
-	if (err == 0 && !us->paused && llhttp_finish(&us->p) == HPE_OK && us->resp_done) {
-		deliver_end(us); /* the body ran until close, and closing ended it */
+	/* A body delimited by the close ends here: llhttp_finish runs
+	 * on_message_complete (which pauses, hence not HPE_OK). */
+	if (err == 0 && !us->paused && !us->resp_done)
+		llhttp_finish(&us->p);
+	if (us->resp_done) {
+		deliver_end(us);
 		return;
 	}
-	if (us->resp_done)
-		return;
 	rs_stat_inc(us->w->stats, RS_C_US_RQ_RESET);
 	fail(us, RS_RFLAG_UC, 503,
 	     "upstream connect error or disconnect/reset before headers. reset reason: "
