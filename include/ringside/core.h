@@ -102,6 +102,7 @@ struct rs_loop {
 	struct rs_timer_heap timers;
 	struct rs_chunk_cache chunks;
 	uint64_t now; /* CLOCK_MONOTONIC ns, refreshed each loop turn */
+	uint64_t spin_ns; /* busy-poll this long before sleeping; 0: never */
 	bool stop;
 	/* Called once per batch of completions (adopt configuration, drain). */
 	void (*after_batch)(struct rs_loop *l, void *arg);

@@ -28,6 +28,7 @@ struct rs_proxy_opts {
 	uint64_t idle_timeout_ns;        /* downstream connection without requests; Envoy 1 h */
 	uint64_t upstream_idle_timeout_ns; /* pooled upstream connection unused */
 	uint64_t drain_timeout_ns;
+	uint64_t busy_poll_ns; /* spin for completions before sleeping */
 	uint32_t max_header_bytes; /* Envoy max_request_headers_kb 60 */
 	uint32_t max_headers;      /* Envoy max_headers_count 100 */
 	uint32_t max_connections;  /* downstream, per process; 0: none */

@@ -4,12 +4,25 @@
 #define RINGSIDE_ROUTER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "ringside/upstream-t.h"
+
+/* One host and the clusters of its ports. */
+struct rs_router_host {
+	const char *host; /* borrowed from a cluster */
+	uint32_t hash;
+	uint32_t nports;
+	uint32_t *port;  /* owns: port numbers */
+	int *cluster;    /* owns: cluster index per port */
+	int default_idx; /* port 80's cluster, else the only port's, else -1 */
+};
 
 struct rs_router {
 	const struct rs_clusters *clusters; /* borrowed from the same snapshot */
 	char *ns;                           /* owns: the proxy's namespace */
+	struct rs_router_host *slots;       /* owns: open addressing by host */
+	uint32_t mask;
 };
 
 int rs_router_init(struct rs_router *r, const struct rs_clusters *cs, const char *ns);

@@ -49,6 +49,7 @@ static const struct flag flags[] = {
 	{"max-connections", "RINGSIDE_MAX_CONNECTIONS", "0", "downstream connections; 0: no limit"},
 	{"max-request-headers-kb", "RINGSIDE_MAX_REQUEST_HEADERS_KB", "60", "request header bytes, KiB"},
 	{"max-headers-count", "RINGSIDE_MAX_HEADERS_COUNT", "100", "request header fields"},
+	{"busy-poll", "RINGSIDE_BUSY_POLL", "0", "spin this long for work before sleeping (e.g. 50us)"},
 	{"buffers", "RINGSIDE_BUFFERS", "256", "receive buffers per shard (power of two)"},
 	{"log-level", "RINGSIDE_LOG_LEVEL", "info", "debug, info, warn or error"},
 };
@@ -267,6 +268,8 @@ int rs_cmd_proxy(int argc, char **argv)
 			return 2;
 		if (!strcmp(n, "stream-idle-timeout") &&
 		    parse_dur(n, v, &px.o.stream_idle_timeout_ns) < 0)
+			return 2;
+		if (!strcmp(n, "busy-poll") && parse_dur(n, v, &px.o.busy_poll_ns) < 0)
 			return 2;
 		if (!strcmp(n, "idle-timeout") && parse_dur(n, v, &px.o.idle_timeout_ns) < 0)
 			return 2;

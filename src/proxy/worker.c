@@ -122,6 +122,7 @@ int rs_worker_init(struct rs_worker *w, unsigned id, int cpu, const struct rs_pr
 		return ret;
 	}
 	w->loop.after_batch = after_batch;
+	w->loop.spin_ns = o->busy_poll_ns;
 	w->loop.arg = w;
 	if (getrandom(w->rng, sizeof w->rng, 0) != sizeof w->rng || (w->rng[0] | w->rng[1]) == 0) {
 		w->rng[0] = rs_now_ns() ^ 0x9e3779b97f4a7c15ull;
