@@ -110,6 +110,8 @@ void rs_stats_write_text(const struct rs_stats *s, FILE *f)
 	static const double qs[] = {0.5, 0.9, 0.99, 0.999};
 	static const char *const qn[] = {"p50", "p90", "p99", "p99.9"};
 
+	fprintf(f, "ringside_downstream_rq_total: %llu\n",
+		(unsigned long long)s->c[RS_C_DS_RQ_TOTAL]);
 	for (unsigned i = 0; i < 5; i++)
 		fprintf(f, "ringside_downstream_rq_%uxx: %llu\n", i + 1,
 			(unsigned long long)s->c[RS_C_DS_RQ_1XX + i]);

@@ -187,6 +187,8 @@ class Proxy:
             sig = -rc
             if sig != self.signalled_by_teardown and not (self.expect_exit and sig in (signal.SIGTERM, signal.SIGKILL)):
                 problems.append("ringside died by signal %s (crash)" % signal.Signals(sig).name)
+        if SANITIZED and rc in (23, 24):  # exit codes tests/e2e/meson.build gives ASan and UBSan
+            problems.append("ringside exited with code %d: a sanitizer report" % rc)
         self._stderr.close()
         m = _SANITIZER_PATTERNS.search(self.stderr_text())
         if m:

@@ -392,8 +392,11 @@ class Origin:
                 except ValueError:
                     raise BadRequest("bad chunk size %r" % line)
                 if size == 0:
-                    while r.read_line() != b"":  # trailers
-                        pass
+                    for _ in range(1000):  # trailers
+                        if r.read_line() == b"":
+                            break
+                    else:
+                        raise BadRequest("too many trailer lines")
                     break
                 left = size
                 while left:
@@ -518,8 +521,9 @@ class Origin:
             self._send(conn, b"HTTP/1.1 2x0 N\x01T HTTP\r\nthis is: not\r\n a response\r\n\r\n")
             # keep the connection until the proxy gives up on it
             conn.sock.settimeout(10)
+            deadline = time.monotonic() + 10
             try:
-                while conn.sock.recv(65536):
+                while time.monotonic() < deadline and conn.sock.recv(65536):
                     pass
             except OSError:
                 pass

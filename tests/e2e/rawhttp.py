@@ -68,8 +68,11 @@ def chunked(body, sizes=(1, 5, 100, 1000)):
 class Conn:
     """One client TCP connection with an input buffer."""
 
-    def __init__(self, port, host="127.0.0.1", timeout=5.0):
+    def __init__(self, port, host="127.0.0.1", timeout=5.0, idle_timeout=None):
+        """timeout bounds each send and each read_response as a whole; idle_timeout,
+        when set, bounds each wait for progress instead (for long transfers)."""
         self.timeout = timeout
+        self.idle_timeout = idle_timeout
         self.sock = socket.create_connection((host, port), timeout=timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buf = bytearray()
@@ -90,7 +93,7 @@ class Conn:
             pass
 
     def send(self, data):
-        self.sock.settimeout(self.timeout)
+        self.sock.settimeout(self.idle_timeout or self.timeout)
         self.sock.sendall(data)
         self.sent += len(data)
 
@@ -99,10 +102,13 @@ class Conn:
             raise Closed("connection closed by peer")
         left = deadline - time.monotonic()
         if left <= 0:
-            raise socket.timeout("timed out waiting for data")
-        self.sock.settimeout(left)
+            raise socket.timeout("timed out waiting for data (%d bytes received on this connection)" % self.received)
+        wait = min(left, self.idle_timeout) if self.idle_timeout else left
+        self.sock.settimeout(wait)
         try:
             d = self.sock.recv(262144)
+        except socket.timeout:
+            raise socket.timeout("no data for %.1fs (%d bytes received on this connection)" % (wait, self.received))
         except ConnectionResetError:
             self.eof = True
             raise Closed("connection reset by peer")
@@ -182,8 +188,11 @@ class Conn:
                 line = self._read_line(deadline)
                 size = int(line.split(b";")[0].strip(), 16)
                 if size == 0:
-                    while self._read_line(deadline) != b"":
-                        pass
+                    for _ in range(1000):  # trailers
+                        if self._read_line(deadline) == b"":
+                            break
+                    else:
+                        raise ValueError("too many trailer lines")
                     break
                 self._read_exact(size, deadline, sink)
                 if self._read_line(deadline) != b"":

@@ -3,6 +3,7 @@
 import json
 import re
 import subprocess
+import time
 
 import pytest
 
@@ -317,3 +318,19 @@ def test_many_concurrent_connections(proxy, n):
     finally:
         for c in conns:
             c.close()
+
+
+def test_idle_timeout_closes_idle_downstream_connection(make_proxy):
+    proxy = make_proxy(extra_args=["--idle-timeout", "300ms"])
+    with rawhttp.Conn(proxy.outbound) as c:
+        c.send(rawhttp.build_request("GET", "/echo"))
+        assert c.read_response().status == 200
+        t0 = time.monotonic()
+        assert c.wait_closed(5) == "closed", "idle connection still open 5 s after a 300ms idle timeout"
+        elapsed = time.monotonic() - t0
+        assert elapsed >= 0.25, "closed after %.2fs, before the 300ms idle timeout" % elapsed
+    # a request in flight longer than the idle timeout is not cut by it
+    with rawhttp.Conn(proxy.outbound) as c:
+        for i in range(2):
+            c.send(rawhttp.build_request("GET", "/slow?ms=600"))
+            assert c.read_response().status == 200

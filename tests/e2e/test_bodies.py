@@ -5,6 +5,7 @@ import hashlib
 import json
 import os
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -83,6 +84,19 @@ def test_curl_chunked_upload(proxy, origin, tmp_path):
     assert te == ["chunked"] or cl == [str(len(body))], j["headers"]
 
 
+@pytest.mark.parametrize("size", [1000, 600 * 1024, 4 * MiB])
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_download_sizes(proxy, size, chunked):
+    with rawhttp.Conn(proxy.outbound, timeout=30 * SLOW, idle_timeout=5 * SLOW) as c:
+        c.send(rawhttp.build_request("GET", "/download?bytes=%d%s" % (size, "&chunked=1" if chunked else "")))
+        resp = c.read_response()
+        assert resp.status == 200, resp
+        assert len(resp.body) == size
+        assert hashlib.sha256(resp.body).hexdigest() == origin_mod.pattern_sha256(size)
+        c.send(rawhttp.build_request("GET", "/echo"))
+        assert c.read_response().status == 200
+
+
 def test_chunked_response(proxy):
     with rawhttp.Conn(proxy.outbound) as c:
         c.send(rawhttp.build_request("GET", "/chunked"))
@@ -94,7 +108,7 @@ def test_chunked_response(proxy):
 
 
 def test_curl_chunked_response(proxy):
-    p = curl("-H", "Host: origin.test", "-D", "-", proxy.url("/chunked"))
+    p = curl("-H", "Host: origin.test", "-D", "-", proxy.url("/chunked"), timeout=10)
     assert p.returncode == 0, p.stderr
     head, _, body = p.stdout.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200"), head
@@ -116,7 +130,7 @@ def test_until_close_response_reframed_chunked(proxy, version):
 
 
 def test_curl_until_close_response(proxy):
-    p = curl("-H", "Host: origin.test", proxy.url("/close"))
+    p = curl("-H", "Host: origin.test", proxy.url("/close"), timeout=10)
     assert p.returncode == 0, p.stderr
     assert p.stdout == origin_mod.CLOSE_BODY
 
@@ -206,6 +220,7 @@ class RssMonitor(threading.Thread):
 
 def check_rss(mon):
     peak, hwm = mon.stop()
+    print("proxy RSS while transferring: peak VmRSS %d KiB, VmHWM %d KiB, %d samples" % (peak, hwm, mon.samples))
     assert mon.samples >= 1, "no RSS sample taken"
     assert peak < RSS_LIMIT_KIB, "proxy VmRSS peaked at %d KiB while transferring (limit %d KiB)" % (peak, RSS_LIMIT_KIB)
     assert hwm < RSS_LIMIT_KIB, "proxy VmHWM %d KiB (limit %d KiB)" % (hwm, RSS_LIMIT_KIB)
@@ -214,11 +229,11 @@ def check_rss(mon):
 def test_large_upload_100mib(proxy, origin):
     mon = RssMonitor(proxy)
     mon.start()
-    with rawhttp.Conn(proxy.outbound, timeout=60 * SLOW) as c:
+    with rawhttp.Conn(proxy.outbound, timeout=120 * SLOW, idle_timeout=10 * SLOW) as c:
         c.send(b"POST /upload HTTP/1.1\r\nHost: origin.test\r\nContent-Type: application/octet-stream\r\nContent-Length: %d\r\n\r\n" % BIG)
         for block in origin_mod.pattern_bytes(BIG):
             c.send(block)
-        resp = c.read_response(timeout=60 * SLOW)
+        resp = c.read_response(timeout=120 * SLOW)
     check_rss(mon)
     assert resp.status == 200, resp
     j = json.loads(resp.body)
@@ -229,12 +244,12 @@ def test_large_upload_100mib(proxy, origin):
 def test_large_chunked_upload_100mib(proxy, origin):
     mon = RssMonitor(proxy)
     mon.start()
-    with rawhttp.Conn(proxy.outbound, timeout=60 * SLOW) as c:
+    with rawhttp.Conn(proxy.outbound, timeout=120 * SLOW, idle_timeout=10 * SLOW) as c:
         c.send(b"POST /upload HTTP/1.1\r\nHost: origin.test\r\nTransfer-Encoding: chunked\r\n\r\n")
         for block in origin_mod.pattern_bytes(BIG):
             c.send(b"%x\r\n" % len(block) + block + b"\r\n")
         c.send(b"0\r\n\r\n")
-        resp = c.read_response(timeout=60 * SLOW)
+        resp = c.read_response(timeout=120 * SLOW)
     check_rss(mon)
     assert resp.status == 200, resp
     j = json.loads(resp.body)
@@ -253,9 +268,9 @@ def test_large_download_100mib(proxy, chunked):
 
     mon = RssMonitor(proxy)
     mon.start()
-    with rawhttp.Conn(proxy.outbound, timeout=60 * SLOW) as c:
+    with rawhttp.Conn(proxy.outbound, timeout=120 * SLOW, idle_timeout=10 * SLOW) as c:
         c.send(rawhttp.build_request("GET", "/download?bytes=%d%s" % (BIG, "&chunked=1" if chunked else "")))
-        resp = c.read_response(body_sink=sink, timeout=60 * SLOW)
+        resp = c.read_response(body_sink=sink, timeout=120 * SLOW)
     check_rss(mon)
     assert resp.status == 200, resp
     assert n[0] == BIG
@@ -275,13 +290,68 @@ def test_slow_reader_download_backpressure(proxy):
 
     mon = RssMonitor(proxy)
     mon.start()
-    with rawhttp.Conn(proxy.outbound, timeout=60 * SLOW) as c:
+    with rawhttp.Conn(proxy.outbound, timeout=120 * SLOW, idle_timeout=10 * SLOW) as c:
         c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
         c.send(rawhttp.build_request("GET", "/download?bytes=%d" % BIG))
         # deliberately read nothing for a second: an unbounded proxy would buffer it all
         time.sleep(1.0)
-        resp = c.read_response(body_sink=sink, timeout=60 * SLOW)
+        resp = c.read_response(body_sink=sink, timeout=120 * SLOW)
     check_rss(mon)
     assert resp.status == 200
     assert got == BIG
     assert h.hexdigest() == origin_mod.pattern_sha256(BIG)
+
+
+def _cx_active_zero(proxy):
+    m = proxy.wait_metric(lambda m: m.value("ringside_downstream_cx_active") == 0, timeout=5 * SLOW)
+    assert m.value("ringside_downstream_cx_active") == 0, "downstream connections still counted active after the clients left"
+
+
+@pytest.mark.parametrize("rst", [False, True], ids=["fin", "rst"])
+def test_client_aborts_while_waiting_for_upstream(proxy, origin, rst):
+    c = rawhttp.Conn(proxy.outbound)
+    c.send(rawhttp.build_request("GET", "/slow?ms=800"))
+    assert origin.wait_for_request("/slow", timeout=5)
+    if rst:
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    c.close()
+    _cx_active_zero(proxy)
+    resp = rawhttp.request(proxy.outbound, rawhttp.build_request("GET", "/echo?after-abort"))
+    assert resp.status == 200
+
+
+def test_client_aborts_mid_upload(proxy, origin):
+    c = rawhttp.Conn(proxy.outbound)
+    c.send(b"POST /upload HTTP/1.1\r\nHost: origin.test\r\nContent-Length: %d\r\n\r\n" % BIG)
+    sent = 0
+    for block in origin_mod.pattern_bytes(4 * MiB):
+        c.send(block)
+        sent += len(block)
+    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    c.close()
+    _cx_active_zero(proxy)
+    req = origin.wait_for_request("/upload", timeout=5)
+    assert req is not None, "the upload never reached the origin"
+    up = [x for x in origin.conns if x.id == req.conn_id][0]
+    assert up.closed.wait(5 * SLOW), "the upstream connection of an upload the client abandoned stays open"
+    assert not req.body_complete
+    resp = rawhttp.request(proxy.outbound, rawhttp.build_request("GET", "/echo?after-abort"))
+    assert resp.status == 200
+
+
+def test_client_aborts_mid_download(proxy, origin):
+    c = rawhttp.Conn(proxy.outbound, timeout=30 * SLOW, idle_timeout=10 * SLOW)
+    c.send(rawhttp.build_request("GET", "/download?bytes=%d" % BIG))
+    deadline = time.monotonic() + 30 * SLOW
+    c.read_head(deadline)
+    while c.received < 2 * MiB:  # bounded by the deadline: _fill raises past it
+        c._fill(deadline)
+        c.buf.clear()
+    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    c.close()
+    _cx_active_zero(proxy)
+    up = origin.wait_for(lambda: [x for x in origin.conns if x.total > 0])
+    assert up, "origin saw no upstream connection"
+    assert up[-1].closed.wait(5 * SLOW), "the proxy kept the upstream download going after the client left"
+    resp = rawhttp.request(proxy.outbound, rawhttp.build_request("GET", "/echo?after-abort"))
+    assert resp.status == 200

@@ -76,8 +76,14 @@ def expect_rejected(proxy, origin, raw, status, what, must_close=True):
     fresh_request_only(proxy, origin, mark, what)
 
 
+@pytest.mark.parametrize("warm", [False, True], ids=["cold-pool", "warm-pool"])
 @pytest.mark.parametrize("name", sorted(ATTACKS))
-def test_framing_attack_rejected(proxy, origin, name):
+def test_framing_attack_rejected(make_proxy, origin, name, warm):
+    """With warm-pool, one shard holds an idle upstream connection when the attack
+    arrives, so nothing (such as a connect) delays what the proxy would send."""
+    proxy = make_proxy(concurrency=1)
+    if warm:
+        assert rawhttp.request(proxy.outbound, rawhttp.build_request("GET", "/echo?warm")).status == 200
     expect_rejected(proxy, origin, ATTACKS[name], 400, name)
 
 
@@ -146,3 +152,14 @@ def test_valid_chunked_with_extensions_and_trailers(proxy, origin):
     assert resp.status == 200, resp
     r = origin.wait_for_request("/echo")
     assert bytes(r.body) == b"hello world"
+
+
+def test_header_limit_flags(make_proxy, origin):
+    """--max-headers-count and --max-request-headers-kb set the limits."""
+    proxy = make_proxy(extra_args=["--max-headers-count", "20", "--max-request-headers-kb", "8"])
+    ok = rawhttp.build_request("GET", "/echo?ok", headers=[("X-H-%d" % i, "v" * 200) for i in range(15)])
+    assert rawhttp.request(proxy.outbound, ok).status == 200
+    many = rawhttp.build_request("GET", "/echo?many", headers=[("X-H-%d" % i, "v") for i in range(25)])
+    expect_rejected(proxy, origin, many, 431, "25 headers over a limit of 20", must_close=False)
+    big = rawhttp.build_request("GET", "/echo?big", headers=[("X-Big", "b" * 10 * 1024)])
+    expect_rejected(proxy, origin, big, 431, "10 KiB over a limit of 8 KiB", must_close=False)

@@ -147,12 +147,34 @@ def test_rq_timeout_counter(make_proxy):
     assert rq(m, "5xx") == 1
 
 
+def _admin_stats(text):
+    """Parses "name: value" lines (an optional ringside_ prefix is dropped)."""
+    out = {}
+    for line in text.splitlines():
+        name, sep, value = line.partition(":")
+        if sep:
+            try:
+                out[name.strip().removeprefix("ringside_")] = float(value.strip())
+            except ValueError:
+                pass
+    return out
+
+
 def test_admin_stats_text(proxy):
     send_known_traffic(proxy)
-    settled(proxy, lambda m: rq(m, "2xx") >= 7)
+    settled(proxy, lambda m: rq(m, "2xx") >= 7 and rq(m, "4xx") >= 2)
     with http_client() as c:
         r = c.get("http://127.0.0.1:%d/stats" % proxy.admin)
     assert r.status_code == 200, r.text
+    st = _admin_stats(r.text)
     for name in COUNTERS:
         short = name[len("ringside_"):]
-        assert short in r.text, "admin /stats lacks %s:\n%s" % (short, r.text[:3000])
+        if short == "downstream_rq_total":
+            continue
+        assert short in st, "admin /stats lacks %s:\n%s" % (short, r.text[:3000])
+    # requests by class, either Envoy style (downstream_rq_2xx) or as in Prometheus
+    if "downstream_rq_2xx" in st:
+        assert st["downstream_rq_2xx"] == 7 and st["downstream_rq_4xx"] == 2, r.text
+    else:
+        assert 'downstream_rq_total{response_code_class="2xx"}' in r.text, r.text
+    assert st["downstream_cx_total"] == 9, r.text
