@@ -7,11 +7,16 @@
 # and reports the latency each proxy adds over the direct path, plus ratios
 # ringside/nginx and ringside/haproxy.  See bench/README.md.
 #
-# Usage: bench/h1-compare.sh [--quick] [--subjects direct,ringside,nginx,haproxy] [--help]
+# Usage: bench/h1-compare.sh [--quick] [--subjects direct,ringside,nginx,haproxy]
+#                            [--wait-idle SECONDS] [--help]
+#   --quick            DURATION=3s (CI smoke)
+#   --subjects LIST    comma-separated subset, measured in that order
+#   --wait-idle SECS   first wait (at most SECS) until both CPUs are <10% busy for 1 s
 # Environment:
 #   DURATION=10s         length of each measured wrk run (--quick sets 3s)
 #   WARMUP=2s            warm-up wrk run per subject (c64, discarded)
 #   RINGSIDE_BIN=...     ringside binary (default: <repo>/build/src/cmd/ringside)
+#   RINGSIDE_ARGS=...    extra flags for ringside (e.g. "--busy-poll 50us")
 #   PROXY_CPU=1          CPU the proxy under test is pinned to
 #   LOAD_CPU=0           CPU the origin and wrk are pinned to
 #   RESULTS_DIR=...      where JSON/Markdown go (default: <repo>/bench/results)
@@ -25,6 +30,7 @@ REPO_ROOT="$(cd "$SCRIPT_DIR/.." && pwd)"
 ALL_SUBJECTS="direct,ringside,nginx,haproxy"
 SUBJECTS_ARG="$ALL_SUBJECTS"
 QUICK=0
+WAIT_IDLE=0
 ENV_DURATION="${DURATION:-}"
 
 usage() {
@@ -34,6 +40,8 @@ usage() {
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --quick) QUICK=1; shift ;;
+        --wait-idle) [[ $# -ge 2 && "$2" =~ ^[0-9]+$ ]] || { echo "error: --wait-idle needs seconds" >&2; exit 2; }
+                     WAIT_IDLE="$2"; shift 2 ;;
         --subjects) [[ $# -ge 2 ]] || { echo "error: --subjects needs a value" >&2; exit 2; }
                     SUBJECTS_ARG="$2"; shift 2 ;;
         --subjects=*) SUBJECTS_ARG="${1#--subjects=}"; shift ;;
@@ -379,10 +387,22 @@ skip() { [[ "$1" == ringside && ! -x "$RINGSIDE_BIN" ]] || ANY_FAILED=1; ST[$1]=
 # ---------------------------------------------------------------- background load
 # 1 s sample of both CPUs before anything starts: other work on the machine (builds, tests)
 # shows up here and in the cpu% of the direct run, and makes every number noisier.
-bl0="$(cpu_sample "$LOAD_CPU")"; bp0="$(cpu_sample "$PROXY_CPU")"
-sleep 1
-BG_LOAD="$(busy_pct "$bl0" "$(cpu_sample "$LOAD_CPU")")"
-BG_PROXY="$(busy_pct "$bp0" "$(cpu_sample "$PROXY_CPU")")"
+sample_background() {
+    local bl0 bp0
+    bl0="$(cpu_sample "$LOAD_CPU")"; bp0="$(cpu_sample "$PROXY_CPU")"
+    sleep 1
+    BG_LOAD="$(busy_pct "$bl0" "$(cpu_sample "$LOAD_CPU")")"
+    BG_PROXY="$(busy_pct "$bp0" "$(cpu_sample "$PROXY_CPU")")"
+}
+sample_background
+if (( WAIT_IDLE > 0 )); then
+    idle_deadline=$((SECONDS + WAIT_IDLE))
+    while (( (BG_LOAD >= 10 || BG_PROXY >= 10) && SECONDS < idle_deadline )); do
+        log "waiting for an idle machine (CPU $LOAD_CPU ${BG_LOAD}%, CPU $PROXY_CPU ${BG_PROXY}%)"
+        sleep 4
+        sample_background
+    done
+fi
 log "background busy before the run: CPU $LOAD_CPU ${BG_LOAD}%, CPU $PROXY_CPU ${BG_PROXY}%"
 if (( BG_LOAD > 10 || BG_PROXY > 10 )); then
     NOTES+=("machine not idle before the run: CPU $LOAD_CPU ${BG_LOAD}% busy, CPU $PROXY_CPU ${BG_PROXY}% busy (1 s sample) — numbers are noisier than usual")
@@ -463,6 +483,11 @@ EOF
         # keep the traffic ports on loopback when this build has the flag (default is 0.0.0.0)
         if timeout 5 "$RINGSIDE_BIN" proxy --help 2>&1 | grep -q -- '--listen-address'; then
             RS_EXTRA+=(--listen-address 127.0.0.1)
+        fi
+        # extra flags for the subject, e.g. RINGSIDE_ARGS="--busy-poll 50us"
+        if [[ -n "${RINGSIDE_ARGS:-}" ]]; then
+            read -r -a rs_args <<<"$RINGSIDE_ARGS"
+            RS_EXTRA+=("${rs_args[@]}")
         fi
         start_bg ringside "$PROXY_CPU" "$RINGSIDE_BIN" proxy \
             --config "$RUN_DIR/ringside-serviceentry.yaml" --concurrency 1 \

@@ -420,6 +420,10 @@ static void drive(struct rs_ds *ds, const char *p, size_t n)
 		rs_conn_read_stop(&ds->c);
 	else
 		rs_conn_read_start(&ds->c);
+	/* One send per side for everything this batch of bytes produced: a
+	 * request head and the body that came with it leave together. */
+	if (ds->st && ds->st->us)
+		rs_conn_flush(&ds->st->us->c);
 	rs_conn_flush(&ds->c);
 }
 

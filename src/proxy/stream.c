@@ -214,7 +214,6 @@ void rs_proxy__stream_request_head(struct rs_stream *st)
 		return;
 	}
 	st->t_us_start = rs_now_ns();
-	rs_conn_flush(&st->us->c);
 	if (expect_continue && m->body != RS_BODY_NONE)
 		rs_proxy__ds_write(st->ds, "HTTP/1.1 100 Continue\r\n\r\n", 25);
 }
@@ -234,7 +233,6 @@ void rs_proxy__stream_request_data(struct rs_stream *st, const char *p, size_t n
 		rs_proxy__stream_upstream_failed(st, RS_RFLAG_NONE, 503, "out of memory");
 		return;
 	}
-	rs_conn_flush(&us->c);
 }
 
 void rs_proxy__stream_request_end(struct rs_stream *st)
@@ -249,7 +247,6 @@ void rs_proxy__stream_request_end(struct rs_stream *st)
 		rs_proxy__stream_upstream_failed(st, RS_RFLAG_NONE, 503, "out of memory");
 		return;
 	}
-	rs_conn_flush(&us->c);
 	/* Envoy's route timeout runs from the end of the request. */
 	if (t && !st->resp_started)
 		rs_timer_arm(&st->w->loop.timers, &st->timeout, st->w->loop.now + t);
@@ -285,7 +282,8 @@ void rs_proxy__stream_response_head(struct rs_stream *st)
 	}
 	if (close)
 		st->close_after = true;
-	rs_proxy__ds_flush(ds);
+	/* No flush here: the body parsed from the same bytes joins the head
+	 * in one send (one segment for a small response). */
 }
 
 void rs_proxy__stream_response_data(struct rs_stream *st, const char *p, size_t n)
