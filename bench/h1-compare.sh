@@ -27,7 +27,7 @@ ORIG_ARGS=("$@")
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "$SCRIPT_DIR/.." && pwd)"
 
-ALL_SUBJECTS="direct,ringside,nginx,haproxy"
+ALL_SUBJECTS="direct,ringside,ringside-busypoll,nginx,haproxy"
 SUBJECTS_ARG="$ALL_SUBJECTS"
 QUICK=0
 WAIT_IDLE=0
@@ -61,7 +61,7 @@ EXPECTED_BODY="hello from origin"
 # ---------------------------------------------------------------- subjects
 IFS=',' read -r -a SUBJECTS <<<"$SUBJECTS_ARG"
 for s in "${SUBJECTS[@]}"; do
-    case "$s" in direct|ringside|nginx|haproxy) ;;
+    case "$s" in direct|ringside|ringside-busypoll|nginx|haproxy) ;;
         *) echo "error: unknown subject '$s' (known: $ALL_SUBJECTS)" >&2; exit 2 ;;
     esac
 done
@@ -108,6 +108,7 @@ fi
 PINNING="proxy under test: taskset -c $PROXY_CPU; origin (nginx) and load generator (wrk): taskset -c $LOAD_CPU"
 
 # ---------------------------------------------------------------- run dir + cleanup
+declare -A RS_CMDLINE_S=()
 RUN_DIR="$(mktemp -d /tmp/ringside-h1-compare.XXXXXX)"
 ANY_FAILED=0   # a subject failed: keep RUN_DIR (logs, raw wrk output) for inspection
 PIDS=()
@@ -459,9 +460,9 @@ for s in "${SUBJECTS[@]}"; do
         fi
         stop_pid "$pid"; forget_pid "$pid"
         ;;
-    ringside)
+    ringside|ringside-busypoll)
         if [[ ! -x "$RINGSIDE_BIN" ]]; then
-            skip ringside "binary not found or not executable: $RINGSIDE_BIN (build it, or set RINGSIDE_BIN)"
+            skip "$s" "binary not found or not executable: $RINGSIDE_BIN (build it, or set RINGSIDE_BIN)"
             continue
         fi
         alloc_port; RS_OUT=$ALLOC_PORT
@@ -484,18 +485,21 @@ EOF
         if timeout 5 "$RINGSIDE_BIN" proxy --help 2>&1 | grep -q -- '--listen-address'; then
             RS_EXTRA+=(--listen-address 127.0.0.1)
         fi
+        # ringside-busypoll: the same binary spinning 50 us for work before it
+        # sleeps (--busy-poll), which saves the wake-up of an idle CPU
+        [[ "$s" != ringside-busypoll ]] || RS_EXTRA+=(--busy-poll 50us)
         # extra flags for the subject, e.g. RINGSIDE_ARGS="--busy-poll 50us"
         if [[ -n "${RINGSIDE_ARGS:-}" ]]; then
             read -r -a rs_args <<<"$RINGSIDE_ARGS"
             RS_EXTRA+=("${rs_args[@]}")
         fi
-        start_bg ringside "$PROXY_CPU" "$RINGSIDE_BIN" proxy \
+        start_bg "$s" "$PROXY_CPU" "$RINGSIDE_BIN" proxy \
             --config "$RUN_DIR/ringside-serviceentry.yaml" --concurrency 1 \
             --outbound-port "$RS_OUT" --inbound-port "$RS_IN" --admin-port "$RS_ADMIN" \
             --stats-port "$RS_STATS" --health-port "$RS_HEALTH" --log-level warn \
             "${RS_EXTRA[@]+"${RS_EXTRA[@]}"}"
-        RS_CMDLINE="$RINGSIDE_BIN proxy --config <ServiceEntry> --concurrency 1 --outbound-port $RS_OUT --inbound-port $RS_IN --admin-port $RS_ADMIN --stats-port $RS_STATS --health-port $RS_HEALTH --log-level warn ${RS_EXTRA[*]+"${RS_EXTRA[*]}"}"
-        log "ringside: $RS_CMDLINE"
+        RS_CMDLINE_S[$s]="$RINGSIDE_BIN proxy --config <ServiceEntry> --concurrency 1 --outbound-port $RS_OUT --inbound-port $RS_IN --admin-port $RS_ADMIN --stats-port $RS_STATS --health-port $RS_HEALTH --log-level warn ${RS_EXTRA[*]+"${RS_EXTRA[*]}"}"
+        log "$s: ${RS_CMDLINE_S[$s]}"; RS_CMDLINE="${RS_CMDLINE_S[ringside]:-${RS_CMDLINE_S[$s]}}"
         pid=$STARTED_PID
         ready=0
         for ((i = 0; i < 200; i++)); do   # up to 20 s
@@ -504,24 +508,24 @@ EOF
             sleep 0.1
         done
         if [[ $ready -ne 1 ]]; then
-            show_log_tail "$RUN_DIR/ringside.out"
+            show_log_tail "$RUN_DIR/$s.out"
             if kill -0 "$pid" 2>/dev/null; then
-                skip ringside "GET http://127.0.0.1:$RS_ADMIN/ready did not answer 200 within 20 s"
+                skip "$s" "GET http://127.0.0.1:$RS_ADMIN/ready did not answer 200 within 20 s"
             else
-                skip ringside "process exited before becoming ready (see log above)"
+                skip "$s" "process exited before becoming ready (see log above)"
             fi
         elif ! wait_body "http://127.0.0.1:$RS_OUT/" 5 "$pid"; then
             got="$(curl -s -i --max-time 2 -H "Host: $HOST_HDR" "http://127.0.0.1:$RS_OUT/" 2>&1 | head -c 400 || true)"
-            log "ringside: sanity request returned: ${got:-<nothing>}"
-            show_log_tail "$RUN_DIR/ringside.out"
-            skip ringside "ready, but GET / with Host: $HOST_HDR on the outbound port did not return the origin body"
+            log "$s: sanity request returned: ${got:-<nothing>}"
+            show_log_tail "$RUN_DIR/$s.out"
+            skip "$s" "ready, but GET / with Host: $HOST_HDR on the outbound port did not return the origin body"
         else
-            log "ringside: outbound 127.0.0.1:$RS_OUT admin :$RS_ADMIN (CPU $PROXY_CPU)"
-            measure ringside "http://127.0.0.1:$RS_OUT/" "$pid"
+            log "$s: outbound 127.0.0.1:$RS_OUT admin :$RS_ADMIN (CPU $PROXY_CPU)"
+            measure "$s" "http://127.0.0.1:$RS_OUT/" "$pid"
         fi
-        if [[ -s "$RUN_DIR/ringside.out" ]]; then
-            n="$(wc -l <"$RUN_DIR/ringside.out")"
-            NOTES+=("ringside wrote $n line(s) to stdout/stderr at --log-level warn; first: $(head -n1 "$RUN_DIR/ringside.out" | cut -c1-200)")
+        if [[ -s "$RUN_DIR/$s.out" ]]; then
+            n="$(wc -l <"$RUN_DIR/$s.out")"
+            NOTES+=("$s wrote $n line(s) to stdout/stderr at --log-level warn; first: $(head -n1 "$RUN_DIR/$s.out" | cut -c1-200)")
         fi
         stop_pid "$pid"; forget_pid "$pid"
         ;;
@@ -555,6 +559,9 @@ R_RPS_NGINX="$(ratio_or_null "$(okv ringside "${RPS[ringside]:-null}")" "$(okv n
 R_RPS_HAPROXY="$(ratio_or_null "$(okv ringside "${RPS[ringside]:-null}")" "$(okv haproxy "${RPS[haproxy]:-null}")")"
 R_ADD_NGINX="$(ratio_or_null "${ADD50[ringside]:-null}" "${ADD50[nginx]:-null}")"
 R_ADD_HAPROXY="$(ratio_or_null "${ADD50[ringside]:-null}" "${ADD50[haproxy]:-null}")"
+R_BP_RPS_NGINX="$(ratio_or_null "$(okv ringside-busypoll "${RPS[ringside-busypoll]:-null}")" "$(okv nginx "${RPS[nginx]:-null}")")"
+R_BP_ADD_NGINX="$(ratio_or_null "${ADD50[ringside-busypoll]:-null}" "${ADD50[nginx]:-null}")"
+R_BP_ADD_HAPROXY="$(ratio_or_null "${ADD50[ringside-busypoll]:-null}" "${ADD50[haproxy]:-null}")"
 
 # ---------------------------------------------------------------- metadata
 STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
@@ -620,6 +627,9 @@ echo "  ringside rps / nginx rps             : $(fmt "$R_RPS_NGINX")"
 echo "  ringside rps / haproxy rps           : $(fmt "$R_RPS_HAPROXY")"
 echo "  ringside added p50 / nginx added p50 : $(fmt "$R_ADD_NGINX")"
 echo "  ringside added p50 / haproxy added p50: $(fmt "$R_ADD_HAPROXY")"
+echo "  ringside-busypoll rps / nginx rps             : $(fmt "$R_BP_RPS_NGINX")"
+echo "  ringside-busypoll added p50 / nginx added p50 : $(fmt "$R_BP_ADD_NGINX")"
+echo "  ringside-busypoll added p50 / haproxy added p50: $(fmt "$R_BP_ADD_HAPROXY")"
 echo "(cpu0%/cpu1% = busy share of CPU $LOAD_CPU (origin+wrk) and CPU $PROXY_CPU (proxy) during the c$CONNS_TPUT run;"
 echo " if cpu$LOAD_CPU is ~100% and cpu$PROXY_CPU is not, the c$CONNS_TPUT rps is limited by origin+wrk, not by the proxy)"
 if [[ ${#NOTES[@]} -gt 0 ]]; then
@@ -674,7 +684,7 @@ jnum() { [[ -z "${1:-}" || "$1" == null ]] && echo null || echo "$1"; }
     done
     echo
     echo "  ],"
-    echo "  \"ratios\": {\"ringside_rps_over_nginx_rps\": $R_RPS_NGINX, \"ringside_rps_over_haproxy_rps\": $R_RPS_HAPROXY, \"ringside_added_p50_over_nginx_added_p50\": $R_ADD_NGINX, \"ringside_added_p50_over_haproxy_added_p50\": $R_ADD_HAPROXY},"
+    echo "  \"ratios\": {\"ringside_rps_over_nginx_rps\": $R_RPS_NGINX, \"ringside_rps_over_haproxy_rps\": $R_RPS_HAPROXY, \"ringside_added_p50_over_nginx_added_p50\": $R_ADD_NGINX, \"ringside_added_p50_over_haproxy_added_p50\": $R_ADD_HAPROXY, \"ringside_busypoll_rps_over_nginx_rps\": $R_BP_RPS_NGINX, \"ringside_busypoll_added_p50_over_nginx_added_p50\": $R_BP_ADD_NGINX, \"ringside_busypoll_added_p50_over_haproxy_added_p50\": $R_BP_ADD_HAPROXY},"
     printf '  "notes": ['
     first=1
     for n in "${NOTES[@]+"${NOTES[@]}"}"; do
@@ -710,6 +720,9 @@ jnum() { [[ -z "${1:-}" || "$1" == null ]] && echo null || echo "$1"; }
     echo "| ratio | value |"
     echo "|---|---:|"
     echo "| ringside rps / nginx rps | $(fmt "$R_RPS_NGINX") |"
+    echo "| ringside-busypoll rps / nginx rps | $(fmt "$R_BP_RPS_NGINX") |"
+    echo "| ringside-busypoll added p50 / nginx added p50 | $(fmt "$R_BP_ADD_NGINX") |"
+    echo "| ringside-busypoll added p50 / haproxy added p50 | $(fmt "$R_BP_ADD_HAPROXY") |"
     echo "| ringside rps / haproxy rps | $(fmt "$R_RPS_HAPROXY") |"
     echo "| ringside added p50 / nginx added p50 | $(fmt "$R_ADD_NGINX") |"
     echo "| ringside added p50 / haproxy added p50 | $(fmt "$R_ADD_HAPROXY") |"
