@@ -1,11 +1,11 @@
 /* Clusters from ServiceEntry resources. */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ringside/config.h"
+#include "ringside/net.h"
 #include "ringside/upstream.h"
 
 static uint32_t endpoint_port(const struct rs_service_entry *se, const struct rs_se_port *sp,
@@ -20,27 +20,11 @@ static uint32_t endpoint_port(const struct rs_service_entry *se, const struct rs
 static int endpoint_init(struct rs_endpoint *e, const char *addr, uint32_t port)
 {
 	char name[80];
+	int ret = rs_sockaddr_parse(addr, (uint16_t)port, &e->addr, &e->addr_len);
 
-	memset(&e->addr, 0, sizeof e->addr);
-	if (strchr(addr, ':')) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&e->addr;
-
-		if (inet_pton(AF_INET6, addr, &s6->sin6_addr) != 1)
-			return -EINVAL;
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons((uint16_t)port);
-		e->addr_len = sizeof *s6;
-		snprintf(name, sizeof name, "[%s]:%u", addr, port);
-	} else {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)&e->addr;
-
-		if (inet_pton(AF_INET, addr, &s4->sin_addr) != 1)
-			return -EINVAL;
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons((uint16_t)port);
-		e->addr_len = sizeof *s4;
-		snprintf(name, sizeof name, "%s:%u", addr, port);
-	}
+	if (ret < 0)
+		return ret;
+	snprintf(name, sizeof name, strchr(addr, ':') ? "[%s]:%u" : "%s:%u", addr, port);
 	e->name = strdup(name);
 	return e->name ? 0 : -ENOMEM;
 }
