@@ -49,6 +49,7 @@ struct rs_conn {
 	uint64_t *rx_bytes; /* borrowed counters, may be NULL */
 	uint64_t *tx_bytes;
 	struct rs_outq out;
+	uint64_t last_io; /* loop time of the last byte received or sent */
 	struct rs_timer linger;
 	struct msghdr msg; /* the send in flight reads these */
 	struct iovec iov[RS_CONN_IOV];
@@ -64,6 +65,9 @@ struct rs_listener {
 	struct rs_loop *loop;
 	void (*on_accept)(struct rs_listener *l, int fd);
 	void *owner;
+	struct rs_timer retry; /* re-arms accept after EMFILE and the like */
+	uint64_t accept_errors;
+	uint64_t last_warn;
 };
 
 #endif

@@ -29,6 +29,9 @@ static inline bool rs_conn_closing(const struct rs_conn *c)
 
 /* A SO_REUSEPORT listening socket bound to addr:port. */
 int rs_listen_socket(const char *addr, uint16_t port, int backlog);
+/* The same, choosing SO_REUSEPORT: ports one process must own alone (admin)
+ * go without it, so a second instance fails to bind instead of sharing. */
+int rs_listen_socket_opts(const char *addr, uint16_t port, int backlog, bool reuseport);
 int rs_listener_start(struct rs_listener *l, struct rs_loop *loop, int fd);
 void rs_listener_close(struct rs_listener *l);
 

@@ -74,6 +74,7 @@ struct rs_worker {
 	pthread_t thread;
 	const struct rs_proxy_opts *opts;
 	struct rs_proxy_shared *shared;
+	void *owner; /* borrowed: whoever started the shard */
 	int listen_fd;
 	struct rs_listener lsn;
 	struct rs_stats *stats; /* owns; cache-line aligned, read by main */
@@ -121,6 +122,7 @@ struct rs_stream {
 	bool resp_chunked;   /* downstream body is chunk-framed by us */
 	bool close_after;    /* close the downstream connection after this */
 	bool local;          /* the proxy answered itself */
+	bool retried;        /* resent once after a pooled connection closed */
 	enum rs_rflag rflag;
 	struct rs_timer timeout;
 };
@@ -171,6 +173,7 @@ struct rs_us {
 	bool resp_done;
 	bool skip_interim; /* parsing a 1xx interim response */
 	bool end_pending;  /* on_message_complete ran; deliver after execute */
+	bool got_bytes;    /* the current request has seen response bytes */
 	bool keep_alive;   /* the response allows another request */
 	const char *exec_base;
 	char prev_last;

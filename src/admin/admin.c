@@ -20,7 +20,7 @@ static int listen_on(const char *addr, uint16_t port, const char *what, char *er
 
 	if (port == 0)
 		return -1;
-	fd = rs_listen_socket(addr, port, 64);
+	fd = rs_listen_socket_opts(addr, port, 64, false);
 	if (fd < 0)
 		snprintf(err, errlen, "cannot listen on %s:%u (%s port): %s", addr, port, what,
 			 strerror(-fd));
@@ -122,7 +122,10 @@ static void serve_stats(struct rs_admin *a, int fd, bool prometheus)
 static void serve(struct rs_admin *a, int fd, enum port_kind kind)
 {
 	char req[2048], method[16], path[256];
-	struct timeval tv = {.tv_sec = 1};
+	/* A request that has not arrived within 200 ms is dropped: these
+	 * ports are served one connection at a time, and a probe must not wait
+	 * behind an idle client. */
+	struct timeval tv = {.tv_usec = 200000};
 	ssize_t n;
 	char *q;
 

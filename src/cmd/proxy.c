@@ -83,11 +83,10 @@ struct start_arg {
 static void *shard_main(void *arg)
 {
 	struct rs_worker *w = arg;
-	struct proxy *px = NULL;
+	struct proxy *px = w->owner;
 
 	/* The ring must be created on the thread that submits to it
 	 * (IORING_SETUP_SINGLE_ISSUER). */
-	px = (struct proxy *)w->loop.arg;
 	w->failed = rs_worker_init(w, w->id, w->cpu, w->opts, w->shared) < 0;
 	pthread_barrier_wait(&px->ready);
 	if (!w->failed)
@@ -196,7 +195,8 @@ int rs_cmd_proxy(int argc, char **argv)
 	int cpu_list[1024], ncpus, ret = 1, opt, idx;
 	unsigned u = 0, kb = 60, maxh = 100, nbufs = 256, conc = 0;
 	uint16_t admin_port = 0, stats_port = 0, health_port = 0;
-	enum rs_log_level lvl;
+	enum rs_log_level lvl = RS_LOG_INFO;
+	bool config_flag_seen = false;
 
 	memset(&px, 0, sizeof px);
 	for (size_t i = 0; i < NFLAGS; i++) {
@@ -223,8 +223,9 @@ int rs_cmd_proxy(int argc, char **argv)
 			return 2;
 		}
 		if (opt == 0) {
-			if (npaths == (getenv("RINGSIDE_CONFIG") ? 1u : 0u) && npaths)
-				npaths = 0; /* a flag replaces the environment */
+			if (!config_flag_seen)
+				npaths = 0; /* --config replaces RINGSIDE_CONFIG */
+			config_flag_seen = true;
 			if (npaths == sizeof paths / sizeof paths[0]) {
 				fprintf(stderr, "ringside proxy: too many --config paths\n");
 				return 2;
@@ -356,6 +357,10 @@ int rs_cmd_proxy(int argc, char **argv)
 			goto out_snap;
 		}
 		fd = socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		/* SO_REUSEADDR: connections of a previous run in TIME_WAIT do
+		 * not make the port "taken"; a live listener still does. */
+		if (fd >= 0)
+			setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &(int){1}, sizeof(int));
 		if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, salen) < 0 && errno == EADDRINUSE) {
 			fprintf(stderr, "ringside: cannot listen on %s:%u (outbound port): %s\n",
 				px.o.listen_addr, px.o.outbound_port, strerror(errno));
@@ -368,6 +373,8 @@ int rs_cmd_proxy(int argc, char **argv)
 	px.w = calloc(px.o.concurrency, sizeof *px.w);
 	if (!px.w)
 		goto out_snap;
+	for (unsigned i = 0; i < px.o.concurrency; i++)
+		px.w[i].listen_fd = px.w[i].wake_fd = -1;
 	for (unsigned i = 0; i < px.o.concurrency; i++) {
 		struct rs_worker *w = &px.w[i];
 		int fd = rs_listen_socket(px.o.listen_addr, px.o.outbound_port, 4096);
@@ -416,7 +423,7 @@ int rs_cmd_proxy(int argc, char **argv)
 		w->cpu = px.o.concurrency <= (unsigned)ncpus ? cpu_list[i] : -1;
 		w->opts = &px.o;
 		w->shared = &px.shared;
-		w->loop.arg = &px; /* read once by shard_main, replaced by init */
+		w->owner = &px;
 		if (rs_thread_start(&w->thread, w->cpu, shard_main, w) < 0) {
 			fprintf(stderr, "ringside: cannot start shard %u\n", i);
 			exit(1);
@@ -446,7 +453,7 @@ int rs_cmd_proxy(int argc, char **argv)
 		rs_info("drained; exiting");
 out_listen:
 	for (unsigned i = 0; i < px.o.concurrency; i++) {
-		if (px.w[i].listen_fd > 0)
+		if (px.w[i].listen_fd >= 0)
 			close(px.w[i].listen_fd);
 		free(px.w[i].stats);
 	}

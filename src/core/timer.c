@@ -91,7 +91,11 @@ void rs_timer_cancel(struct rs_timer_heap *h, struct rs_timer *t)
 
 uint64_t rs_timer_run(struct rs_timer_heap *h, uint64_t now)
 {
-	while (h->n && h->v[0]->at_ns <= now) {
+	/* Bounded: a callback that re-arms at or before now runs again on the
+	 * next loop turn instead of spinning here. */
+	uint32_t budget = h->n;
+
+	while (budget-- && h->n && h->v[0]->at_ns <= now) {
 		struct rs_timer *t = h->v[0];
 
 		rs_timer_cancel(h, t);

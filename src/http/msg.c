@@ -35,6 +35,10 @@ void rs_msg_free(struct rs_msg *m)
 int64_t rs_msg_append(struct rs_msg *m, const char *p, size_t n)
 {
 	uint32_t off = m->len;
+	/* p may point into the buffer itself (copying a field's value into a
+	 * new field): keep it as an offset across the realloc. */
+	bool inside = m->buf && p >= m->buf && p < m->buf + m->len;
+	size_t pin = inside ? (size_t)(p - m->buf) : 0;
 
 	if ((size_t)m->len + n > UINT32_MAX / 2)
 		return -1;
@@ -49,6 +53,8 @@ int64_t rs_msg_append(struct rs_msg *m, const char *p, size_t n)
 			return -1;
 		m->buf = b;
 		m->cap = (uint32_t)cap;
+		if (inside)
+			p = m->buf + pin;
 	}
 	memcpy(m->buf + m->len, p, n);
 	m->len += (uint32_t)n;
@@ -72,9 +78,15 @@ struct rs_hdr *rs_msg_new_hdr(struct rs_msg *m)
 int rs_msg_add_header(struct rs_msg *m, const char *name, size_t nlen, const char *value,
 		      size_t vlen)
 {
+	bool inside = m->buf && value >= m->buf && value < m->buf + m->len;
+	size_t vin = inside ? (size_t)(value - m->buf) : 0;
 	int64_t no = rs_msg_append(m, name, nlen);
-	int64_t vo = no < 0 ? -1 : rs_msg_append(m, value, vlen);
+	int64_t vo;
 	struct rs_hdr *h;
+
+	if (inside)
+		value = m->buf + vin; /* the name's append may have moved it */
+	vo = no < 0 ? -1 : rs_msg_append(m, value, vlen);
 
 	if (vo < 0)
 		return -ENOMEM;
@@ -168,6 +180,13 @@ static bool strip_named(const char *t, size_t n, void *arg)
 
 	if (n == 5 && strncasecmp(t, "close", 5) == 0)
 		s->close = true;
+	/* A connection option may not remove what frames or routes the
+	 * message (RFC 9110 §7.6.1 forbids sending such options): dropping
+	 * Content-Length or Host on request would let a body pass as the next
+	 * request. */
+	if ((n == 14 && strncasecmp(t, "content-length", 14) == 0) ||
+	    (n == 4 && strncasecmp(t, "host", 4) == 0))
+		return false;
 	rs_msg_remove(s->m, t, n);
 	return false;
 }

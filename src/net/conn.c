@@ -87,21 +87,26 @@ static void on_recv(struct rs_io *io, const struct io_uring_cqe *cqe)
 	if (res > 0) {
 		uint16_t bid = (uint16_t)(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
 
-		if (!(c->flags & (RS_CONN_CLOSING | RS_CONN_LINGER))) {
+		c->last_io = c->loop->now;
+		/* Once closing, what the peer sends is read and dropped: the
+		 * owner has decided, and buffering it would cost memory. */
+		if (!(c->flags & (RS_CONN_CLOSING | RS_CONN_LINGER | RS_CONN_FLUSH_CLOSE))) {
 			if (c->rx_bytes)
 				rs_stat_add(c->rx_bytes, (uint64_t)res);
 			c->cbs->on_data(c, rs_loop_buf(c->loop, bid), (size_t)res);
 		}
 		rs_loop_buf_recycle(c->loop, bid);
 	} else if (res == 0) {
+		/* A FIN while the last response drains is a half-close: finish
+		 * sending, then close (start_linger sees the EOF). */
 		c->flags |= RS_CONN_EOF;
 		if (c->flags & RS_CONN_LINGER)
 			hard_close(c);
-		else if (!(c->flags & RS_CONN_CLOSING))
+		else if (!(c->flags & (RS_CONN_CLOSING | RS_CONN_FLUSH_CLOSE)))
 			c->cbs->on_eof(c, 0);
 	} else if (res != -ENOBUFS && res != -ECANCELED) {
 		c->flags |= RS_CONN_EOF;
-		if (c->flags & RS_CONN_LINGER)
+		if (c->flags & (RS_CONN_LINGER | RS_CONN_FLUSH_CLOSE))
 			hard_close(c);
 		else if (!(c->flags & RS_CONN_CLOSING))
 			c->cbs->on_eof(c, res);
@@ -147,6 +152,7 @@ static void on_send(struct rs_io *io, const struct io_uring_cqe *cqe)
 		maybe_finish(c);
 		return;
 	}
+	c->last_io = c->loop->now;
 	if (c->tx_bytes)
 		rs_stat_add(c->tx_bytes, (uint64_t)cqe->res);
 	rs_outq_consume(&c->out, &c->loop->chunks, (size_t)cqe->res);
@@ -198,6 +204,7 @@ int rs_conn_init(struct rs_conn *c, struct rs_loop *loop, int fd, const struct r
 	c->loop = loop;
 	c->cbs = cbs;
 	c->linger.fn = on_linger_timeout;
+	c->last_io = loop->now;
 	ret = rs_loop_register(loop, &c->io);
 	return ret;
 }
@@ -233,6 +240,10 @@ int rs_conn_connect(struct rs_conn *c, const struct sockaddr *sa, socklen_t len,
 
 	memcpy(&c->peer, sa, len);
 	c->peer_len = len;
+	/* The connect and its linked timeout must reach the kernel together:
+	 * a flush between them would submit an unterminated link. */
+	if (io_uring_sq_space_left(&c->loop->ring) < 2)
+		io_uring_submit(&c->loop->ring);
 	sqe = rs_loop_sqe(c->loop, &c->io, RS_OP_CONNECT);
 	io_uring_prep_connect(sqe, c->fd, (struct sockaddr *)&c->peer, len);
 	c->flags |= RS_CONN_CONNECTING;

@@ -2,6 +2,7 @@
  * connections across shards, and one multishot accept each. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -54,6 +55,11 @@ void rs_sockaddr_ip(const struct sockaddr_storage *sa, char *buf, size_t len)
 
 int rs_listen_socket(const char *addr, uint16_t port, int backlog)
 {
+	return rs_listen_socket_opts(addr, port, backlog, true);
+}
+
+int rs_listen_socket_opts(const char *addr, uint16_t port, int backlog, bool reuseport)
+{
 	struct sockaddr_storage sa;
 	socklen_t len;
 	int fd, one = 1, ret;
@@ -65,7 +71,7 @@ int rs_listen_socket(const char *addr, uint16_t port, int backlog)
 	if (fd < 0)
 		return -errno;
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0 ||
+	    (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) ||
 	    /* Accepted sockets inherit TCP_NODELAY: responses leave at once. */
 	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0 ||
 	    bind(fd, (struct sockaddr *)&sa, len) < 0 || listen(fd, backlog) < 0) {
@@ -92,9 +98,18 @@ static void maybe_finish(struct rs_listener *l)
 	}
 }
 
+static void on_retry(struct rs_timer *t)
+{
+	struct rs_listener *l = (struct rs_listener *)((char *)t - offsetof(struct rs_listener, retry));
+
+	if (!l->closing)
+		arm_accept(l);
+}
+
 static void on_accept(struct rs_io *io, const struct io_uring_cqe *cqe)
 {
 	struct rs_listener *l = (struct rs_listener *)io;
+	bool backoff = false;
 
 	if (cqe->res >= 0) {
 		if (l->closing)
@@ -102,11 +117,22 @@ static void on_accept(struct rs_io *io, const struct io_uring_cqe *cqe)
 		else
 			l->on_accept(l, cqe->res);
 	} else if (cqe->res != -ECANCELED && !l->closing) {
-		/* EMFILE/ENFILE/ENOMEM: the connection stays in the backlog. */
-		rs_warn("accept: %s", strerror(-cqe->res));
+		/* EMFILE/ENFILE/ENOMEM: the connection stays in the backlog.
+		 * Retrying at once would spin; wait, and say so once a second. */
+		backoff = true;
+		l->accept_errors++;
+		if (l->loop->now - l->last_warn >= 1000000000ull) {
+			rs_warn("accept: %s (%llu failures); retrying in 100 ms",
+				strerror(-cqe->res), (unsigned long long)l->accept_errors);
+			l->last_warn = l->loop->now;
+		}
 	}
-	if (!(cqe->flags & IORING_CQE_F_MORE) && !l->closing)
-		arm_accept(l);
+	if (!(cqe->flags & IORING_CQE_F_MORE) && !l->closing) {
+		if (backoff)
+			rs_timer_arm(&l->loop->timers, &l->retry, l->loop->now + 100000000ull);
+		else
+			arm_accept(l);
+	}
 	maybe_finish(l);
 }
 
@@ -125,6 +151,7 @@ int rs_listener_start(struct rs_listener *l, struct rs_loop *loop, int fd)
 	int ret;
 
 	l->io.ops = &listener_ops;
+	l->retry.fn = on_retry;
 	l->fd = fd;
 	l->loop = loop;
 	l->closing = false;
@@ -142,6 +169,7 @@ void rs_listener_close(struct rs_listener *l)
 	if (l->closing || l->fd < 0)
 		return;
 	l->closing = true;
+	rs_timer_cancel(&l->loop->timers, &l->retry);
 	sqe = rs_loop_sqe(l->loop, &l->io, RS_OP_CANCEL);
 	io_uring_prep_cancel_fd(sqe, l->fd, IORING_ASYNC_CANCEL_ALL);
 	/* Close the socket now, so new connections are refused at once and the

@@ -10,6 +10,7 @@
 #include "internal.h"
 
 static const struct rs_conn_cbs ds_cbs;
+static void idle_rearm(struct rs_ds *ds);
 
 static struct rs_ds *ds_of(llhttp_t *p)
 {
@@ -124,6 +125,8 @@ static int on_message_begin(llhttp_t *p)
 	if (!ds->st)
 		return refuse(ds, 503, "out of memory");
 	ds->in_field = false;
+	ds->last_active = ds->w->loop.now;
+	idle_rearm(ds);
 	return 0;
 }
 
@@ -190,6 +193,9 @@ static int absolute_form(struct rs_msg *m)
 	else
 		return 0;
 	slash = memchr(t + skip, '/', len - skip);
+	/* Offsets only from here: adding Host may move the buffer. */
+	uint32_t slash_off = slash ? (uint32_t)(slash - m->buf) : 0;
+
 	m->authority.value_off = m->path.value_off + skip;
 	m->authority.value_len = slash ? (uint32_t)(slash - t) - skip : len - skip;
 	if (m->authority.value_len == 0)
@@ -199,8 +205,8 @@ static int absolute_form(struct rs_msg *m)
 			      m->authority.value_len) < 0)
 		return -1;
 	if (slash) {
-		m->path.value_off = (uint32_t)(slash - m->buf);
-		m->path.value_len = len - (uint32_t)(slash - t);
+		m->path.value_len = len - (slash_off - m->path.value_off);
+		m->path.value_off = slash_off;
 	} else {
 		int64_t off = rs_msg_append(m, "/", 1);
 
@@ -231,6 +237,10 @@ static int on_headers_complete(llhttp_t *p)
 	m->method = rs_method_from(method, strlen(method));
 	m->http_major = p->http_major;
 	m->http_minor = p->http_minor;
+	/* Upgrade is hop-by-hop and not offered: the request goes on as a
+	 * plain one, and llhttp must not stop after it (it reads the flag back
+	 * after this callback). */
+	p->upgrade = 0;
 	if (m->method == RS_METHOD_CONNECT)
 		return refuse(ds, 501, "CONNECT is not supported");
 	for (uint32_t i = 0; i < m->nh; i++) {
@@ -308,16 +318,10 @@ static const llhttp_settings_t ds_settings = {
 	.on_message_complete = on_message_complete,
 };
 
-static const char *parse_error_text(struct rs_ds *ds, enum llhttp_errno e)
-{
-	(void)e;
-	return llhttp_get_error_reason(&ds->p);
-}
-
 static void parse_failed(struct rs_ds *ds, enum llhttp_errno e)
 {
 	int status = ds->err_status ? ds->err_status : 400;
-	const char *text = ds->err_status ? ds->err_text : parse_error_text(ds, e);
+	const char *text = ds->err_status ? ds->err_text : llhttp_get_error_reason(&ds->p);
 	char body[256];
 
 	rs_stat_inc(ds->w->stats, RS_C_DS_RQ_REJECTED);
@@ -347,9 +351,16 @@ static bool upstream_backlogged(struct rs_ds *ds)
 	return ds->st && ds->st->us && ds->st->us->c.out.bytes > RS_HIGH_WATER;
 }
 
+/* Responses the proxy writes itself (404s to pipelined requests) count too:
+ * a client that sends and never reads must not grow our queue. */
+static bool backlogged(struct rs_ds *ds)
+{
+	return upstream_backlogged(ds) || ds->c.out.bytes > RS_HIGH_WATER;
+}
+
 static bool can_parse(struct rs_ds *ds)
 {
-	return !ds->paused && !rs_conn_closing(&ds->c) && !upstream_backlogged(ds);
+	return !ds->paused && !rs_conn_closing(&ds->c) && !backlogged(ds);
 }
 
 static void stream_done(struct rs_ds *ds);
@@ -415,8 +426,20 @@ static void drive(struct rs_ds *ds, const char *p, size_t n)
 	/* Read on while parsing can go on, and a little ahead while a
 	 * response is pending (so a client's close is seen); stop under
 	 * backpressure. */
-	if (upstream_backlogged(ds) || ds->eof ||
-	    ds->pend.len - ds->pend.off > RS_PIPELINE_READAHEAD)
+	if (ds->eof && ds->pend.len == ds->pend.off) {
+		/* The client half-closed and everything it sent is parsed: a
+		 * request still incomplete never will be. */
+		if (!ds->st) {
+			rs_conn_close_graceful(&ds->c);
+			return;
+		}
+		if (!ds->st->req_done) {
+			ds->st->rflag = RS_RFLAG_DC;
+			rs_proxy__ds_abort(ds);
+			return;
+		}
+	}
+	if (backlogged(ds) || ds->eof || ds->pend.len - ds->pend.off > RS_PIPELINE_READAHEAD)
 		rs_conn_read_stop(&ds->c);
 	else
 		rs_conn_read_start(&ds->c);
@@ -446,9 +469,11 @@ static void ds_on_eof(struct rs_conn *c, int err)
 	struct rs_ds *ds = (struct rs_ds *)c;
 
 	ds->eof = true;
-	if (ds->st && err == 0 && ds->st->req_done) {
-		/* A half-close after a complete request: answer it, then close. */
-		ds->st->close_after = true;
+	if (err == 0) {
+		/* A half-close: requests already sent (pipelined, or a body
+		 * waiting behind backpressure) are still answered; drive()
+		 * closes once nothing is left. */
+		rs_proxy__ds_unblock(ds);
 		return;
 	}
 	if (ds->st)
@@ -462,6 +487,8 @@ static void ds_on_flushed(struct rs_conn *c)
 
 	if (ds->st && ds->st->us)
 		rs_proxy__us_unblock(ds->st->us);
+	else
+		rs_proxy__ds_unblock(ds);
 }
 
 static void ds_on_closed(struct rs_conn *c)
@@ -490,22 +517,53 @@ static const struct rs_conn_cbs ds_cbs = {
 	.on_closed = ds_on_closed,
 };
 
+/* The idle limit that applies now: a request in progress (or a connection
+ * finishing its last response) has the stream idle timeout, a connection
+ * between requests the connection idle timeout. 0: none. */
+static uint64_t idle_limit(const struct rs_ds *ds)
+{
+	const struct rs_proxy_opts *o = ds->w->opts;
+
+	return ds->st || rs_conn_closing(&ds->c) ? o->stream_idle_timeout_ns : o->idle_timeout_ns;
+}
+
+static uint64_t last_activity(const struct rs_ds *ds)
+{
+	return ds->last_active > ds->c.last_io ? ds->last_active : ds->c.last_io;
+}
+
+/* Brings the lazy timer forward when the limit that applies got shorter
+ * (a request began or ended); a later deadline waits for the timer to fire. */
+static void idle_rearm(struct rs_ds *ds)
+{
+	uint64_t limit = idle_limit(ds);
+	uint64_t at = last_activity(ds) + limit;
+
+	if (limit == 0)
+		return;
+	if (!rs_timer_armed(&ds->idle) || at < ds->idle.at_ns)
+		rs_timer_arm(&ds->w->loop.timers, &ds->idle, at);
+}
+
+/* One lazy timer per connection: activity only records a time; the timer
+ * checks it when it fires and goes back to sleep until the new deadline. */
 static void on_idle_timer(struct rs_timer *t)
 {
 	struct rs_ds *ds = (struct rs_ds *)((char *)t - offsetof(struct rs_ds, idle));
-	const struct rs_proxy_opts *o = ds->w->opts;
-	uint64_t limit = ds->st ? o->stream_idle_timeout_ns : o->idle_timeout_ns;
 	uint64_t now = ds->w->loop.now;
+	uint64_t last = last_activity(ds);
+	uint64_t limit = idle_limit(ds);
 
-	if (rs_conn_closing(&ds->c))
-		return;
 	if (limit == 0)
-		limit = 3600ull * 1000000000u;
-	if (now - ds->last_active < limit) {
-		rs_timer_arm(&ds->w->loop.timers, &ds->idle, ds->last_active + limit);
+		return;
+	if (now - last < limit) {
+		rs_timer_arm(&ds->w->loop.timers, &ds->idle, last + limit); /* in the future */
 		return;
 	}
-	if (!ds->st) {
+	if (rs_conn_closing(&ds->c)) {
+		/* A peer that stopped reading its last response. */
+		rs_conn_close(&ds->c);
+	} else if (!ds->st) {
 		rs_conn_close_graceful(&ds->c);
 	} else if (!ds->st->resp_started) {
 		/* Envoy's stream idle timeout: 408 while the request is still
@@ -555,10 +613,7 @@ void rs_proxy__ds_accept(struct rs_worker *w, int fd)
 	w->ds_list = ds;
 	ds->idle.fn = on_idle_timer;
 	ds->last_active = w->loop.now;
-	rs_timer_arm(&w->loop.timers, &ds->idle,
-		     w->loop.now + (w->opts->stream_idle_timeout_ns < w->opts->idle_timeout_ns
-					    ? w->opts->stream_idle_timeout_ns
-					    : w->opts->idle_timeout_ns));
+	idle_rearm(ds);
 	rs_stat_inc(w->stats, RS_C_DS_CX_TOTAL);
 	rs_stat_inc(w->stats, RS_C_DS_CX_ACTIVE);
 	rs_conn_read_start(&ds->c);
@@ -578,7 +633,8 @@ void rs_proxy__ds_flush(struct rs_ds *ds)
 static void stream_done(struct rs_ds *ds)
 {
 	struct rs_stream *st = ds->st;
-	bool close = st->close_after || ds->w->draining || ds->eof;
+	bool close = st->close_after || ds->w->draining ||
+		     (ds->eof && ds->pend.len == ds->pend.off);
 
 	ds->st = NULL;
 	rs_proxy__stream_free(st);
@@ -587,6 +643,7 @@ static void stream_done(struct rs_ds *ds)
 		rs_conn_close_graceful(&ds->c);
 		return;
 	}
+	idle_rearm(ds);
 	rs_conn_flush(&ds->c);
 	if (ds->paused) {
 		ds->paused = false;

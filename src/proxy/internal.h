@@ -30,8 +30,9 @@ void rs_proxy__ds_unblock(struct rs_ds *ds);
 void rs_proxy__ds_drain(struct rs_ds *ds);
 
 /* upstream.c */
+/* fresh: open a new connection even when the pool has one. */
 struct rs_us *rs_proxy__us_acquire(struct rs_worker *w, const struct rs_endpoint *ep,
-				   struct rs_stream *st);
+				   struct rs_stream *st, bool fresh);
 /* Detaches the stream; a connection that can carry another request goes back
  * to the pool, any other is closed. */
 void rs_proxy__us_release(struct rs_us *us, bool reusable);
@@ -52,7 +53,6 @@ void rs_proxy__stream_upstream_failed(struct rs_stream *st, enum rs_rflag flag, 
 				      const char *text);
 void rs_proxy__stream_local_reply(struct rs_stream *st, enum rs_rflag flag, int status,
 				  const char *text);
-void rs_proxy__stream_connected(struct rs_stream *st);
 
 /* Header-block accumulation shared by both sides' llhttp callbacks. */
 int rs_proxy__hdr_field(struct rs_msg *m, bool *in_field, const char *p, size_t n);

@@ -201,7 +201,7 @@ void rs_proxy__stream_request_head(struct rs_stream *st)
 		rs_proxy__stream_local_reply(st, RS_RFLAG_UH, 503, "no healthy upstream");
 		return;
 	}
-	st->us = rs_proxy__us_acquire(w, st->ep, st);
+	st->us = rs_proxy__us_acquire(w, st->ep, st, false);
 	if (!st->us) {
 		rs_proxy__stream_local_reply(st, RS_RFLAG_UF, 503,
 					     "upstream connect error or disconnect/reset before "
@@ -214,7 +214,8 @@ void rs_proxy__stream_request_head(struct rs_stream *st)
 		return;
 	}
 	st->t_us_start = rs_now_ns();
-	if (expect_continue && m->body != RS_BODY_NONE)
+	/* HTTP/1.0 clients do not know 100 (RFC 9110 §15.2). */
+	if (expect_continue && m->body != RS_BODY_NONE && (m->http_major > 1 || m->http_minor > 0))
 		rs_proxy__ds_write(st->ds, "HTTP/1.1 100 Continue\r\n\r\n", 25);
 }
 
@@ -252,28 +253,25 @@ void rs_proxy__stream_request_end(struct rs_stream *st)
 		rs_timer_arm(&st->w->loop.timers, &st->timeout, st->w->loop.now + t);
 }
 
-void rs_proxy__stream_connected(struct rs_stream *st)
-{
-	(void)st;
-}
-
 void rs_proxy__stream_response_head(struct rs_stream *st)
 {
 	struct rs_msg *r = &st->resp;
 	struct rs_ds *ds = st->ds;
 	bool close;
 
-	if (rs_msg_strip_hop_by_hop(r)) {
-		/* The upstream closes after this response; the downstream
-		 * connection is independent and stays open. */
-	}
+	/* "close" from the upstream ends that connection only; the downstream
+	 * one is independent and stays open. */
+	rs_msg_strip_hop_by_hop(r);
 	if (r->body == RS_BODY_STREAM) {
 		if (st->req.http_major == 1 && st->req.http_minor == 0)
 			st->close_after = true; /* HTTP/1.0 client: delimit by close */
 		else
 			st->resp_chunked = true;
 	}
-	close = st->close_after || st->w->draining || ds->eof;
+	/* A client that half-closed gets "close" on its last response only;
+	 * pipelined requests it sent before still follow. */
+	close = st->close_after || st->w->draining ||
+		(ds->eof && ds->pend.len == ds->pend.off);
 	st->resp_started = true;
 	if (rs_h1_encode_response_head(&ds->c.out, &st->w->loop.chunks, r, st->resp_chunked,
 				       close) < 0) {
@@ -319,9 +317,45 @@ void rs_proxy__stream_response_end(struct rs_stream *st, bool keep_alive)
 	finish(st);
 }
 
+/* RFC 9110 §9.2.2: a request whose method is idempotent may be sent again
+ * after its connection failed. */
+static bool idempotent(enum rs_method m)
+{
+	return m == RS_METHOD_GET || m == RS_METHOD_HEAD || m == RS_METHOD_OPTIONS ||
+	       m == RS_METHOD_PUT || m == RS_METHOD_DELETE;
+}
+
+/* A pooled connection can be closed by the server just as a request leaves
+ * on it (a keep-alive timeout shorter than ours): when nothing came back, an
+ * idempotent request without a body goes once more on a new connection. */
+static bool retry_on_fresh_connection(struct rs_stream *st)
+{
+	struct rs_worker *w = st->w;
+	struct rs_us *old = st->us;
+
+	if (!old || !old->reused || old->got_bytes || st->retried || st->resp_started ||
+	    !st->req_done || st->req.body != RS_BODY_NONE || !idempotent(st->req.method))
+		return false;
+	st->retried = true;
+	rs_proxy__us_release(old, false);
+	st->us = rs_proxy__us_acquire(w, st->ep, st, true);
+	if (!st->us)
+		return false;
+	st->us->head_req = st->req.method == RS_METHOD_HEAD;
+	if (rs_h1_encode_request_head(&st->us->c.out, &w->loop.chunks, &st->req) < 0) {
+		rs_proxy__us_release(st->us, false);
+		return false;
+	}
+	rs_debug("resending %.*s on a new connection: the pooled one closed",
+		 (int)st->req.path.value_len, st->req.buf + st->req.path.value_off);
+	return true;
+}
+
 void rs_proxy__stream_upstream_failed(struct rs_stream *st, enum rs_rflag flag, int status,
 				      const char *text)
 {
+	if (flag == RS_RFLAG_UC && retry_on_fresh_connection(st))
+		return;
 	if (st->us) {
 		struct rs_us *us = st->us;
 

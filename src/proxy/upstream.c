@@ -37,16 +37,24 @@ static int on_message_begin(llhttp_t *p)
 	return 0;
 }
 
+static int too_large(struct rs_us *us)
+{
+	return fail(us, RS_RFLAG_UPE, 502,
+		    "upstream connect error or disconnect/reset before headers. reset reason: "
+		    "protocol error (response headers too large)");
+}
+
 static int on_header_field(llhttp_t *p, const char *at, size_t n)
 {
 	struct rs_us *us = us_of(p);
-	struct rs_msg *m = &us->st->resp;
+	struct rs_msg *m;
 
+	if (!us->st)
+		return -1;
+	m = &us->st->resp;
 	if (m->header_bytes + n > us->w->opts->max_header_bytes ||
 	    m->nh >= 2 * us->w->opts->max_headers)
-		return fail(us, RS_RFLAG_UPE, 502,
-			    "upstream connect error or disconnect/reset before headers. reset "
-			    "reason: protocol error (response headers too large)");
+		return too_large(us);
 	if (rs_proxy__hdr_field_check(at, n) < 0)
 		return fail(us, RS_RFLAG_UPE, 502,
 			    "upstream connect error or disconnect/reset before headers. reset "
@@ -58,6 +66,10 @@ static int on_header_value(llhttp_t *p, const char *at, size_t n)
 {
 	struct rs_us *us = us_of(p);
 
+	if (!us->st)
+		return -1;
+	if (us->st->resp.header_bytes + n > us->w->opts->max_header_bytes)
+		return too_large(us);
 	if (rs_proxy__hdr_value(&us->st->resp, &us->in_field, at, n, us->exec_base,
 				us->prev_last) < 0)
 		return fail(us, RS_RFLAG_UPE, 502,
@@ -161,11 +173,7 @@ static void parse(struct rs_us *us, const char *p, size_t n, bool from_pend)
 		used = (size_t)(llhttp_get_error_pos(&us->p) - p);
 		us->paused = true;
 	} else if (e != HPE_OK) {
-		if (us->st && e != HPE_USER && e < HPE_CB_MESSAGE_BEGIN)
-			fail(us, RS_RFLAG_UPE, 502,
-			     "upstream connect error or disconnect/reset before headers. reset "
-			     "reason: protocol error");
-		else if (us->st)
+		if (us->st)
 			fail(us, RS_RFLAG_UPE, 502,
 			     "upstream connect error or disconnect/reset before headers. reset "
 			     "reason: protocol error");
@@ -192,6 +200,7 @@ static void us_on_data(struct rs_conn *c, const char *p, size_t n)
 		rs_conn_close(&us->c);
 		return;
 	}
+	us->got_bytes = true;
 	ds = us->st->ds;
 	ds->last_active = us->w->loop.now;
 	if (us->paused || us->pend.len > us->pend.off || downstream_backlogged(us)) {
@@ -348,6 +357,7 @@ static void start(struct rs_us *us, struct rs_stream *st)
 	us->skip_interim = false;
 	us->in_field = false;
 	us->end_pending = false;
+	us->got_bytes = false;
 	us->prev_last = 0;
 	us->pend.off = us->pend.len = 0;
 	llhttp_init(&us->p, HTTP_RESPONSE, &us_settings);
@@ -355,7 +365,7 @@ static void start(struct rs_us *us, struct rs_stream *st)
 }
 
 struct rs_us *rs_proxy__us_acquire(struct rs_worker *w, const struct rs_endpoint *ep,
-				   struct rs_stream *st)
+				   struct rs_stream *st, bool fresh)
 {
 	struct rs_pool *pool = pool_for(w, ep);
 	struct rs_us *us;
@@ -363,7 +373,7 @@ struct rs_us *rs_proxy__us_acquire(struct rs_worker *w, const struct rs_endpoint
 
 	if (!pool)
 		return NULL;
-	while ((us = pool->idle)) {
+	while (!fresh && (us = pool->idle)) {
 		pool_unlink(us);
 		if (rs_conn_closing(&us->c) || (us->c.flags & RS_CONN_EOF)) {
 			rs_conn_close(&us->c);

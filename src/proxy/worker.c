@@ -175,5 +175,6 @@ void rs_worker_wake(struct rs_worker *w)
 {
 	uint64_t one = 1;
 
-	(void)!write(w->wake_fd, &one, sizeof one);
+	if (w->wake_fd >= 0)
+		(void)!write(w->wake_fd, &one, sizeof one);
 }

@@ -246,7 +246,8 @@ static struct tt chain_b, chain_c;
 static void arm_b_now(struct rs_timer *t)
 {
 	on_fire(t);
-	/* Already due: runs in the same rs_timer_run call. */
+	/* Already due: runs on the next rs_timer_run call (the loop's next
+	 * turn), never in a loop inside this one. */
 	assert_int_equal(rs_timer_arm(cb_heap, &chain_b.t, t->at_ns), 0);
 }
 
@@ -254,6 +255,32 @@ static void arm_c_later(struct rs_timer *t)
 {
 	on_fire(t);
 	assert_int_equal(rs_timer_arm(cb_heap, &chain_c.t, 500), 0);
+}
+
+static unsigned self_fires;
+
+static void rearm_self_now(struct rs_timer *t)
+{
+	self_fires++;
+	rs_timer_arm(cb_heap, t, t->at_ns);
+}
+
+/* A callback that re-arms itself at a deadline already passed must not keep
+ * rs_timer_run (and so the shard) spinning. */
+static void test_rearm_due_does_not_spin(void **state)
+{
+	struct rs_timer_heap h = {0};
+	struct rs_timer t = {.fn = rearm_self_now};
+
+	(void)state;
+	cb_heap = &h;
+	self_fires = 0;
+	assert_int_equal(rs_timer_arm(&h, &t, 10), 0);
+	assert_int_equal(rs_timer_run(&h, 20), 10);
+	assert_int_equal(self_fires, 1);
+	assert_int_equal(rs_timer_run(&h, 20), 10);
+	assert_int_equal(self_fires, 2);
+	rs_timer_heap_free(&h);
 }
 
 static void test_callback_arms_another(void **state)
@@ -269,9 +296,13 @@ static void test_callback_arms_another(void **state)
 	chain_b.t.fn = arm_c_later;
 
 	assert_int_equal(rs_timer_arm(&h, &a.t, 100), 0);
+	/* b, armed due by a's callback, waits for the next call; the deadline
+	 * returned is already due so the loop does not sleep. */
+	assert_int_equal(rs_timer_run(&h, 100), 100);
+	assert_int_equal(nfired, 1);
+	assert_int_equal(fired[0]->id, 0);
 	assert_int_equal(rs_timer_run(&h, 100), 500);
 	assert_int_equal(nfired, 2);
-	assert_int_equal(fired[0]->id, 0);
 	assert_int_equal(fired[1]->id, 1);
 	assert_true(rs_timer_armed(&chain_c.t));
 	assert_int_equal(rs_timer_run(&h, 499), 500);
@@ -335,6 +366,7 @@ int main(void)
 		cmocka_unit_test_setup(test_cancel_replacement_sifts_up, reset),
 		cmocka_unit_test_setup(test_randomized_against_sort, reset),
 		cmocka_unit_test_setup(test_callback_arms_another, reset),
+		cmocka_unit_test_setup(test_rearm_due_does_not_spin, reset),
 		cmocka_unit_test_setup(test_callback_rearms_self_and_cancels, reset),
 	};
 
