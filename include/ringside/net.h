@@ -19,6 +19,9 @@ int rs_conn_connect(struct rs_conn *c, const struct sockaddr *sa, socklen_t len,
 		    uint64_t timeout_ns);
 /* Closes at once: pending output is dropped. on_closed follows, never inline. */
 void rs_conn_close(struct rs_conn *c);
+/* Closes at once with a reset (SO_LINGER 0): the peer sees an error, not an
+ * end of stream. */
+void rs_conn_abort(struct rs_conn *c);
 /* Sends what is queued, shuts the write side, reads until the peer closes
  * (bounded), then closes: a final response is not lost to a reset. */
 void rs_conn_close_graceful(struct rs_conn *c);

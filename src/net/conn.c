@@ -262,6 +262,17 @@ void rs_conn_close(struct rs_conn *c)
 	hard_close(c);
 }
 
+void rs_conn_abort(struct rs_conn *c)
+{
+	struct linger lg = {.l_onoff = 1, .l_linger = 0};
+
+	if (c->flags & RS_CONN_CLOSING)
+		return;
+	/* SO_LINGER 0: the close that follows the last completion sends RST. */
+	setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+	hard_close(c); /* the queue is freed after the last completion */
+}
+
 void rs_conn_close_graceful(struct rs_conn *c)
 {
 	if (c->flags & (RS_CONN_CLOSING | RS_CONN_FLUSH_CLOSE | RS_CONN_LINGER))

@@ -279,7 +279,7 @@ static int on_headers_complete(llhttp_t *p)
 	rs_proxy__stream_request_head(st);
 	/* A local answer given before the body arrived ends this connection:
 	 * stop parsing here rather than read a body nobody wants. */
-	if (ds->st != st || st->close_after)
+	if (st->local && m->body != RS_BODY_NONE)
 		return HPE_PAUSED;
 	return 0;
 }
@@ -663,10 +663,11 @@ void rs_proxy__ds_stream_done(struct rs_ds *ds)
 
 void rs_proxy__ds_abort(struct rs_ds *ds)
 {
-	if (ds->st && ds->st->us) {
+	if (ds->st && ds->st->us)
 		rs_proxy__us_release(ds->st->us, false);
-	}
-	rs_conn_close(&ds->c);
+	/* A reset, not a FIN: a client must not take a cut response for a
+	 * complete one (a body delimited by the close would look whole). */
+	rs_conn_abort(&ds->c);
 }
 
 void rs_proxy__ds_drain(struct rs_ds *ds)

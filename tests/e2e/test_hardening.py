@@ -240,3 +240,31 @@ def test_request_on_a_pooled_connection_closing_under_it(make_proxy, method, exp
             assert b"connection termination" in r.body
     finally:
         srv.close()
+
+
+@pytest.mark.parametrize("half_close", [False, True])
+def test_connection_close_request_with_body(proxy, half_close):
+    # "Connection: close" once stopped the parser after the head, as if the
+    # proxy had answered itself: the body never went out and nothing came back.
+    s = socket.create_connection(("127.0.0.1", proxy.outbound))
+    s.settimeout(5)
+    s.sendall(b"POST /upload HTTP/1.1\r\nHost: origin.test\r\nConnection: close\r\n"
+              b"Content-Length: 2\r\n\r\nab")
+    if half_close:
+        s.shutdown(socket.SHUT_WR)
+    data = b""
+    while True:
+        d = s.recv(65536)
+        if not d:
+            break
+        data += d
+    s.close()
+    assert data.startswith(b"HTTP/1.1 200 "), data[:200]
+    assert b'"bytes": 2' in data, data
+
+
+def test_connection_close_with_bad_chunk_is_still_refused(proxy, origin):
+    r = rawhttp.request(proxy.outbound,
+                        b"PUT /echo HTTP/1.1\r\nHost: origin.test\r\nConnection: close\r\n"
+                        b"Transfer-Encoding: chunked\r\n\r\n0\x00\r\n\r\n")
+    assert r.status == 400, r
