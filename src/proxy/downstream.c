@@ -619,9 +619,56 @@ void rs_proxy__ds_accept(struct rs_worker *w, int fd)
 	rs_conn_read_start(&ds->c);
 }
 
-void rs_proxy__ds_write(struct rs_ds *ds, const void *p, size_t n)
+/* --- writing responses: HTTP/1.1 framing (RFC 9112 §6, §7) --- */
+
+int rs_proxy__ds_response_head(struct rs_ds *ds, struct rs_stream *st)
 {
-	if (rs_conn_write(&ds->c, p, n) < 0)
+	const struct rs_msg *r = &st->resp;
+
+	if (r->body == RS_BODY_STREAM) {
+		if (st->req.http_major == 1 && st->req.http_minor == 0)
+			st->close_after = true; /* an HTTP/1.0 client: delimit by close */
+		else
+			st->resp_chunked = true;
+	}
+	/* A client that half-closed gets "close" on its last response only;
+	 * pipelined requests it sent before still follow. */
+	if (ds->w->draining || (ds->eof && ds->pend.len == ds->pend.off))
+		st->close_after = true;
+	/* No flush here: the body parsed from the same bytes joins the head in
+	 * one send (one segment for a small response). */
+	return rs_h1_encode_response_head(&ds->c.out, &ds->w->loop.chunks, r, st->resp_chunked,
+					  st->close_after);
+}
+
+int rs_proxy__ds_response_data(struct rs_ds *ds, struct rs_stream *st, const char *p, size_t n)
+{
+	if (st->resp_chunked)
+		return rs_h1_encode_chunk(&ds->c.out, &ds->w->loop.chunks, p, n);
+	return rs_conn_write(&ds->c, p, n);
+}
+
+int rs_proxy__ds_response_end(struct rs_ds *ds, struct rs_stream *st)
+{
+	if (st->resp_chunked)
+		return rs_h1_encode_last_chunk(&ds->c.out, &ds->w->loop.chunks);
+	return 0;
+}
+
+int rs_proxy__ds_local_reply(struct rs_ds *ds, struct rs_stream *st, int status,
+			     const char *text)
+{
+	return rs_h1_encode_local_reply(&ds->c.out, &ds->w->loop.chunks, status, text,
+					st->close_after || ds->w->draining,
+					st->request_id[0] ? st->request_id : NULL);
+}
+
+void rs_proxy__ds_continue(struct rs_ds *ds, struct rs_stream *st)
+{
+	/* HTTP/1.0 clients do not know 100 (RFC 9110 §15.2). */
+	if (st->req.http_major == 1 && st->req.http_minor == 0)
+		return;
+	if (rs_conn_write(&ds->c, "HTTP/1.1 100 Continue\r\n\r\n", 25) < 0)
 		rs_proxy__ds_abort(ds);
 }
 

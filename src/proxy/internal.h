@@ -18,7 +18,16 @@
 
 /* downstream.c */
 void rs_proxy__ds_accept(struct rs_worker *w, int fd);
-void rs_proxy__ds_write(struct rs_ds *ds, const void *p, size_t n);
+/* Writing the response, framed for the client's protocol; each returns 0
+ * or -ENOMEM. response_head may set st->close_after (HTTP/1.0 clients,
+ * drain, half-close). */
+int rs_proxy__ds_response_head(struct rs_ds *ds, struct rs_stream *st);
+int rs_proxy__ds_response_data(struct rs_ds *ds, struct rs_stream *st, const char *p, size_t n);
+int rs_proxy__ds_response_end(struct rs_ds *ds, struct rs_stream *st);
+int rs_proxy__ds_local_reply(struct rs_ds *ds, struct rs_stream *st, int status,
+			     const char *text);
+/* 100 Continue, to clients that understand it. */
+void rs_proxy__ds_continue(struct rs_ds *ds, struct rs_stream *st);
 void rs_proxy__ds_flush(struct rs_ds *ds);
 /* The response is complete (and queued): finish the stream, then serve the
  * next request or close. */
@@ -36,6 +45,10 @@ struct rs_us *rs_proxy__us_acquire(struct rs_worker *w, const struct rs_endpoint
 /* Detaches the stream; a connection that can carry another request goes back
  * to the pool, any other is closed. */
 void rs_proxy__us_release(struct rs_us *us, bool reusable);
+/* Writing the request, framed for the upstream's protocol; 0 or -ENOMEM. */
+int rs_proxy__us_request_head(struct rs_us *us, struct rs_stream *st);
+int rs_proxy__us_request_data(struct rs_us *us, struct rs_stream *st, const char *p, size_t n);
+int rs_proxy__us_request_end(struct rs_us *us, struct rs_stream *st);
 void rs_proxy__us_unblock(struct rs_us *us);
 void rs_proxy__us_sweep(struct rs_worker *w);
 void rs_proxy__us_close_idle(struct rs_worker *w);

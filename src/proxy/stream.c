@@ -1,6 +1,7 @@
 /* The stream: one downstream request paired with its upstream attempt. It is
- * protocol-neutral (rs_msg in, rs_msg out); the codecs on either side frame
- * bytes. */
+ * protocol-neutral: rs_msg in, rs_msg out, and bytes framed only by the
+ * connection on each side (rs_proxy__ds_* and rs_proxy__us_*; HTTP/1.1 in
+ * downstream.c and upstream.c today). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,9 +121,7 @@ void rs_proxy__stream_local_reply(struct rs_stream *st, enum rs_rflag flag, int 
 	st->resp_started = true;
 	if (!st->req_done && st->req.body != RS_BODY_NONE)
 		st->close_after = true;
-	if (rs_h1_encode_local_reply(&ds->c.out, &w->loop.chunks, status, text,
-				     st->close_after || w->draining,
-				     st->request_id[0] ? st->request_id : NULL) < 0) {
+	if (rs_proxy__ds_local_reply(ds, st, status, text) < 0) {
 		rs_proxy__ds_abort(ds);
 		return;
 	}
@@ -208,15 +207,13 @@ void rs_proxy__stream_request_head(struct rs_stream *st)
 					     "headers. reset reason: connection failure");
 		return;
 	}
-	st->us->head_req = m->method == RS_METHOD_HEAD;
-	if (rs_h1_encode_request_head(&st->us->c.out, &w->loop.chunks, m) < 0) {
+	if (rs_proxy__us_request_head(st->us, st) < 0) {
 		rs_proxy__stream_local_reply(st, RS_RFLAG_NONE, 503, "out of memory");
 		return;
 	}
 	st->t_us_start = rs_now_ns();
-	/* HTTP/1.0 clients do not know 100 (RFC 9110 §15.2). */
-	if (expect_continue && m->body != RS_BODY_NONE && (m->http_major > 1 || m->http_minor > 0))
-		rs_proxy__ds_write(st->ds, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+	if (expect_continue && m->body != RS_BODY_NONE)
+		rs_proxy__ds_continue(st->ds, st);
 }
 
 void rs_proxy__stream_request_data(struct rs_stream *st, const char *p, size_t n)
@@ -226,10 +223,7 @@ void rs_proxy__stream_request_data(struct rs_stream *st, const char *p, size_t n
 
 	if (!us || st->local)
 		return;
-	if (st->req.body == RS_BODY_STREAM)
-		ret = rs_h1_encode_chunk(&us->c.out, &st->w->loop.chunks, p, n);
-	else
-		ret = rs_conn_write(&us->c, p, n);
+	ret = rs_proxy__us_request_data(us, st, p, n);
 	if (ret < 0) {
 		rs_proxy__stream_upstream_failed(st, RS_RFLAG_NONE, 503, "out of memory");
 		return;
@@ -243,8 +237,7 @@ void rs_proxy__stream_request_end(struct rs_stream *st)
 
 	if (!us || st->local)
 		return;
-	if (st->req.body == RS_BODY_STREAM &&
-	    rs_h1_encode_last_chunk(&us->c.out, &st->w->loop.chunks) < 0) {
+	if (rs_proxy__us_request_end(us, st) < 0) {
 		rs_proxy__stream_upstream_failed(st, RS_RFLAG_NONE, 503, "out of memory");
 		return;
 	}
@@ -255,46 +248,18 @@ void rs_proxy__stream_request_end(struct rs_stream *st)
 
 void rs_proxy__stream_response_head(struct rs_stream *st)
 {
-	struct rs_msg *r = &st->resp;
-	struct rs_ds *ds = st->ds;
-	bool close;
-
 	/* "close" from the upstream ends that connection only; the downstream
 	 * one is independent and stays open. */
-	rs_msg_strip_hop_by_hop(r);
-	if (r->body == RS_BODY_STREAM) {
-		if (st->req.http_major == 1 && st->req.http_minor == 0)
-			st->close_after = true; /* HTTP/1.0 client: delimit by close */
-		else
-			st->resp_chunked = true;
-	}
-	/* A client that half-closed gets "close" on its last response only;
-	 * pipelined requests it sent before still follow. */
-	close = st->close_after || st->w->draining ||
-		(ds->eof && ds->pend.len == ds->pend.off);
+	rs_msg_strip_hop_by_hop(&st->resp);
 	st->resp_started = true;
-	if (rs_h1_encode_response_head(&ds->c.out, &st->w->loop.chunks, r, st->resp_chunked,
-				       close) < 0) {
-		rs_proxy__ds_abort(ds);
-		return;
-	}
-	if (close)
-		st->close_after = true;
-	/* No flush here: the body parsed from the same bytes joins the head
-	 * in one send (one segment for a small response). */
+	if (rs_proxy__ds_response_head(st->ds, st) < 0)
+		rs_proxy__ds_abort(st->ds);
 }
 
 void rs_proxy__stream_response_data(struct rs_stream *st, const char *p, size_t n)
 {
-	struct rs_ds *ds = st->ds;
-	int ret;
-
-	if (st->resp_chunked)
-		ret = rs_h1_encode_chunk(&ds->c.out, &st->w->loop.chunks, p, n);
-	else
-		ret = rs_conn_write(&ds->c, p, n);
-	if (ret < 0)
-		rs_proxy__ds_abort(ds);
+	if (rs_proxy__ds_response_data(st->ds, st, p, n) < 0)
+		rs_proxy__ds_abort(st->ds);
 }
 
 void rs_proxy__stream_response_end(struct rs_stream *st, bool keep_alive)
@@ -302,7 +267,7 @@ void rs_proxy__stream_response_end(struct rs_stream *st, bool keep_alive)
 	struct rs_ds *ds = st->ds;
 
 	rs_timer_cancel(&st->w->loop.timers, &st->timeout);
-	if (st->resp_chunked && rs_h1_encode_last_chunk(&ds->c.out, &st->w->loop.chunks) < 0) {
+	if (rs_proxy__ds_response_end(ds, st) < 0) {
 		rs_proxy__ds_abort(ds);
 		return;
 	}
@@ -341,8 +306,7 @@ static bool retry_on_fresh_connection(struct rs_stream *st)
 	st->us = rs_proxy__us_acquire(w, st->ep, st, true);
 	if (!st->us)
 		return false;
-	st->us->head_req = st->req.method == RS_METHOD_HEAD;
-	if (rs_h1_encode_request_head(&st->us->c.out, &w->loop.chunks, &st->req) < 0) {
+	if (rs_proxy__us_request_head(st->us, st) < 0) {
 		rs_proxy__us_release(st->us, false);
 		return false;
 	}

@@ -404,6 +404,28 @@ struct rs_us *rs_proxy__us_acquire(struct rs_worker *w, const struct rs_endpoint
 	return us;
 }
 
+/* --- writing requests: HTTP/1.1 framing (RFC 9112 §6, §7) --- */
+
+int rs_proxy__us_request_head(struct rs_us *us, struct rs_stream *st)
+{
+	us->head_req = st->req.method == RS_METHOD_HEAD;
+	return rs_h1_encode_request_head(&us->c.out, &us->w->loop.chunks, &st->req);
+}
+
+int rs_proxy__us_request_data(struct rs_us *us, struct rs_stream *st, const char *p, size_t n)
+{
+	if (st->req.body == RS_BODY_STREAM)
+		return rs_h1_encode_chunk(&us->c.out, &us->w->loop.chunks, p, n);
+	return rs_conn_write(&us->c, p, n);
+}
+
+int rs_proxy__us_request_end(struct rs_us *us, struct rs_stream *st)
+{
+	if (st->req.body == RS_BODY_STREAM)
+		return rs_h1_encode_last_chunk(&us->c.out, &us->w->loop.chunks);
+	return 0;
+}
+
 void rs_proxy__us_release(struct rs_us *us, bool reusable)
 {
 	struct rs_pool *pool = us->pool;
