@@ -11,6 +11,19 @@ import pytest
 import rawhttp
 
 
+def _read_to_eof(s):
+    """Everything the proxy sends until it closes; closes s."""
+    data = b""
+    try:
+        while True:
+            d = s.recv(65536)
+            if not d:
+                return data
+            data += d
+    finally:
+        s.close()
+
+
 def test_absolute_form_with_headers_crossing_buffer_growth(proxy, origin):
     # The Host added for an absolute-form target once copied from a buffer
     # that growing it had freed: sizes around 1 and 2 KiB crossed it.
@@ -62,13 +75,7 @@ def test_half_close_still_answers_pipelined_requests(proxy):
     reqs = b"".join(rawhttp.build_request("GET", "/echo?n=%d" % i) for i in range(5))
     s.sendall(reqs)
     s.shutdown(socket.SHUT_WR)
-    data = b""
-    while True:
-        d = s.recv(65536)
-        if not d:
-            break
-        data += d
-    s.close()
+    data = _read_to_eof(s)
     assert data.count(b"HTTP/1.1 200 ") == 5, data[:400]
 
 
@@ -252,13 +259,7 @@ def test_connection_close_request_with_body(proxy, half_close):
               b"Content-Length: 2\r\n\r\nab")
     if half_close:
         s.shutdown(socket.SHUT_WR)
-    data = b""
-    while True:
-        d = s.recv(65536)
-        if not d:
-            break
-        data += d
-    s.close()
+    data = _read_to_eof(s)
     assert data.startswith(b"HTTP/1.1 200 "), data[:200]
     assert b'"bytes": 2' in data, data
 
