@@ -32,8 +32,8 @@ static const struct flag flags[] = {
 	{"config", "RINGSIDE_CONFIG", NULL, "Istio YAML file or directory (repeatable)"},
 	{"concurrency", "RINGSIDE_CONCURRENCY", "0", "shards; 0: one per CPU this process may use"},
 	{"namespace", "RINGSIDE_NAMESPACE", "default", "this workload's namespace"},
-	{"service-account", "RINGSIDE_SERVICE_ACCOUNT", "default", "this workload's service account"},
-	{"trust-domain", "RINGSIDE_TRUST_DOMAIN", "cluster.local", "SPIFFE trust domain"},
+	{"service-account", "RINGSIDE_SERVICE_ACCOUNT", "default", "this workload's service account (read by policies, not yet)"},
+	{"trust-domain", "RINGSIDE_TRUST_DOMAIN", "cluster.local", "SPIFFE trust domain (used with mTLS, not yet)"},
 	{"listen-address", "RINGSIDE_LISTEN_ADDRESS", "0.0.0.0", "address of the traffic ports"},
 	{"outbound-port", "RINGSIDE_OUTBOUND_PORT", "15001", "outbound listener"},
 	{"inbound-port", "RINGSIDE_INBOUND_PORT", "15006", "inbound listener (not served yet)"},
@@ -62,7 +62,7 @@ static void proxy_usage(FILE *f)
 	for (size_t i = 0; i < NFLAGS; i++)
 		fprintf(f, "  --%-24s %s [%s]%s%s\n", flags[i].name, flags[i].help, flags[i].env,
 			flags[i].def ? " default " : "", flags[i].def ? flags[i].def : "");
-	fprintf(f, "  --label KEY=VALUE          workload label (repeatable) [RINGSIDE_LABELS=k=v,...]\n");
+	fprintf(f, "  --label KEY=VALUE          workload label (repeatable; read by selectors, not yet)\n");
 }
 
 struct proxy {

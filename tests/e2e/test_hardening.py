@@ -269,3 +269,38 @@ def test_connection_close_with_bad_chunk_is_still_refused(proxy, origin):
                         b"PUT /echo HTTP/1.1\r\nHost: origin.test\r\nConnection: close\r\n"
                         b"Transfer-Encoding: chunked\r\n\r\n0\x00\r\n\r\n")
     assert r.status == 400, r
+
+
+def test_max_connections(make_proxy):
+    # --max-connections 2 with one shard: a third connection is closed at
+    # once and counted; once one closes, a new one is served again.
+    proxy = make_proxy(concurrency=1, extra_args=["--max-connections", "2"])
+    held = [rawhttp.Conn(proxy.outbound) for _ in range(2)]
+    try:
+        for c in held:
+            c.send(rawhttp.build_request("GET", "/echo"))
+            assert c.read_response().status == 200
+        extra = socket.create_connection(("127.0.0.1", proxy.outbound))
+        extra.settimeout(3)
+        try:
+            extra.sendall(rawhttp.build_request("GET", "/echo"))
+            got = extra.recv(4096)
+        except ConnectionResetError:
+            got = b""
+        assert got == b"", got
+        extra.close()
+        assert proxy.metrics().value("ringside_downstream_cx_overflow_total") >= 1
+    finally:
+        held[0].close()
+    deadline = time.monotonic() + 3
+    while True:
+        with rawhttp.Conn(proxy.outbound) as c:
+            try:
+                c.send(rawhttp.build_request("GET", "/echo"))
+                if c.read_response().status == 200:
+                    break
+            except (rawhttp.Closed, OSError):
+                pass
+        assert time.monotonic() < deadline, "no connection served after one of two closed"
+        time.sleep(0.05)
+    held[1].close()
