@@ -29,6 +29,9 @@ unsigned rs_msg_remove(struct rs_msg *m, const char *name, size_t nlen);
  * names, Keep-Alive, Proxy-Connection, TE, Transfer-Encoding, Upgrade. Returns
  * true when Connection listed "close". */
 bool rs_msg_strip_hop_by_hop(struct rs_msg *m);
+/* True unless a Transfer-Encoding names a coding other than chunked (gzip,
+ * deflate, ...): re-framing such a body would drop that coding. */
+bool rs_msg_only_chunked(const struct rs_msg *m);
 bool rs_hdr_name_is(const struct rs_msg *m, const struct rs_hdr *h, const char *name,
 		    size_t nlen);
 /* True when a comma-separated header value holds token (case-insensitive). */

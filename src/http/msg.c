@@ -169,6 +169,23 @@ bool rs_value_has_token(const char *v, size_t vlen, const char *token)
 	return each_token(v, vlen, token_eq, (void *)token);
 }
 
+static bool not_chunked(const char *t, size_t n, void *arg)
+{
+	return !(n == 7 && strncasecmp(t, "chunked", 7) == 0);
+}
+
+bool rs_msg_only_chunked(const struct rs_msg *m)
+{
+	for (uint32_t i = 0; i < m->nh; i++) {
+		const struct rs_hdr *h = &m->h[i];
+
+		if (h->name_len && rs_hdr_name_is(m, h, "transfer-encoding", 17) &&
+		    each_token(m->buf + h->value_off, h->value_len, not_chunked, NULL))
+			return false;
+	}
+	return true;
+}
+
 struct strip_ctx {
 	struct rs_msg *m;
 	bool close;

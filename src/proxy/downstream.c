@@ -268,6 +268,10 @@ static int on_headers_complete(llhttp_t *p)
 	 * request only, so check every time. */
 	if ((p->flags & F_TRANSFER_ENCODING) && !(p->flags & F_CHUNKED))
 		return refuse(ds, 400, "Transfer-Encoding does not end in chunked");
+	/* RFC 9112 §6.1: a transfer coding the proxy does not apply is 501;
+	 * re-chunking the body would silently drop it. */
+	if ((p->flags & F_CHUNKED) && !rs_msg_only_chunked(m))
+		return refuse(ds, 501, "transfer codings other than chunked are not supported");
 	if (p->flags & F_CHUNKED) {
 		m->body = RS_BODY_STREAM;
 	} else if (p->flags & F_CONTENT_LENGTH) {

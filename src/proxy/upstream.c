@@ -100,6 +100,10 @@ static int on_headers_complete(llhttp_t *p)
 	if (us->head_req || m->status == 204 || m->status == 304) {
 		m->body = RS_BODY_NONE;
 	} else if (p->flags & F_CHUNKED) {
+		if (!rs_msg_only_chunked(m))
+			return fail(us, RS_RFLAG_UPE, 502,
+				    "upstream connect error or disconnect/reset before headers. "
+				    "reset reason: protocol error (unsupported transfer coding)");
 		m->body = RS_BODY_STREAM;
 	} else if (p->flags & F_CONTENT_LENGTH) {
 		m->content_length = (int64_t)p->content_length;

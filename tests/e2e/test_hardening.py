@@ -304,3 +304,13 @@ def test_max_connections(make_proxy):
         assert time.monotonic() < deadline, "no connection served after one of two closed"
         time.sleep(0.05)
     held[1].close()
+
+
+def test_transfer_codings_other_than_chunked_are_501(proxy, origin):
+    # Re-chunking "gzip, chunked" would forward gzip bytes as if uncoded.
+    mark = origin.mark()
+    r = rawhttp.request(proxy.outbound,
+                        b"POST /upload HTTP/1.1\r\nHost: origin.test\r\n"
+                        b"Transfer-Encoding: gzip, chunked\r\n\r\n1\r\na\r\n0\r\n\r\n")
+    assert r.status == 501, r
+    assert origin.byte_count_since(mark) == 0
