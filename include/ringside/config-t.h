@@ -100,11 +100,38 @@ struct rs_service_entry {
 	size_t nendpoints;
 };
 
+/* The other kinds' types live in config-networking-t.h and
+ * config-security-t.h; the configuration holds arrays of them. */
+struct rs_virtual_service; /* config-networking-t.h */
+struct rs_destination_rule; /* config-networking-t.h */
+struct rs_workload_entry; /* config-networking-t.h */
+struct rs_sidecar; /* config-networking-t.h */
+struct rs_peer_authentication; /* config-security-t.h */
+struct rs_authorization_policy; /* config-security-t.h */
+struct rs_request_authentication; /* config-security-t.h */
+struct rs_telemetry; /* config-security-t.h */
+
 struct rs_config {
 	char **files; /* owns: every file read, in load order; rs_pos.file points here */
 	size_t nfiles;
 	struct rs_service_entry *service_entries; /* owns */
 	size_t n_service_entries;
+	struct rs_virtual_service *virtual_services; /* owns */
+	size_t n_virtual_services;
+	struct rs_destination_rule *destination_rules; /* owns */
+	size_t n_destination_rules;
+	struct rs_workload_entry *workload_entries; /* owns */
+	size_t n_workload_entries;
+	struct rs_sidecar *sidecars; /* owns */
+	size_t n_sidecars;
+	struct rs_peer_authentication *peer_authentications; /* owns */
+	size_t n_peer_authentications;
+	struct rs_authorization_policy *authorization_policies; /* owns */
+	size_t n_authorization_policies;
+	struct rs_request_authentication *request_authentications; /* owns */
+	size_t n_request_authentications;
+	struct rs_telemetry *telemetries; /* owns */
+	size_t n_telemetries;
 };
 
 #endif

@@ -26,14 +26,22 @@ struct kind {
 static const struct kind kinds[] = {
 	{"ServiceEntry", "networking.istio.io", {"v1alpha3", "v1beta1", "v1"},
 	 rs_config__service_entry_load},
-	{"VirtualService", "networking.istio.io", {"v1alpha3", "v1beta1", "v1"}, NULL},
-	{"DestinationRule", "networking.istio.io", {"v1alpha3", "v1beta1", "v1"}, NULL},
-	{"WorkloadEntry", "networking.istio.io", {"v1alpha3", "v1beta1", "v1"}, NULL},
-	{"Sidecar", "networking.istio.io", {"v1alpha3", "v1beta1", "v1"}, NULL},
-	{"PeerAuthentication", "security.istio.io", {"v1beta1", "v1"}, NULL},
-	{"AuthorizationPolicy", "security.istio.io", {"v1beta1", "v1"}, NULL},
-	{"RequestAuthentication", "security.istio.io", {"v1beta1", "v1"}, NULL},
-	{"Telemetry", "telemetry.istio.io", {"v1alpha1", "v1"}, NULL},
+	{"VirtualService", "networking.istio.io", {"v1alpha3", "v1beta1", "v1"},
+	 rs_config__virtual_service_load},
+	{"DestinationRule", "networking.istio.io", {"v1alpha3", "v1beta1", "v1"},
+	 rs_config__destination_rule_load},
+	{"WorkloadEntry", "networking.istio.io", {"v1alpha3", "v1beta1", "v1"},
+	 rs_config__workload_entry_load},
+	{"Sidecar", "networking.istio.io", {"v1alpha3", "v1beta1", "v1"},
+	 rs_config__sidecar_load},
+	{"PeerAuthentication", "security.istio.io", {"v1beta1", "v1"},
+	 rs_config__peer_authentication_load},
+	{"AuthorizationPolicy", "security.istio.io", {"v1beta1", "v1"},
+	 rs_config__authorization_policy_load},
+	{"RequestAuthentication", "security.istio.io", {"v1beta1", "v1"},
+	 rs_config__request_authentication_load},
+	{"Telemetry", "telemetry.istio.io", {"v1alpha1", "v1"},
+	 rs_config__telemetry_load},
 };
 
 /* Fields every Kubernetes object may carry; `status` appears in
@@ -420,6 +428,14 @@ void rs_config_free(struct rs_config *cfg)
 	for (size_t i = 0; i < cfg->n_service_entries; i++)
 		rs_config__service_entry_clear(&cfg->service_entries[i]);
 	free(cfg->service_entries);
+	rs_config__virtual_service_free_all(cfg);
+	rs_config__destination_rule_free_all(cfg);
+	rs_config__workload_entry_free_all(cfg);
+	rs_config__sidecar_free_all(cfg);
+	rs_config__peer_authentication_free_all(cfg);
+	rs_config__authorization_policy_free_all(cfg);
+	rs_config__request_authentication_free_all(cfg);
+	rs_config__telemetry_free_all(cfg);
 	for (size_t i = 0; i < cfg->nfiles; i++)
 		free(cfg->files[i]);
 	free(cfg->files);

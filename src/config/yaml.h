@@ -130,4 +130,39 @@ int rs_config__service_entry_load(struct rs_yctx *ctx, const struct rs_ynode *ro
 				  const char *name, const char *ns, struct rs_config *cfg);
 void rs_config__service_entry_clear(struct rs_service_entry *se);
 
+/* The other kinds, one file each (virtual_service.c, ...). */
+int rs_config__virtual_service_load(struct rs_yctx *ctx, const struct rs_ynode *root, const char *name,
+			const char *ns, struct rs_config *cfg);
+int rs_config__destination_rule_load(struct rs_yctx *ctx, const struct rs_ynode *root, const char *name,
+			const char *ns, struct rs_config *cfg);
+int rs_config__workload_entry_load(struct rs_yctx *ctx, const struct rs_ynode *root, const char *name,
+			const char *ns, struct rs_config *cfg);
+int rs_config__sidecar_load(struct rs_yctx *ctx, const struct rs_ynode *root, const char *name,
+			const char *ns, struct rs_config *cfg);
+int rs_config__peer_authentication_load(struct rs_yctx *ctx, const struct rs_ynode *root, const char *name,
+			const char *ns, struct rs_config *cfg);
+int rs_config__authorization_policy_load(struct rs_yctx *ctx, const struct rs_ynode *root, const char *name,
+			const char *ns, struct rs_config *cfg);
+int rs_config__request_authentication_load(struct rs_yctx *ctx, const struct rs_ynode *root, const char *name,
+			const char *ns, struct rs_config *cfg);
+int rs_config__telemetry_load(struct rs_yctx *ctx, const struct rs_ynode *root, const char *name,
+			const char *ns, struct rs_config *cfg);
+/* Frees cfg->virtual_services and what each entry owns. */
+void rs_config__virtual_service_free_all(struct rs_config *cfg);
+/* Frees cfg->destination_rules and what each entry owns. */
+void rs_config__destination_rule_free_all(struct rs_config *cfg);
+/* Frees cfg->workload_entries and what each entry owns. */
+void rs_config__workload_entry_free_all(struct rs_config *cfg);
+/* Frees cfg->sidecars and what each entry owns. */
+void rs_config__sidecar_free_all(struct rs_config *cfg);
+/* Frees cfg->peer_authentications and what each entry owns. */
+void rs_config__peer_authentication_free_all(struct rs_config *cfg);
+/* Frees cfg->authorization_policies and what each entry owns. */
+void rs_config__authorization_policy_free_all(struct rs_config *cfg);
+/* Frees cfg->request_authentications and what each entry owns. */
+void rs_config__request_authentication_free_all(struct rs_config *cfg);
+/* Frees cfg->telemetries and what each entry owns. */
+void rs_config__telemetry_free_all(struct rs_config *cfg);
+
+
 #endif

@@ -1,0 +1,7 @@
+/* Types of the security.istio.io resources (issue 3). */
+#ifndef RINGSIDE_CONFIG_SECURITY_T_H
+#define RINGSIDE_CONFIG_SECURITY_T_H
+
+#include "ringside/config-t.h"
+
+#endif

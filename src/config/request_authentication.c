@@ -1,0 +1,17 @@
+/* RequestAuthentication: not parsed yet (issue 3). */
+#include <stdlib.h>
+
+#include "ringside/config.h"
+#include "yaml.h"
+
+int rs_config__request_authentication_load(struct rs_yctx *ctx, const struct rs_ynode *root, const char *name,
+		const char *ns, struct rs_config *cfg)
+{
+	rs_yaml__report(ctx, RS_DIAG_WARNING, root, NULL, "kind RequestAuthentication is not handled yet; skipped");
+	return 0;
+}
+
+void rs_config__request_authentication_free_all(struct rs_config *cfg)
+{
+	(void)cfg;
+}
