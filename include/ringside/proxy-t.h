@@ -51,7 +51,6 @@ struct rs_snapshot {
 struct rs_proxy_shared {
 	_Atomic(const struct rs_snapshot *) snap;
 	atomic_bool drain;
-	atomic_uint ds_active; /* downstream connections open, for max_connections */
 };
 
 struct rs_ds;
