@@ -1,17 +1,399 @@
-/* Sidecar: not parsed yet (issue 3). */
+/* Sidecar (networking.istio.io): which inbound ports a workload's proxy
+ * listens on and which hosts it may reach. Field names and checks follow
+ * Istio's reference
+ * (https://istio.io/latest/docs/reference/config/networking/sidecar/) and
+ * its validation (pkg/config/validation ValidateSidecar). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "ringside/config-networking-t.h"
 #include "ringside/config.h"
 #include "yaml.h"
 
-int rs_config__sidecar_load(struct rs_yctx *ctx, const struct rs_ynode *root, const char *name,
-		const char *ns, struct rs_config *cfg)
+static const char *const spec_fields[] = {
+    "workloadSelector",      "ingress", "egress", "outboundTrafficPolicy",
+    "inboundConnectionPool", NULL};
+static const char *const spec_not_implemented[] = {"inboundConnectionPool", NULL};
+static const char *const selector_fields[] = {"labels", NULL};
+static const char *const ingress_fields[] = {
+    "port", "bind", "captureMode", "defaultEndpoint", "tls", "connectionPool", NULL};
+static const char *const ingress_not_implemented[] = {"tls", "connectionPool", NULL};
+static const char *const egress_fields[] = {"port", "bind", "captureMode", "hosts", NULL};
+static const char *const port_fields[] = {"number", "protocol", "name", "targetPort", NULL};
+static const char *const outbound_fields[] = {"mode", "egressProxy", NULL};
+static const char *const outbound_not_implemented[] = {"egressProxy", NULL};
+
+static const char *const capture_modes[] = {
+    [RS_CAPTURE_DEFAULT] = "DEFAULT",
+    [RS_CAPTURE_IPTABLES] = "IPTABLES",
+    [RS_CAPTURE_NONE] = "NONE",
+    NULL,
+};
+/* RS_OUTBOUND_UNSET is not spellable: index 0 is a placeholder. */
+static const char *const outbound_modes[] = {
+    [RS_OUTBOUND_UNSET] = "",
+    [RS_OUTBOUND_REGISTRY_ONLY] = "REGISTRY_ONLY",
+    [RS_OUTBOUND_ALLOW_ANY] = "ALLOW_ANY",
+    NULL,
+};
+
+#define UNIX_PREFIX "unix://"
+
+static bool nomem(struct rs_yctx *ctx)
 {
-	rs_yaml__report(ctx, RS_DIAG_WARNING, root, NULL, "kind Sidecar is not handled yet; skipped");
+	ctx->nomem = true;
+	ctx->rejected = true;
+	return false;
+}
+
+/* Checks map's keys in the order written: an unknown key is a warning, and
+ * so is a key parsed but not implemented by the data path yet. */
+static void check_fields(struct rs_yctx *ctx, const struct rs_ynode *map, const char *path,
+                         const char *const *fields, const char *const *not_implemented)
+{
+	char buf[RS_YPATH_MAX];
+
+	if (!map || map->type != RS_YNODE_MAPPING)
+		return;
+	rs_yaml__check_fields(ctx, map, path, NULL);
+	for (size_t i = 0; i < map->n; i++) {
+		const struct rs_ynode *k = map->pairs[i].key;
+		bool known = false, later = false;
+
+		if (k->type != RS_YNODE_SCALAR)
+			continue;
+		for (const char *const *f = fields; *f && !known; f++)
+			known = strcmp(k->str, *f) == 0;
+		for (const char *const *f = not_implemented; f && *f && !later; f++)
+			later = strcmp(k->str, *f) == 0;
+		rs_yaml__path_key(buf, path, k->str);
+		if (!known)
+			rs_yaml__report(ctx, RS_DIAG_WARNING, k, NULL, "unknown field '%s'", buf);
+		else if (later && !rs_yaml__is_null(map->pairs[i].value))
+			rs_yaml__report(ctx, RS_DIAG_WARNING, k, NULL,
+			                "field '%s' is not implemented yet; ignored", buf);
+	}
+}
+
+/* Reads an enum written as its Istio name (names is NULL-terminated; an
+ * empty name is never matched). */
+static void read_enum(struct rs_yctx *ctx, const struct rs_ynode *map, const char *path,
+                      const char *key, const char *const *names, int *out)
+{
+	const struct rs_ynode *v = rs_yaml__get(map, key);
+	char buf[RS_YPATH_MAX], expected[128] = "";
+	size_t n = 0;
+
+	rs_yaml__path_key(buf, path, key);
+	if (!v || !rs_yaml__expect(ctx, v, buf, RS_YNODE_SCALAR))
+		return;
+	for (size_t i = 0; names[i]; i++) {
+		if (names[i][0] && strcmp(v->str, names[i]) == 0) {
+			*out = (int)i;
+			return;
+		}
+	}
+	for (size_t i = 0; names[i]; i++) {
+		size_t len = strlen(expected);
+
+		if (!names[i][0])
+			continue;
+		snprintf(expected + len, sizeof expected - len, "%s%s",
+		         n == 0         ? ""
+		         : names[i + 1] ? ", "
+		                        : " or ",
+		         names[i]);
+		n++;
+	}
+	rs_yaml__report(ctx, RS_DIAG_ERROR, v, buf, "unknown value '%s' (expected %s)", v->str,
+	                expected);
+}
+
+static bool is_ip(const char *s)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+
+	return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
+}
+
+static void read_port(struct rs_yctx *ctx, const struct rs_ynode *n, const char *path,
+                      struct rs_sidecar_port *p)
+{
+	const struct rs_ynode *v;
+	char buf[RS_YPATH_MAX];
+
+	if (!rs_yaml__expect(ctx, n, path, RS_YNODE_MAPPING))
+		return;
+	check_fields(ctx, n, path, port_fields, NULL);
+	v = rs_yaml__get(n, "number");
+	rs_yaml__path_key(buf, path, "number");
+	if (v)
+		rs_yaml__u32(ctx, v, buf, 1, 65535, &p->number);
+	else
+		rs_yaml__report(ctx, RS_DIAG_ERROR, n, buf, "required field is missing");
+	rs_yaml__str_field(ctx, n, path, "protocol", false, &p->protocol);
+	rs_yaml__str_field(ctx, n, path, "name", false, &p->name);
+	v = rs_yaml__get(n, "targetPort");
+	if (v)
+		rs_yaml__u32(ctx, v, rs_yaml__path_key(buf, path, "targetPort"), 1, 65535,
+		             &p->target_port);
+}
+
+/* bind: an IP address, or a unix:// path (Istio allows both). */
+static void read_bind(struct rs_yctx *ctx, const struct rs_ynode *n, const char *path, char **bind)
+{
+	char buf[RS_YPATH_MAX];
+
+	if (!rs_yaml__str_field(ctx, n, path, "bind", false, bind))
+		return;
+	if (!is_ip(*bind) && strncmp(*bind, UNIX_PREFIX, strlen(UNIX_PREFIX)) != 0)
+		rs_yaml__report(ctx, RS_DIAG_ERROR, rs_yaml__get(n, "bind"),
+		                rs_yaml__path_key(buf, path, "bind"),
+		                "'%s' is not an IP address or unix:// path", *bind);
+}
+
+static void parse_ingress(struct rs_yctx *ctx, const struct rs_ynode *spec, struct rs_sidecar *sc)
+{
+	const struct rs_ynode *n = rs_yaml__get(spec, "ingress");
+	char path[RS_YPATH_MAX], buf[RS_YPATH_MAX];
+
+	if (!n || !rs_yaml__expect(ctx, n, "spec.ingress", RS_YNODE_SEQUENCE) || n->n == 0)
+		return;
+	sc->ingress = calloc(n->n, sizeof *sc->ingress);
+	if (!sc->ingress) {
+		nomem(ctx);
+		return;
+	}
+	sc->ningress = n->n;
+	for (size_t i = 0; i < n->n; i++) {
+		struct rs_sidecar_ingress *in = &sc->ingress[i];
+		const struct rs_ynode *e = n->items[i], *v;
+		int mode = RS_CAPTURE_DEFAULT;
+
+		rs_yaml__path_index(path, "spec.ingress", i);
+		if (!rs_yaml__expect(ctx, e, path, RS_YNODE_MAPPING))
+			continue;
+		check_fields(ctx, e, path, ingress_fields, ingress_not_implemented);
+		in->pos = (struct rs_pos){ctx->file, e->line, e->col};
+		v = rs_yaml__get(e, "port");
+		rs_yaml__path_key(buf, path, "port");
+		if (v)
+			read_port(ctx, v, buf, &in->port);
+		else
+			rs_yaml__report(ctx, RS_DIAG_ERROR, e, buf, "required field is missing");
+		for (size_t j = 0; j < i && in->port.number; j++) {
+			if (sc->ingress[j].port.number == in->port.number)
+				rs_yaml__report(ctx, RS_DIAG_ERROR, v, buf,
+				                "port %u is already used by spec.ingress[%zu]",
+				                in->port.number, j);
+		}
+		read_bind(ctx, e, path, &in->bind);
+		read_enum(ctx, e, path, "captureMode", capture_modes, &mode);
+		in->capture_mode = (enum rs_capture_mode)mode;
+		rs_yaml__str_field(ctx, e, path, "defaultEndpoint", false, &in->default_endpoint);
+	}
+}
+
+/* Egress hosts are `namespace/dnsName`: the namespace is a name, `*` (any),
+ * `.` (this one) or `~` (none); the DNS name may start with `*`. */
+static void check_egress_host(struct rs_yctx *ctx, const struct rs_ynode *n, const char *path,
+                              const char *host)
+{
+	const char *slash = strchr(host, '/');
+
+	if (!slash || slash == host || !slash[1] || strchr(slash + 1, '/'))
+		rs_yaml__report(ctx, RS_DIAG_ERROR, n, path,
+		                "'%s' must be namespace/dnsName (such as './*' or "
+		                "'istio-system/*')",
+		                host);
+	else if (strchr(slash + 1, '*') && slash[1] != '*')
+		rs_yaml__report(ctx, RS_DIAG_ERROR, n, path,
+		                "'%s': a wildcard is only allowed as the first label", host);
+}
+
+static void parse_egress(struct rs_yctx *ctx, const struct rs_ynode *spec, struct rs_sidecar *sc)
+{
+	const struct rs_ynode *n = rs_yaml__get(spec, "egress");
+	char path[RS_YPATH_MAX], buf[RS_YPATH_MAX], item[RS_YPATH_MAX];
+	size_t catch_all = SIZE_MAX;
+
+	if (!n || !rs_yaml__expect(ctx, n, "spec.egress", RS_YNODE_SEQUENCE) || n->n == 0)
+		return;
+	sc->egress = calloc(n->n, sizeof *sc->egress);
+	if (!sc->egress) {
+		nomem(ctx);
+		return;
+	}
+	sc->negress = n->n;
+	for (size_t i = 0; i < n->n; i++) {
+		struct rs_sidecar_egress *eg = &sc->egress[i];
+		const struct rs_ynode *e = n->items[i], *v;
+		int mode = RS_CAPTURE_DEFAULT;
+
+		rs_yaml__path_index(path, "spec.egress", i);
+		if (!rs_yaml__expect(ctx, e, path, RS_YNODE_MAPPING))
+			continue;
+		check_fields(ctx, e, path, egress_fields, NULL);
+		eg->pos = (struct rs_pos){ctx->file, e->line, e->col};
+		v = rs_yaml__get(e, "port");
+		if (v) {
+			eg->has_port = true;
+			read_port(ctx, v, rs_yaml__path_key(buf, path, "port"), &eg->port);
+		} else if (catch_all != SIZE_MAX) {
+			/* Istio: one listener without a port catches the rest. */
+			rs_yaml__report(ctx, RS_DIAG_ERROR, e, path,
+			                "only one egress listener may leave out the port "
+			                "(spec.egress[%zu] already does)",
+			                catch_all);
+		} else {
+			catch_all = i;
+		}
+		read_bind(ctx, e, path, &eg->bind);
+		read_enum(ctx, e, path, "captureMode", capture_modes, &mode);
+		eg->capture_mode = (enum rs_capture_mode)mode;
+		v = rs_yaml__get(e, "hosts");
+		rs_yaml__path_key(buf, path, "hosts");
+		if (!v) {
+			rs_yaml__report(ctx, RS_DIAG_ERROR, e, buf, "required field is missing");
+			continue;
+		}
+		if (!rs_yaml__str_list(ctx, v, buf, &eg->hosts, &eg->nhosts))
+			continue;
+		if (eg->nhosts == 0)
+			rs_yaml__report(ctx, RS_DIAG_ERROR, v, buf, "must list at least one host");
+		for (size_t j = 0; j < eg->nhosts; j++)
+			check_egress_host(ctx, v->items[j], rs_yaml__path_index(item, buf, j),
+			                  eg->hosts[j]);
+	}
+}
+
+static void sidecar_clear(struct rs_sidecar *sc)
+{
+	free(sc->name);
+	free(sc->ns);
+	for (size_t i = 0; i < sc->nworkload_selector; i++) {
+		free(sc->workload_selector[i].key);
+		free(sc->workload_selector[i].value);
+	}
+	free(sc->workload_selector);
+	for (size_t i = 0; i < sc->ningress; i++) {
+		free(sc->ingress[i].port.protocol);
+		free(sc->ingress[i].port.name);
+		free(sc->ingress[i].bind);
+		free(sc->ingress[i].default_endpoint);
+	}
+	free(sc->ingress);
+	for (size_t i = 0; i < sc->negress; i++) {
+		free(sc->egress[i].port.protocol);
+		free(sc->egress[i].port.name);
+		free(sc->egress[i].bind);
+		for (size_t j = 0; j < sc->egress[i].nhosts; j++)
+			free(sc->egress[i].hosts[j]);
+		free(sc->egress[i].hosts);
+	}
+	free(sc->egress);
+	memset(sc, 0, sizeof *sc);
+}
+
+static const struct rs_sidecar *find(const struct rs_config *cfg, const char *ns, const char *name)
+{
+	for (size_t i = 0; i < cfg->n_sidecars; i++) {
+		const struct rs_sidecar *sc = &cfg->sidecars[i];
+
+		if (strcmp(sc->ns, ns) == 0 && strcmp(sc->name, name) == 0)
+			return sc;
+	}
+	return NULL;
+}
+
+static int append(struct rs_config *cfg, struct rs_sidecar *sc)
+{
+	struct rs_sidecar *v;
+
+	v = realloc(cfg->sidecars, (cfg->n_sidecars + 1) * sizeof *v);
+	if (!v)
+		return -ENOMEM;
+	cfg->sidecars = v;
+	v[cfg->n_sidecars++] = *sc;
+	memset(sc, 0, sizeof *sc);
 	return 0;
+}
+
+int rs_config__sidecar_load(struct rs_yctx *ctx, const struct rs_ynode *root, const char *name,
+                            const char *ns, struct rs_config *cfg)
+{
+	struct rs_sidecar sc = {0};
+	const struct rs_sidecar *prev = find(cfg, ns, name);
+	const struct rs_ynode *spec, *v;
+	int r = 0, mode = RS_OUTBOUND_UNSET;
+
+	/* As for ServiceEntry: the first of two same-named resources wins. */
+	if (prev) {
+		rs_yaml__report(ctx, RS_DIAG_ERROR, root, NULL, "already defined at %s:%d:%d",
+		                prev->pos.file, prev->pos.line, prev->pos.col);
+		goto cleanup;
+	}
+	sc.name = strdup(name);
+	sc.ns = strdup(ns);
+	if (!sc.name || !sc.ns) {
+		nomem(ctx);
+		goto cleanup;
+	}
+	sc.pos = (struct rs_pos){ctx->file, root->line, root->col};
+
+	spec = rs_yaml__get(root, "spec");
+	if (!spec) {
+		rs_yaml__report(ctx, RS_DIAG_ERROR, root, "spec", "required field is missing");
+		goto cleanup;
+	}
+	if (!rs_yaml__expect(ctx, spec, "spec", RS_YNODE_MAPPING))
+		goto cleanup;
+	check_fields(ctx, spec, "spec", spec_fields, spec_not_implemented);
+
+	v = rs_yaml__get(spec, "workloadSelector");
+	if (v && rs_yaml__expect(ctx, v, "spec.workloadSelector", RS_YNODE_MAPPING)) {
+		const struct rs_ynode *labels = rs_yaml__get(v, "labels");
+
+		check_fields(ctx, v, "spec.workloadSelector", selector_fields, NULL);
+		sc.has_workload_selector = true;
+		if (labels)
+			rs_yaml__str_map(ctx, labels, "spec.workloadSelector.labels",
+			                 &sc.workload_selector, &sc.nworkload_selector);
+	}
+	parse_ingress(ctx, spec, &sc);
+	parse_egress(ctx, spec, &sc);
+	v = rs_yaml__get(spec, "outboundTrafficPolicy");
+	if (v && rs_yaml__expect(ctx, v, "spec.outboundTrafficPolicy", RS_YNODE_MAPPING)) {
+		check_fields(ctx, v, "spec.outboundTrafficPolicy", outbound_fields,
+		             outbound_not_implemented);
+		/* The enum's zero value: written without a mode, the policy is
+		 * REGISTRY_ONLY (the mesh-wide default, ALLOW_ANY, applies only
+		 * when the whole field is absent). */
+		mode = RS_OUTBOUND_REGISTRY_ONLY;
+		read_enum(ctx, v, "spec.outboundTrafficPolicy", "mode", outbound_modes, &mode);
+	}
+	sc.outbound_mode = (enum rs_outbound_mode)mode;
+	/* Istio (ValidateSidecar): a Sidecar that says nothing is a mistake. */
+	if (!sc.ningress && !sc.negress && !v && !rs_yaml__get(spec, "inboundConnectionPool"))
+		rs_yaml__report(ctx, RS_DIAG_ERROR, spec, "spec", "empty configuration provided");
+
+	if (!ctx->rejected)
+		r = append(cfg, &sc);
+cleanup:
+	if (ctx->nomem)
+		r = -ENOMEM;
+	sidecar_clear(&sc);
+	return r;
 }
 
 void rs_config__sidecar_free_all(struct rs_config *cfg)
 {
-	(void)cfg;
+	for (size_t i = 0; i < cfg->n_sidecars; i++)
+		sidecar_clear(&cfg->sidecars[i]);
+	free(cfg->sidecars);
+	cfg->sidecars = NULL;
+	cfg->n_sidecars = 0;
 }
