@@ -4,10 +4,8 @@
  * and its validation (pkg/config/validation ValidateAuthorizationPolicy,
  * pkg/config/security ValidateAttribute), so a resource istiod accepts loads
  * here too; where ringside is stricter, the message says why. */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <stddef.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -102,211 +100,7 @@ static const struct {
 	{"connection.sni", CHECK_NONE},
 };
 
-static bool nomem(struct rs_yctx *ctx)
-{
-	ctx->nomem = true;
-	ctx->rejected = true;
-	return false;
-}
 
-/* calloc for n parsed items; NULL (nothing to free) when n is 0 or on failure. */
-static void *alloc_items(struct rs_yctx *ctx, size_t n, size_t size)
-{
-	void *v;
-
-	if (n == 0)
-		return NULL;
-	v = calloc(n, size);
-	if (!v)
-		nomem(ctx);
-	return v;
-}
-
-/* Reads an enum written as its Istio name into *out; reports an unknown value
- * with the allowed ones. */
-static bool parse_enum(struct rs_yctx *ctx, const struct rs_ynode *v, const char *path,
-		       const char *const *names, size_t n, int *out)
-{
-	char expected[512] = "";
-
-	if (!rs_yaml__expect(ctx, v, path, RS_YNODE_SCALAR))
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		if (strcmp(v->str, names[i]) == 0) {
-			*out = (int)i;
-			return true;
-		}
-	}
-	for (size_t i = 0; i < n; i++) {
-		size_t len = strlen(expected);
-
-		snprintf(expected + len, sizeof expected - len, "%s%s",
-			 i == 0 ? "" : i + 1 == n ? " or " : ", ", names[i]);
-	}
-	rs_yaml__report(ctx, RS_DIAG_ERROR, v, path, "unknown value '%s' (expected %s)", v->str,
-			expected);
-	return false;
-}
-
-static void strs_clear(struct rs_strs *s)
-{
-	for (size_t i = 0; i < s->n; i++)
-		free(s->v[i]);
-	free(s->v);
-	s->v = NULL;
-	s->n = 0;
-}
-
-static void kvs_free(struct rs_kv *kv, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		free(kv[i].key);
-		free(kv[i].value);
-	}
-	free(kv);
-}
-
-static const char *const selector_fields[] = {"matchLabels", NULL};
-
-/* spec.selector, as Istio's validateWorkloadSelector checks it. */
-static void parse_selector(struct rs_yctx *ctx, const struct rs_ynode *spec,
-			   struct rs_selector *sel)
-{
-	const struct rs_ynode *n = rs_yaml__get(spec, "selector"), *ml;
-	char path[RS_YPATH_MAX];
-
-	if (!n || !rs_yaml__expect(ctx, n, "spec.selector", RS_YNODE_MAPPING))
-		return;
-	sel->set = true;
-	rs_yaml__check_fields(ctx, n, "spec.selector", selector_fields);
-	ml = rs_yaml__get(n, "matchLabels");
-	if (ml && !rs_yaml__str_map(ctx, ml, "spec.selector.matchLabels", &sel->labels,
-				    &sel->nlabels))
-		return;
-	/* Istio reads a selector without labels as no selector: every
-	 * workload of the namespace. Likely not what was meant, so say so. */
-	if (sel->nlabels == 0) {
-		rs_yaml__report(ctx, RS_DIAG_WARNING, ml ? ml : n,
-				ml ? "spec.selector.matchLabels" : "spec.selector",
-				"no labels: applies to every workload of the namespace, as Istio "
-				"does without a selector");
-		return;
-	}
-	for (size_t i = 0; i < sel->nlabels; i++) {
-		rs_yaml__path_key(path, "spec.selector.matchLabels", sel->labels[i].key);
-		if (sel->labels[i].key[0] == '\0')
-			rs_yaml__report(ctx, RS_DIAG_ERROR, ml->pairs[i].key, path,
-					"a label name must not be empty");
-		else if (strchr(sel->labels[i].key, '*') || strchr(sel->labels[i].value, '*'))
-			rs_yaml__report(ctx, RS_DIAG_ERROR, ml->pairs[i].value, path,
-					"wildcards are not supported in a selector");
-	}
-}
-
-static const char *const target_ref_fields[] = {"group", "kind", "name", "namespace", NULL};
-
-static void target_refs_free(struct rs_target_ref *t, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		free(t[i].group);
-		free(t[i].kind);
-		free(t[i].name);
-		free(t[i].ns);
-	}
-	free(t);
-}
-
-static void parse_target_ref(struct rs_yctx *ctx, const struct rs_ynode *n, const char *path,
-			     struct rs_target_ref *t)
-{
-	if (!rs_yaml__expect(ctx, n, path, RS_YNODE_MAPPING))
-		return;
-	rs_yaml__check_fields(ctx, n, path, target_ref_fields);
-	rs_yaml__str_field(ctx, n, path, "group", false, &t->group);
-	rs_yaml__str_field(ctx, n, path, "kind", true, &t->kind);
-	rs_yaml__str_field(ctx, n, path, "name", true, &t->name);
-	rs_yaml__str_field(ctx, n, path, "namespace", false, &t->ns);
-}
-
-/* spec.targetRef and spec.targetRefs[] (Gateway API attachment, for
- * waypoints and gateways): parsed so the resource loads, but a sidecar is
- * selected by labels, so the data path does not use them yet. */
-static void parse_target_refs(struct rs_yctx *ctx, const struct rs_ynode *spec,
-			      struct rs_target_ref **out, size_t *count)
-{
-	const struct rs_ynode *one = rs_yaml__get(spec, "targetRef");
-	const struct rs_ynode *many = rs_yaml__get(spec, "targetRefs");
-	size_t total = 0;
-	char path[RS_YPATH_MAX];
-
-	if (one)
-		total++;
-	if (many && rs_yaml__expect(ctx, many, "spec.targetRefs", RS_YNODE_SEQUENCE))
-		total += many->n;
-	else
-		many = NULL;
-	if (total == 0)
-		return;
-	*out = alloc_items(ctx, total, sizeof **out);
-	if (!*out)
-		return;
-	*count = total;
-	if (one) {
-		parse_target_ref(ctx, one, "spec.targetRef", &(*out)[0]);
-		rs_yaml__report(ctx, RS_DIAG_WARNING, one, NULL,
-				"field 'spec.targetRef' is not implemented yet; ignored");
-	}
-	if (many) {
-		for (size_t i = 0; i < many->n; i++)
-			parse_target_ref(ctx, many->items[i],
-					 rs_yaml__path_index(path, "spec.targetRefs", i),
-					 &(*out)[(one ? 1 : 0) + i]);
-		rs_yaml__report(ctx, RS_DIAG_WARNING, many, NULL,
-				"field 'spec.targetRefs' is not implemented yet; ignored");
-	}
-	if (rs_yaml__get(spec, "selector") && (one || many))
-		rs_yaml__report(ctx, RS_DIAG_ERROR, one ? one : many,
-				one ? "spec.targetRef" : "spec.targetRefs",
-				"only one of selector or targetRef(s) can be set");
-}
-
-static bool is_ip(const char *s)
-{
-	unsigned char buf[sizeof(struct in6_addr)];
-
-	return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
-}
-
-/* An address or a CIDR block whose prefix length fits the family. */
-static bool is_ip_or_cidr(const char *s)
-{
-	const char *slash = strchr(s, '/');
-	char ip[INET6_ADDRSTRLEN];
-	unsigned char buf[sizeof(struct in6_addr)];
-	size_t len;
-	int max;
-	char *end;
-	long bits;
-
-	if (!slash)
-		return is_ip(s);
-	len = (size_t)(slash - s);
-	if (len >= sizeof ip)
-		return false;
-	memcpy(ip, s, len);
-	ip[len] = '\0';
-	if (inet_pton(AF_INET, ip, buf) == 1)
-		max = 32;
-	else if (inet_pton(AF_INET6, ip, buf) == 1)
-		max = 128;
-	else
-		return false;
-	if (slash[1] < '0' || slash[1] > '9')
-		return false;
-	errno = 0;
-	bits = strtol(slash + 1, &end, 10);
-	return errno == 0 && *end == '\0' && bits >= 0 && bits <= max;
-}
 
 /* Envoy's string matchers behind these fields take exact, prefix, suffix
  * or presence: a `*` anywhere else would be compared literally and never
@@ -358,7 +152,7 @@ static void check_value(struct rs_yctx *ctx, const struct rs_ynode *n, const cha
 					"<issuer>/<subject>", s);
 		break;
 	case CHECK_IP:
-		if (!is_ip_or_cidr(s))
+		if (!rs_config__is_ip_or_cidr(s))
 			rs_yaml__report(ctx, RS_DIAG_ERROR, n, path,
 					"'%s' is not an IP address or CIDR block", s);
 		break;
@@ -393,7 +187,7 @@ static void parse_ports(struct rs_yctx *ctx, const struct rs_ynode *map, const c
 	rs_yaml__path_key(sub, path, key);
 	if (!rs_yaml__expect(ctx, n, sub, RS_YNODE_SEQUENCE))
 		return;
-	*out = alloc_items(ctx, n->n, sizeof **out);
+	*out = rs_config__alloc_items(ctx, n->n, sizeof **out);
 	if (!*out)
 		return;
 	for (size_t i = 0; i < n->n; i++) {
@@ -406,13 +200,13 @@ static void parse_ports(struct rs_yctx *ctx, const struct rs_ynode *map, const c
 static void source_clear(struct rs_authz_source *s)
 {
 	for (size_t i = 0; i < sizeof source_lists / sizeof source_lists[0]; i++)
-		strs_clear((struct rs_strs *)((char *)s + source_lists[i].off));
+		rs_config__strs_clear((struct rs_strs *)((char *)s + source_lists[i].off));
 }
 
 static void operation_clear(struct rs_authz_operation *o)
 {
 	for (size_t i = 0; i < sizeof operation_lists / sizeof operation_lists[0]; i++)
-		strs_clear((struct rs_strs *)((char *)o + operation_lists[i].off));
+		rs_config__strs_clear((struct rs_strs *)((char *)o + operation_lists[i].off));
 	free(o->ports);
 	free(o->not_ports);
 }
@@ -427,8 +221,8 @@ static void rule_clear(struct rs_authz_rule *r)
 	free(r->to);
 	for (size_t i = 0; i < r->nwhen; i++) {
 		free(r->when[i].key);
-		strs_clear(&r->when[i].values);
-		strs_clear(&r->when[i].not_values);
+		rs_config__strs_clear(&r->when[i].values);
+		rs_config__strs_clear(&r->when[i].not_values);
 	}
 	free(r->when);
 }
@@ -437,8 +231,8 @@ static void clear(struct rs_authorization_policy *ap)
 {
 	free(ap->name);
 	free(ap->ns);
-	kvs_free(ap->selector.labels, ap->selector.nlabels);
-	target_refs_free(ap->target_refs, ap->ntarget_refs);
+	rs_config__kvs_free(ap->selector.labels, ap->selector.nlabels);
+	rs_config__target_refs_free(ap->target_refs, ap->ntarget_refs);
 	free(ap->provider);
 	for (size_t i = 0; i < ap->nrules; i++)
 		rule_clear(&ap->rules[i]);
@@ -622,21 +416,21 @@ static void parse_rule(struct rs_yctx *ctx, const struct rs_ynode *n, const char
 		return;
 	rs_yaml__check_fields(ctx, n, path, rule_fields);
 	l = rule_list(ctx, n, path, "from", sub);
-	if (l && (r->from = alloc_items(ctx, l->n, sizeof *r->from))) {
+	if (l && (r->from = rs_config__alloc_items(ctx, l->n, sizeof *r->from))) {
 		r->nfrom = l->n;
 		for (size_t i = 0; i < l->n; i++)
 			parse_source(ctx, l->items[i], rs_yaml__path_index(item, sub, i),
 				     &r->from[i]);
 	}
 	l = rule_list(ctx, n, path, "to", sub);
-	if (l && (r->to = alloc_items(ctx, l->n, sizeof *r->to))) {
+	if (l && (r->to = rs_config__alloc_items(ctx, l->n, sizeof *r->to))) {
 		r->nto = l->n;
 		for (size_t i = 0; i < l->n; i++)
 			parse_operation(ctx, l->items[i], rs_yaml__path_index(item, sub, i),
 					&r->to[i]);
 	}
 	l = rule_list(ctx, n, path, "when", sub);
-	if (l && (r->when = alloc_items(ctx, l->n, sizeof *r->when))) {
+	if (l && (r->when = rs_config__alloc_items(ctx, l->n, sizeof *r->when))) {
 		r->nwhen = l->n;
 		for (size_t i = 0; i < l->n; i++)
 			parse_condition(ctx, l->items[i], rs_yaml__path_index(item, sub, i),
@@ -652,7 +446,7 @@ static void parse_rules(struct rs_yctx *ctx, const struct rs_ynode *spec,
 
 	if (!n || !rs_yaml__expect(ctx, n, "spec.rules", RS_YNODE_SEQUENCE))
 		return;
-	ap->rules = alloc_items(ctx, n->n, sizeof *ap->rules);
+	ap->rules = rs_config__alloc_items(ctx, n->n, sizeof *ap->rules);
 	if (!ap->rules)
 		return;
 	ap->nrules = n->n;
@@ -671,7 +465,7 @@ static void parse_action(struct rs_yctx *ctx, const struct rs_ynode *spec,
 	bool no_rules = !rules || (rules->type == RS_YNODE_SEQUENCE && rules->n == 0);
 	int a = RS_AUTHZ_ALLOW;
 
-	if (action && parse_enum(ctx, action, "spec.action", actions, 4, &a))
+	if (action && rs_config__parse_enum(ctx, action, "spec.action", actions, 4, &a))
 		ap->action = (enum rs_authz_action)a;
 	if (provider && rs_yaml__expect(ctx, provider, "spec.provider", RS_YNODE_MAPPING)) {
 		rs_yaml__check_fields(ctx, provider, "spec.provider", provider_fields);
@@ -706,54 +500,18 @@ static void parse_action(struct rs_yctx *ctx, const struct rs_ynode *spec,
 				"request (to deny all, use an ALLOW policy with no rules)");
 }
 
-static const struct rs_authorization_policy *find(const struct rs_config *cfg, const char *ns,
-						  const char *name)
-{
-	for (size_t i = 0; i < cfg->n_authorization_policies; i++) {
-		const struct rs_authorization_policy *ap = &cfg->authorization_policies[i];
-
-		if (strcmp(ap->ns, ns) == 0 && strcmp(ap->name, name) == 0)
-			return ap;
-	}
-	return NULL;
-}
-
-static int append(struct rs_config *cfg, struct rs_authorization_policy *ap)
-{
-	struct rs_authorization_policy *v;
-
-	v = realloc(cfg->authorization_policies,
-		    (cfg->n_authorization_policies + 1) * sizeof *v);
-	if (!v)
-		return -ENOMEM;
-	cfg->authorization_policies = v;
-	v[cfg->n_authorization_policies++] = *ap;
-	memset(ap, 0, sizeof *ap);
-	return 0;
-}
-
 int rs_config__authorization_policy_load(struct rs_yctx *ctx, const struct rs_ynode *root,
 					 const char *name, const char *ns, struct rs_config *cfg)
 {
 	struct rs_authorization_policy ap = {0};
-	const struct rs_authorization_policy *prev = find(cfg, ns, name);
+	const struct rs_config__head *prev =
+	    rs_config__find(cfg->authorization_policies, cfg->n_authorization_policies,
+	                    sizeof *cfg->authorization_policies, NULL, ns, name);
 	const struct rs_ynode *spec;
 	int r = 0;
 
-	if (prev) {
-		rs_yaml__report(ctx, RS_DIAG_ERROR, root, NULL, "already defined at %s:%d:%d",
-				prev->pos.file, prev->pos.line, prev->pos.col);
+	if (!rs_config__begin(ctx, root, prev, name, ns, &ap.name, &ap.ns, &ap.pos))
 		goto cleanup;
-	}
-	ap.name = strdup(name);
-	ap.ns = strdup(ns);
-	if (!ap.name || !ap.ns) {
-		nomem(ctx);
-		goto cleanup;
-	}
-	ap.pos.file = ctx->file;
-	ap.pos.line = root->line;
-	ap.pos.col = root->col;
 
 	/* `spec: {}` (or none): every workload of the namespace, ALLOW, no
 	 * rules, so it matches nothing and denies every request those
@@ -761,14 +519,15 @@ int rs_config__authorization_policy_load(struct rs_yctx *ctx, const struct rs_yn
 	spec = rs_yaml__get(root, "spec");
 	if (spec && rs_yaml__expect(ctx, spec, "spec", RS_YNODE_MAPPING)) {
 		rs_yaml__check_fields(ctx, spec, "spec", spec_fields);
-		parse_selector(ctx, spec, &ap.selector);
-		parse_target_refs(ctx, spec, &ap.target_refs, &ap.ntarget_refs);
+		rs_config__parse_selector(ctx, spec, &ap.selector);
+		rs_config__parse_target_refs(ctx, spec, &ap.target_refs, &ap.ntarget_refs);
 		parse_rules(ctx, spec, &ap);
 		parse_action(ctx, spec, &ap);
 	}
 
 	if (!ctx->rejected)
-		r = append(cfg, &ap);
+		r = rs_config__grow(&cfg->authorization_policies, &cfg->n_authorization_policies,
+		                    &ap, sizeof ap);
 cleanup:
 	if (ctx->nomem)
 		r = -ENOMEM;

@@ -4,7 +4,6 @@
  * (https://istio.io/latest/docs/reference/config/networking/destination-rule/)
  * and its validation (pkg/config/validation ValidateDestinationRule). */
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -115,46 +114,6 @@ static const char *const tls_mode_names[] = {
     NULL,
 };
 
-/* The Kubernetes cluster domain Istio expands short names with. */
-#define CLUSTER_DOMAIN "svc.cluster.local"
-
-static bool nomem(struct rs_yctx *ctx)
-{
-	ctx->nomem = true;
-	ctx->rejected = true;
-	return false;
-}
-
-/* Checks map's keys in the order written: an unknown key is a warning (as
- * rs_yaml__check_fields says it), and so is a key that is parsed but that the
- * data path does not implement yet. Repeated and non-string keys are errors. */
-static void check_fields(struct rs_yctx *ctx, const struct rs_ynode *map, const char *path,
-                         const char *const *fields, const char *const *not_implemented)
-{
-	char buf[RS_YPATH_MAX];
-
-	if (!map || map->type != RS_YNODE_MAPPING)
-		return;
-	/* With no list the keys are only checked to be unique strings. */
-	rs_yaml__check_fields(ctx, map, path, NULL);
-	for (size_t i = 0; i < map->n; i++) {
-		const struct rs_ynode *k = map->pairs[i].key;
-		bool known = false, later = false;
-
-		if (k->type != RS_YNODE_SCALAR)
-			continue;
-		for (const char *const *f = fields; *f && !known; f++)
-			known = strcmp(k->str, *f) == 0;
-		for (const char *const *f = not_implemented; f && *f && !later; f++)
-			later = strcmp(k->str, *f) == 0;
-		rs_yaml__path_key(buf, path, k->str);
-		if (!known)
-			rs_yaml__report(ctx, RS_DIAG_WARNING, k, NULL, "unknown field '%s'", buf);
-		else if (later && !rs_yaml__is_null(map->pairs[i].value))
-			rs_yaml__report(ctx, RS_DIAG_WARNING, k, NULL,
-			                "field '%s' is not implemented yet; ignored", buf);
-	}
-}
 
 /* map[key] as a mapping checked against its fields, or NULL (absent, or
  * reported as the wrong type). Sets buf to the field's path. */
@@ -168,100 +127,8 @@ static const struct rs_ynode *open_map(struct rs_yctx *ctx, const struct rs_ynod
 	rs_yaml__path_key(buf, path, key);
 	if (!n || !rs_yaml__expect(ctx, n, buf, RS_YNODE_MAPPING))
 		return NULL;
-	check_fields(ctx, n, buf, fields, not_implemented);
+	rs_config__check_fields(ctx, n, buf, fields, not_implemented);
 	return n;
-}
-
-/* Istio's short-name rule (pkg/config/host ResolveShortnameToFQDN): a name
- * without a dot is a Kubernetes service in the resource's namespace; a name
- * with a dot, and `*`, are kept as written. */
-static char *resolve_host(struct rs_yctx *ctx, const char *host, const char *ns)
-{
-	char *out = NULL;
-
-	if (strchr(host, '.') || strcmp(host, "*") == 0)
-		out = strdup(host);
-	else if (asprintf(&out, "%s.%s." CLUSTER_DOMAIN, host, ns) < 0)
-		out = NULL;
-	if (!out)
-		nomem(ctx);
-	return out;
-}
-
-/* Go's time.ParseDuration, which Istio's YAML decoding (gogo jsonpb) uses
- * for google.protobuf.Duration: `10s`, `250ms`, `1.5s`, `1h30m`. Negative
- * durations are refused, as Istio's validation does. Same as in
- * virtual_service.c; both move into yaml.c when that file is open again. */
-static bool parse_duration(const char *s, uint64_t *ns)
-{
-	static const struct {
-		const char *unit;
-		double ns;
-	} units[] = {
-	    {"ns", 1},   {"us", 1e3}, {"\xc2\xb5s", 1e3}, {"\xce\xbcs", 1e3},
-	    {"ms", 1e6}, {"s", 1e9},  {"m", 60e9},        {"h", 3600e9},
-	};
-	double total = 0;
-
-	if (!*s)
-		return false;
-	if (strcmp(s, "0") == 0) {
-		*ns = 0;
-		return true;
-	}
-	while (*s) {
-		const char *start = s;
-		double v = 0, scale = 1, unit = 0;
-		size_t best = 0;
-
-		while (*s >= '0' && *s <= '9')
-			v = v * 10 + (*s++ - '0');
-		if (*s == '.') {
-			s++;
-			while (*s >= '0' && *s <= '9') {
-				scale /= 10;
-				v += (*s++ - '0') * scale;
-			}
-		}
-		if (s == start || (s == start + 1 && *start == '.'))
-			return false;
-		/* The longest unit that matches: `ms` before `m`. */
-		for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
-			size_t len = strlen(units[i].unit);
-
-			if (len > best && strncmp(s, units[i].unit, len) == 0) {
-				best = len;
-				unit = units[i].ns;
-			}
-		}
-		if (!best)
-			return false;
-		total += v * unit;
-		s += best;
-	}
-	if (total > (double)UINT64_MAX / 2)
-		return false;
-	*ns = (uint64_t)(total + 0.5);
-	return true;
-}
-
-static void read_duration(struct rs_yctx *ctx, const struct rs_ynode *map, const char *path,
-                          const char *key, struct rs_opt_dur *out)
-{
-	const struct rs_ynode *v = rs_yaml__get(map, key);
-	char buf[RS_YPATH_MAX];
-
-	if (!v)
-		return;
-	rs_yaml__path_key(buf, path, key);
-	if (!rs_yaml__expect(ctx, v, buf, RS_YNODE_SCALAR))
-		return;
-	if (!parse_duration(v->str, &out->ns)) {
-		rs_yaml__report(ctx, RS_DIAG_ERROR, v, buf,
-		                "'%s' is not a duration (such as 10s, 250ms or 1h30m)", v->str);
-		return;
-	}
-	out->set = true;
 }
 
 /* Istio's validation (ValidateDuration) refuses intervals under 1ms for the
@@ -271,7 +138,7 @@ static void read_positive_duration(struct rs_yctx *ctx, const struct rs_ynode *m
 {
 	char buf[RS_YPATH_MAX];
 
-	read_duration(ctx, map, path, key, out);
+	rs_config__read_duration(ctx, map, path, key, out);
 	if (out->set && out->ns < 1000000) {
 		rs_yaml__report(ctx, RS_DIAG_ERROR, rs_yaml__get(map, key),
 		                rs_yaml__path_key(buf, path, key), "must be at least 1ms");
@@ -287,35 +154,6 @@ static void read_opt_u32(struct rs_yctx *ctx, const struct rs_ynode *map, const 
 
 	if (v && rs_yaml__u32(ctx, v, rs_yaml__path_key(buf, path, key), min, max, &out->v))
 		out->set = true;
-}
-
-/* Reads an enum written as its Istio name (names is NULL-terminated). */
-static void read_enum(struct rs_yctx *ctx, const struct rs_ynode *map, const char *path,
-                      const char *key, const char *const *names, int *out)
-{
-	const struct rs_ynode *v = rs_yaml__get(map, key);
-	char buf[RS_YPATH_MAX], expected[160] = "";
-
-	rs_yaml__path_key(buf, path, key);
-	if (!v || !rs_yaml__expect(ctx, v, buf, RS_YNODE_SCALAR))
-		return;
-	for (size_t i = 0; names[i]; i++) {
-		if (strcmp(v->str, names[i]) == 0) {
-			*out = (int)i;
-			return;
-		}
-	}
-	for (size_t i = 0; names[i]; i++) {
-		size_t len = strlen(expected);
-
-		snprintf(expected + len, sizeof expected - len, "%s%s",
-		         i == 0         ? ""
-		         : names[i + 1] ? ", "
-		                        : " or ",
-		         names[i]);
-	}
-	rs_yaml__report(ctx, RS_DIAG_ERROR, v, buf, "unknown value '%s' (expected %s)", v->str,
-	                expected);
 }
 
 static void read_u64(struct rs_yctx *ctx, const struct rs_ynode *map, const char *path,
@@ -389,7 +227,7 @@ static void read_consistent_hash(struct rs_yctx *ctx, const struct rs_ynode *lb,
 	if (c) {
 		rs_yaml__str_field(ctx, c, sub, "name", true, &s->cookie_name);
 		rs_yaml__str_field(ctx, c, sub, "path", false, &s->cookie_path);
-		read_duration(ctx, c, sub, "ttl", &s->cookie_ttl);
+		rs_config__read_duration(ctx, c, sub, "ttl", &s->cookie_ttl);
 	}
 	read_u64(ctx, h, buf, "minimumRingSize", &s->minimum_ring_size);
 	if (rs_yaml__get(h, "ringHash") && rs_yaml__get(h, "maglev")) {
@@ -425,7 +263,7 @@ static void read_load_balancer(struct rs_yctx *ctx, const struct rs_ynode *polic
 		                "only one of simple or consistentHash may be set");
 		return;
 	}
-	read_enum(ctx, lb, buf, "simple", lb_simple_names, &v);
+	rs_config__read_enum(ctx, lb, buf, "simple", lb_simple_names, SIZE_MAX, &v);
 	s->simple = (enum rs_lb_simple)v;
 	read_consistent_hash(ctx, lb, buf, s);
 }
@@ -450,8 +288,9 @@ static void read_connection_pool(struct rs_yctx *ctx, const struct rs_ynode *pol
 			p->tcp_keepalive.set = true;
 			read_opt_u32(ctx, ka, ka_path, "probes", 0, UINT32_MAX,
 			             &p->tcp_keepalive.probes);
-			read_duration(ctx, ka, ka_path, "time", &p->tcp_keepalive.time);
-			read_duration(ctx, ka, ka_path, "interval", &p->tcp_keepalive.interval);
+			rs_config__read_duration(ctx, ka, ka_path, "time", &p->tcp_keepalive.time);
+			rs_config__read_duration(ctx, ka, ka_path, "interval",
+			                         &p->tcp_keepalive.interval);
 		}
 	}
 	http = open_map(ctx, pool, buf, "http", sub, http_fields, http_not_implemented);
@@ -466,7 +305,8 @@ static void read_connection_pool(struct rs_yctx *ctx, const struct rs_ynode *pol
 		             &p->max_requests_per_connection);
 		read_opt_u32(ctx, http, sub, "maxRetries", 0, INT32_MAX, &p->max_retries);
 		read_positive_duration(ctx, http, sub, "idleTimeout", &p->idle_timeout);
-		read_enum(ctx, http, sub, "h2UpgradePolicy", h2_upgrade_names, &v);
+		rs_config__read_enum(ctx, http, sub, "h2UpgradePolicy", h2_upgrade_names, SIZE_MAX,
+		                     &v);
 		p->h2_upgrade_policy = (enum rs_h2_upgrade_policy)v;
 	}
 }
@@ -502,7 +342,7 @@ static void read_tls(struct rs_yctx *ctx, const struct rs_ynode *policy, const c
 	if (!n)
 		return;
 	t->set = true;
-	read_enum(ctx, n, buf, "mode", tls_mode_names, &mode);
+	rs_config__read_enum(ctx, n, buf, "mode", tls_mode_names, SIZE_MAX, &mode);
 	t->mode = (enum rs_tls_mode)mode;
 	rs_yaml__str_field(ctx, n, buf, "clientCertificate", false, &t->client_certificate);
 	rs_yaml__str_field(ctx, n, buf, "privateKey", false, &t->private_key);
@@ -535,11 +375,10 @@ static void read_port_level(struct rs_yctx *ctx, const struct rs_ynode *policy, 
 	rs_yaml__path_key(buf, path, "portLevelSettings");
 	if (!n || !rs_yaml__expect(ctx, n, buf, RS_YNODE_SEQUENCE) || n->n == 0)
 		return;
-	tp->port_level_settings = calloc(n->n, sizeof *tp->port_level_settings);
-	if (!tp->port_level_settings) {
-		nomem(ctx);
+	tp->port_level_settings =
+	    rs_config__alloc_items(ctx, n->n, sizeof *tp->port_level_settings);
+	if (!tp->port_level_settings)
 		return;
-	}
 	tp->nport_level_settings = n->n;
 	for (size_t i = 0; i < n->n; i++) {
 		struct rs_port_traffic_policy *pp = &tp->port_level_settings[i];
@@ -601,11 +440,9 @@ static void parse_subsets(struct rs_yctx *ctx, const struct rs_ynode *spec,
 
 	if (!n || !rs_yaml__expect(ctx, n, "spec.subsets", RS_YNODE_SEQUENCE) || n->n == 0)
 		return;
-	dr->subsets = calloc(n->n, sizeof *dr->subsets);
-	if (!dr->subsets) {
-		nomem(ctx);
+	dr->subsets = rs_config__alloc_items(ctx, n->n, sizeof *dr->subsets);
+	if (!dr->subsets)
 		return;
-	}
 	dr->nsubsets = n->n;
 	for (size_t i = 0; i < n->n; i++) {
 		struct rs_dr_subset *s = &dr->subsets[i];
@@ -640,15 +477,6 @@ static void parse_subsets(struct rs_yctx *ctx, const struct rs_ynode *spec,
 	}
 }
 
-static void kvs_free(struct rs_kv *v, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		free(v[i].key);
-		free(v[i].value);
-	}
-	free(v);
-}
-
 static void lb_clear(struct rs_lb_settings *s)
 {
 	free(s->http_header_name);
@@ -663,9 +491,7 @@ static void tls_clear(struct rs_client_tls *t)
 	free(t->private_key);
 	free(t->ca_certificates);
 	free(t->credential_name);
-	for (size_t i = 0; i < t->nsubject_alt_names; i++)
-		free(t->subject_alt_names[i]);
-	free(t->subject_alt_names);
+	rs_config__strv_free(t->subject_alt_names, t->nsubject_alt_names);
 	free(t->sni);
 }
 
@@ -689,47 +515,22 @@ static void destination_rule_clear(struct rs_destination_rule *dr)
 	traffic_policy_clear(&dr->traffic_policy);
 	for (size_t i = 0; i < dr->nsubsets; i++) {
 		free(dr->subsets[i].name);
-		kvs_free(dr->subsets[i].labels, dr->subsets[i].nlabels);
+		rs_config__kvs_free(dr->subsets[i].labels, dr->subsets[i].nlabels);
 		traffic_policy_clear(&dr->subsets[i].traffic_policy);
 	}
 	free(dr->subsets);
-	for (size_t i = 0; i < dr->nexport_to; i++)
-		free(dr->export_to[i]);
-	free(dr->export_to);
-	kvs_free(dr->workload_selector, dr->nworkload_selector);
+	rs_config__strv_free(dr->export_to, dr->nexport_to);
+	rs_config__kvs_free(dr->workload_selector, dr->nworkload_selector);
 	memset(dr, 0, sizeof *dr);
-}
-
-static const struct rs_destination_rule *find(const struct rs_config *cfg, const char *file,
-                                              const char *ns, const char *name)
-{
-	for (size_t i = 0; i < cfg->n_destination_rules; i++) {
-		const struct rs_destination_rule *dr = &cfg->destination_rules[i];
-
-		if (dr->pos.file == file && strcmp(dr->ns, ns) == 0 && strcmp(dr->name, name) == 0)
-			return dr;
-	}
-	return NULL;
-}
-
-static int append(struct rs_config *cfg, struct rs_destination_rule *dr)
-{
-	struct rs_destination_rule *v;
-
-	v = realloc(cfg->destination_rules, (cfg->n_destination_rules + 1) * sizeof *v);
-	if (!v)
-		return -ENOMEM;
-	cfg->destination_rules = v;
-	v[cfg->n_destination_rules++] = *dr;
-	memset(dr, 0, sizeof *dr);
-	return 0;
 }
 
 int rs_config__destination_rule_load(struct rs_yctx *ctx, const struct rs_ynode *root,
                                      const char *name, const char *ns, struct rs_config *cfg)
 {
 	struct rs_destination_rule dr = {0};
-	const struct rs_destination_rule *prev = find(cfg, ctx->file, ns, name);
+	const struct rs_config__head *prev =
+	    rs_config__find(cfg->destination_rules, cfg->n_destination_rules,
+	                    sizeof *cfg->destination_rules, ctx->file, ns, name);
 	const struct rs_ynode *spec, *v, *ws;
 	char path[RS_YPATH_MAX];
 	int r = 0;
@@ -741,34 +542,20 @@ int rs_config__destination_rule_load(struct rs_yctx *ctx, const struct rs_ynode 
 	 * and the cluster builder merges rules for one host as Istio merges
 	 * several DestinationRules of a host (subsets joined, the first
 	 * trafficPolicy wins). */
-	if (prev) {
-		rs_yaml__report(ctx, RS_DIAG_ERROR, root, NULL, "already defined at %s:%d:%d",
-		                prev->pos.file, prev->pos.line, prev->pos.col);
+	if (!rs_config__begin(ctx, root, prev, name, ns, &dr.name, &dr.ns, &dr.pos))
 		goto cleanup;
-	}
-	dr.name = strdup(name);
-	dr.ns = strdup(ns);
-	if (!dr.name || !dr.ns) {
-		nomem(ctx);
-		goto cleanup;
-	}
-	dr.pos = (struct rs_pos){ctx->file, root->line, root->col};
 
-	spec = rs_yaml__get(root, "spec");
-	if (!spec) {
-		rs_yaml__report(ctx, RS_DIAG_ERROR, root, "spec", "required field is missing");
+	spec = rs_config__spec(ctx, root);
+	if (!spec)
 		goto cleanup;
-	}
-	if (!rs_yaml__expect(ctx, spec, "spec", RS_YNODE_MAPPING))
-		goto cleanup;
-	check_fields(ctx, spec, "spec", spec_fields, spec_not_implemented);
+	rs_config__check_fields(ctx, spec, "spec", spec_fields, spec_not_implemented);
 
 	if (rs_yaml__str_field(ctx, spec, "spec", "host", true, &dr.host)) {
 		if (dr.host[0] == '\0')
 			rs_yaml__report(ctx, RS_DIAG_ERROR, rs_yaml__get(spec, "host"), "spec.host",
 			                "must not be empty");
 		else
-			dr.host_fqdn = resolve_host(ctx, dr.host, ns);
+			dr.host_fqdn = rs_config__resolve_host(ctx, dr.host, ns);
 	}
 	read_traffic_policy(ctx, spec, "spec", &dr.traffic_policy);
 	parse_subsets(ctx, spec, &dr);
@@ -786,7 +573,8 @@ int rs_config__destination_rule_load(struct rs_yctx *ctx, const struct rs_ynode 
 	}
 
 	if (!ctx->rejected)
-		r = append(cfg, &dr);
+		r = rs_config__grow(&cfg->destination_rules, &cfg->n_destination_rules, &dr,
+		                    sizeof dr);
 cleanup:
 	if (ctx->nomem)
 		r = -ENOMEM;

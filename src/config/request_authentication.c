@@ -19,44 +19,6 @@ static const char *const rule_fields[] = {
 static const char *const header_fields[] = {"name", "prefix", NULL};
 static const char *const claim_fields[] = {"header", "claim", NULL};
 
-static bool nomem(struct rs_yctx *ctx)
-{
-	ctx->nomem = true;
-	ctx->rejected = true;
-	return false;
-}
-
-/* calloc for n parsed items; NULL (nothing to free) when n is 0 or on failure. */
-static void *alloc_items(struct rs_yctx *ctx, size_t n, size_t size)
-{
-	void *v;
-
-	if (n == 0)
-		return NULL;
-	v = calloc(n, size);
-	if (!v)
-		nomem(ctx);
-	return v;
-}
-
-static void strs_clear(struct rs_strs *s)
-{
-	for (size_t i = 0; i < s->n; i++)
-		free(s->v[i]);
-	free(s->v);
-	s->v = NULL;
-	s->n = 0;
-}
-
-static void kvs_free(struct rs_kv *kv, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		free(kv[i].key);
-		free(kv[i].value);
-	}
-	free(kv);
-}
-
 /* map[key] as a list of strings, when written. */
 static void parse_strs(struct rs_yctx *ctx, const struct rs_ynode *map, const char *path,
 		       const char *key, struct rs_strs *out)
@@ -79,114 +41,12 @@ static void parse_bool(struct rs_yctx *ctx, const struct rs_ynode *map, const ch
 		rs_yaml__bool(ctx, n, rs_yaml__path_key(sub, path, key), out);
 }
 
-static const char *const selector_fields[] = {"matchLabels", NULL};
 
-/* spec.selector, as Istio's validateWorkloadSelector checks it. */
-static void parse_selector(struct rs_yctx *ctx, const struct rs_ynode *spec,
-			   struct rs_selector *sel)
-{
-	const struct rs_ynode *n = rs_yaml__get(spec, "selector"), *ml;
-	char path[RS_YPATH_MAX];
-
-	if (!n || !rs_yaml__expect(ctx, n, "spec.selector", RS_YNODE_MAPPING))
-		return;
-	sel->set = true;
-	rs_yaml__check_fields(ctx, n, "spec.selector", selector_fields);
-	ml = rs_yaml__get(n, "matchLabels");
-	if (ml && !rs_yaml__str_map(ctx, ml, "spec.selector.matchLabels", &sel->labels,
-				    &sel->nlabels))
-		return;
-	/* Istio reads a selector without labels as no selector: every
-	 * workload of the namespace. Likely not what was meant, so say so. */
-	if (sel->nlabels == 0) {
-		rs_yaml__report(ctx, RS_DIAG_WARNING, ml ? ml : n,
-				ml ? "spec.selector.matchLabels" : "spec.selector",
-				"no labels: applies to every workload of the namespace, as Istio "
-				"does without a selector");
-		return;
-	}
-	for (size_t i = 0; i < sel->nlabels; i++) {
-		rs_yaml__path_key(path, "spec.selector.matchLabels", sel->labels[i].key);
-		if (sel->labels[i].key[0] == '\0')
-			rs_yaml__report(ctx, RS_DIAG_ERROR, ml->pairs[i].key, path,
-					"a label name must not be empty");
-		else if (strchr(sel->labels[i].key, '*') || strchr(sel->labels[i].value, '*'))
-			rs_yaml__report(ctx, RS_DIAG_ERROR, ml->pairs[i].value, path,
-					"wildcards are not supported in a selector");
-	}
-}
-
-static const char *const target_ref_fields[] = {"group", "kind", "name", "namespace", NULL};
-
-static void target_refs_free(struct rs_target_ref *t, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		free(t[i].group);
-		free(t[i].kind);
-		free(t[i].name);
-		free(t[i].ns);
-	}
-	free(t);
-}
-
-static void parse_target_ref(struct rs_yctx *ctx, const struct rs_ynode *n, const char *path,
-			     struct rs_target_ref *t)
-{
-	if (!rs_yaml__expect(ctx, n, path, RS_YNODE_MAPPING))
-		return;
-	rs_yaml__check_fields(ctx, n, path, target_ref_fields);
-	rs_yaml__str_field(ctx, n, path, "group", false, &t->group);
-	rs_yaml__str_field(ctx, n, path, "kind", true, &t->kind);
-	rs_yaml__str_field(ctx, n, path, "name", true, &t->name);
-	rs_yaml__str_field(ctx, n, path, "namespace", false, &t->ns);
-}
-
-/* spec.targetRef and spec.targetRefs[] (Gateway API attachment, for
- * waypoints and gateways): parsed so the resource loads, but a sidecar is
- * selected by labels, so the data path does not use them yet. */
-static void parse_target_refs(struct rs_yctx *ctx, const struct rs_ynode *spec,
-			      struct rs_target_ref **out, size_t *count)
-{
-	const struct rs_ynode *one = rs_yaml__get(spec, "targetRef");
-	const struct rs_ynode *many = rs_yaml__get(spec, "targetRefs");
-	size_t total = 0;
-	char path[RS_YPATH_MAX];
-
-	if (one)
-		total++;
-	if (many && rs_yaml__expect(ctx, many, "spec.targetRefs", RS_YNODE_SEQUENCE))
-		total += many->n;
-	else
-		many = NULL;
-	if (total == 0)
-		return;
-	*out = alloc_items(ctx, total, sizeof **out);
-	if (!*out)
-		return;
-	*count = total;
-	if (one) {
-		parse_target_ref(ctx, one, "spec.targetRef", &(*out)[0]);
-		rs_yaml__report(ctx, RS_DIAG_WARNING, one, NULL,
-				"field 'spec.targetRef' is not implemented yet; ignored");
-	}
-	if (many) {
-		for (size_t i = 0; i < many->n; i++)
-			parse_target_ref(ctx, many->items[i],
-					 rs_yaml__path_index(path, "spec.targetRefs", i),
-					 &(*out)[(one ? 1 : 0) + i]);
-		rs_yaml__report(ctx, RS_DIAG_WARNING, many, NULL,
-				"field 'spec.targetRefs' is not implemented yet; ignored");
-	}
-	if (rs_yaml__get(spec, "selector") && (one || many))
-		rs_yaml__report(ctx, RS_DIAG_ERROR, one ? one : many,
-				one ? "spec.targetRef" : "spec.targetRefs",
-				"only one of selector or targetRef(s) can be set");
-}
 
 static void rule_clear(struct rs_jwt_rule *r)
 {
 	free(r->issuer);
-	strs_clear(&r->audiences);
+	rs_config__strs_clear(&r->audiences);
 	free(r->jwks_uri);
 	free(r->jwks);
 	for (size_t i = 0; i < r->nfrom_headers; i++) {
@@ -194,8 +54,8 @@ static void rule_clear(struct rs_jwt_rule *r)
 		free(r->from_headers[i].prefix);
 	}
 	free(r->from_headers);
-	strs_clear(&r->from_params);
-	strs_clear(&r->from_cookies);
+	rs_config__strs_clear(&r->from_params);
+	rs_config__strs_clear(&r->from_cookies);
 	free(r->output_payload_to_header);
 	for (size_t i = 0; i < r->noutput_claim_to_headers; i++) {
 		free(r->output_claim_to_headers[i].header);
@@ -209,8 +69,8 @@ static void clear(struct rs_request_authentication *ra)
 {
 	free(ra->name);
 	free(ra->ns);
-	kvs_free(ra->selector.labels, ra->selector.nlabels);
-	target_refs_free(ra->target_refs, ra->ntarget_refs);
+	rs_config__kvs_free(ra->selector.labels, ra->selector.nlabels);
+	rs_config__target_refs_free(ra->target_refs, ra->ntarget_refs);
 	for (size_t i = 0; i < ra->njwt_rules; i++)
 		rule_clear(&ra->jwt_rules[i]);
 	free(ra->jwt_rules);
@@ -264,7 +124,7 @@ static void parse_items(struct rs_yctx *ctx, const struct rs_ynode *map, const c
 	rs_yaml__path_key(sub, path, key);
 	if (!rs_yaml__expect(ctx, n, sub, RS_YNODE_SEQUENCE))
 		return;
-	*out = alloc_items(ctx, n->n, size);
+	*out = rs_config__alloc_items(ctx, n->n, size);
 	if (!*out)
 		return;
 	*count = n->n;
@@ -360,7 +220,7 @@ static void parse_rules(struct rs_yctx *ctx, const struct rs_ynode *spec,
 
 	if (!n || !rs_yaml__expect(ctx, n, "spec.jwtRules", RS_YNODE_SEQUENCE))
 		return;
-	ra->jwt_rules = alloc_items(ctx, n->n, sizeof *ra->jwt_rules);
+	ra->jwt_rules = rs_config__alloc_items(ctx, n->n, sizeof *ra->jwt_rules);
 	if (!ra->jwt_rules)
 		return;
 	ra->njwt_rules = n->n;
@@ -369,67 +229,32 @@ static void parse_rules(struct rs_yctx *ctx, const struct rs_ynode *spec,
 			   &ra->jwt_rules[i]);
 }
 
-static const struct rs_request_authentication *find(const struct rs_config *cfg, const char *ns,
-						    const char *name)
-{
-	for (size_t i = 0; i < cfg->n_request_authentications; i++) {
-		const struct rs_request_authentication *ra = &cfg->request_authentications[i];
-
-		if (strcmp(ra->ns, ns) == 0 && strcmp(ra->name, name) == 0)
-			return ra;
-	}
-	return NULL;
-}
-
-static int append(struct rs_config *cfg, struct rs_request_authentication *ra)
-{
-	struct rs_request_authentication *v;
-
-	v = realloc(cfg->request_authentications,
-		    (cfg->n_request_authentications + 1) * sizeof *v);
-	if (!v)
-		return -ENOMEM;
-	cfg->request_authentications = v;
-	v[cfg->n_request_authentications++] = *ra;
-	memset(ra, 0, sizeof *ra);
-	return 0;
-}
-
 int rs_config__request_authentication_load(struct rs_yctx *ctx, const struct rs_ynode *root,
 					   const char *name, const char *ns, struct rs_config *cfg)
 {
 	struct rs_request_authentication ra = {0};
-	const struct rs_request_authentication *prev = find(cfg, ns, name);
+	const struct rs_config__head *prev =
+	    rs_config__find(cfg->request_authentications, cfg->n_request_authentications,
+	                    sizeof *cfg->request_authentications, NULL, ns, name);
 	const struct rs_ynode *spec;
 	int r = 0;
 
-	if (prev) {
-		rs_yaml__report(ctx, RS_DIAG_ERROR, root, NULL, "already defined at %s:%d:%d",
-				prev->pos.file, prev->pos.line, prev->pos.col);
+	if (!rs_config__begin(ctx, root, prev, name, ns, &ra.name, &ra.ns, &ra.pos))
 		goto cleanup;
-	}
-	ra.name = strdup(name);
-	ra.ns = strdup(ns);
-	if (!ra.name || !ra.ns) {
-		nomem(ctx);
-		goto cleanup;
-	}
-	ra.pos.file = ctx->file;
-	ra.pos.line = root->line;
-	ra.pos.col = root->col;
 
 	/* No rules is valid: no token is verified, and a request carrying one
 	 * is not rejected by this resource. */
 	spec = rs_yaml__get(root, "spec");
 	if (spec && rs_yaml__expect(ctx, spec, "spec", RS_YNODE_MAPPING)) {
 		rs_yaml__check_fields(ctx, spec, "spec", spec_fields);
-		parse_selector(ctx, spec, &ra.selector);
-		parse_target_refs(ctx, spec, &ra.target_refs, &ra.ntarget_refs);
+		rs_config__parse_selector(ctx, spec, &ra.selector);
+		rs_config__parse_target_refs(ctx, spec, &ra.target_refs, &ra.ntarget_refs);
 		parse_rules(ctx, spec, &ra);
 	}
 
 	if (!ctx->rejected)
-		r = append(cfg, &ra);
+		r = rs_config__grow(&cfg->request_authentications, &cfg->n_request_authentications,
+		                    &ra, sizeof ra);
 cleanup:
 	if (ctx->nomem)
 		r = -ENOMEM;

@@ -3,9 +3,7 @@
  * (https://istio.io/latest/docs/reference/config/networking/service-entry/)
  * and its validation (pkg/config/validation ValidateServiceEntry), so a
  * resource that istiod accepts loads here too. */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -59,11 +57,7 @@ static void endpoint_clear(struct rs_se_endpoint *ep)
 	for (size_t i = 0; i < ep->nports; i++)
 		free(ep->ports[i].name);
 	free(ep->ports);
-	for (size_t i = 0; i < ep->nlabels; i++) {
-		free(ep->labels[i].key);
-		free(ep->labels[i].value);
-	}
-	free(ep->labels);
+	rs_config__kvs_free(ep->labels, ep->nlabels);
 	free(ep->network);
 	free(ep->locality);
 	free(ep->service_account);
@@ -73,12 +67,8 @@ void rs_config__service_entry_clear(struct rs_service_entry *se)
 {
 	free(se->name);
 	free(se->ns);
-	for (size_t i = 0; i < se->nhosts; i++)
-		free(se->hosts[i]);
-	free(se->hosts);
-	for (size_t i = 0; i < se->naddresses; i++)
-		free(se->addresses[i]);
-	free(se->addresses);
+	rs_config__strv_free(se->hosts, se->nhosts);
+	rs_config__strv_free(se->addresses, se->naddresses);
 	for (size_t i = 0; i < se->nports; i++) {
 		free(se->ports[i].name);
 		free(se->ports[i].protocol);
@@ -88,77 +78,6 @@ void rs_config__service_entry_clear(struct rs_service_entry *se)
 		endpoint_clear(&se->endpoints[i]);
 	free(se->endpoints);
 	memset(se, 0, sizeof *se);
-}
-
-static bool is_ip(const char *s)
-{
-	unsigned char buf[sizeof(struct in6_addr)];
-
-	return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
-}
-
-/* An address or a CIDR block whose prefix length fits the family. */
-static bool is_ip_or_cidr(const char *s)
-{
-	const char *slash = strchr(s, '/');
-	char ip[INET6_ADDRSTRLEN];
-	unsigned char buf[sizeof(struct in6_addr)];
-	size_t len;
-	int max;
-	char *end;
-	long bits;
-
-	if (!slash)
-		return is_ip(s);
-	len = (size_t)(slash - s);
-	if (len >= sizeof ip)
-		return false;
-	memcpy(ip, s, len);
-	ip[len] = '\0';
-	if (inet_pton(AF_INET, ip, buf) == 1)
-		max = 32;
-	else if (inet_pton(AF_INET6, ip, buf) == 1)
-		max = 128;
-	else
-		return false;
-	if (slash[1] < '0' || slash[1] > '9')
-		return false;
-	errno = 0;
-	bits = strtol(slash + 1, &end, 10);
-	return errno == 0 && *end == '\0' && bits >= 0 && bits <= max;
-}
-
-static bool nomem(struct rs_yctx *ctx)
-{
-	ctx->nomem = true;
-	ctx->rejected = true;
-	return false;
-}
-
-/* Reads an enum written as its Istio name; absent leaves *out at its default. */
-static void parse_enum(struct rs_yctx *ctx, const struct rs_ynode *spec, const char *key,
-		       const char *const *names, size_t n, int *out)
-{
-	const struct rs_ynode *v = rs_yaml__get(spec, key);
-	char path[RS_YPATH_MAX], expected[128] = "";
-
-	rs_yaml__path_key(path, "spec", key);
-	if (!v || !rs_yaml__expect(ctx, v, path, RS_YNODE_SCALAR))
-		return;
-	for (size_t i = 0; i < n; i++) {
-		if (strcmp(v->str, names[i]) == 0) {
-			*out = (int)i;
-			return;
-		}
-	}
-	for (size_t i = 0; i < n; i++) {
-		size_t len = strlen(expected);
-
-		snprintf(expected + len, sizeof expected - len, "%s%s",
-			 i == 0 ? "" : i + 1 == n ? " or " : ", ", names[i]);
-	}
-	rs_yaml__report(ctx, RS_DIAG_ERROR, v, path, "unknown value '%s' (expected %s)", v->str,
-			expected);
 }
 
 static void parse_hosts(struct rs_yctx *ctx, const struct rs_ynode *spec,
@@ -197,7 +116,7 @@ static void parse_addresses(struct rs_yctx *ctx, const struct rs_ynode *spec,
 	if (!n || !rs_yaml__str_list(ctx, n, "spec.addresses", &se->addresses, &se->naddresses))
 		return;
 	for (size_t i = 0; i < se->naddresses; i++) {
-		if (!is_ip_or_cidr(se->addresses[i]))
+		if (!rs_config__is_ip_or_cidr(se->addresses[i]))
 			rs_yaml__report(ctx, RS_DIAG_ERROR, n->items[i],
 					rs_yaml__path_index(path, "spec.addresses", i),
 					"'%s' is not an IP address or CIDR block", se->addresses[i]);
@@ -251,11 +170,9 @@ static void parse_ports(struct rs_yctx *ctx, const struct rs_ynode *spec,
 
 	if (!n || !rs_yaml__expect(ctx, n, "spec.ports", RS_YNODE_SEQUENCE) || n->n == 0)
 		return;
-	se->ports = calloc(n->n, sizeof *se->ports);
-	if (!se->ports) {
-		nomem(ctx);
+	se->ports = rs_config__alloc_items(ctx, n->n, sizeof *se->ports);
+	if (!se->ports)
 		return;
-	}
 	se->nports = n->n;
 	for (size_t i = 0; i < n->n; i++) {
 		struct rs_se_port *p = &se->ports[i];
@@ -296,11 +213,9 @@ static void parse_endpoint_ports(struct rs_yctx *ctx, const struct rs_ynode *n, 
 	if (!rs_yaml__expect(ctx, n, path, RS_YNODE_MAPPING) || n->n == 0)
 		return;
 	rs_yaml__check_fields(ctx, n, path, NULL);
-	ep->ports = calloc(n->n, sizeof *ep->ports);
-	if (!ep->ports) {
-		nomem(ctx);
+	ep->ports = rs_config__alloc_items(ctx, n->n, sizeof *ep->ports);
+	if (!ep->ports)
 		return;
-	}
 	for (size_t i = 0; i < n->n; i++) {
 		const struct rs_ypair *p = &n->pairs[i];
 		struct rs_named_port *np = &ep->ports[ep->nports];
@@ -347,7 +262,7 @@ static void parse_endpoint(struct rs_yctx *ctx, const struct rs_ynode *n, const 
 				rs_yaml__report(ctx, RS_DIAG_ERROR, v, sub,
 						"'%s' must be unix:// followed by an absolute path",
 						ep->address);
-			else if (!unix_path && !is_ip(ep->address))
+			else if (!unix_path && !rs_config__is_ip(ep->address))
 				rs_yaml__report(ctx, RS_DIAG_ERROR, v, sub,
 						"'%s' is not an IP address or unix:// path, as "
 						"resolution STATIC requires",
@@ -379,11 +294,9 @@ static void parse_endpoints(struct rs_yctx *ctx, const struct rs_ynode *spec,
 	char path[RS_YPATH_MAX];
 
 	if (n && rs_yaml__expect(ctx, n, "spec.endpoints", RS_YNODE_SEQUENCE) && n->n) {
-		se->endpoints = calloc(n->n, sizeof *se->endpoints);
-		if (!se->endpoints) {
-			nomem(ctx);
+		se->endpoints = rs_config__alloc_items(ctx, n->n, sizeof *se->endpoints);
+		if (!se->endpoints)
 			return;
-		}
 		se->nendpoints = n->n;
 		for (size_t i = 0; i < n->n; i++)
 			parse_endpoint(ctx, n->items[i], rs_yaml__path_index(path, "spec.endpoints", i),
@@ -403,65 +316,24 @@ static void parse_endpoints(struct rs_yctx *ctx, const struct rs_ynode *spec,
 				"required when resolution is STATIC");
 }
 
-static const struct rs_service_entry *find(const struct rs_config *cfg, const char *ns,
-					   const char *name)
-{
-	for (size_t i = 0; i < cfg->n_service_entries; i++) {
-		const struct rs_service_entry *se = &cfg->service_entries[i];
-
-		if (strcmp(se->ns, ns) == 0 && strcmp(se->name, name) == 0)
-			return se;
-	}
-	return NULL;
-}
-
-static int append(struct rs_config *cfg, struct rs_service_entry *se)
-{
-	struct rs_service_entry *v;
-
-	/* One at a time: loading is rare and off the data path, and the
-	 * snapshot build compacts what routing needs. */
-	v = realloc(cfg->service_entries, (cfg->n_service_entries + 1) * sizeof *v);
-	if (!v)
-		return -ENOMEM;
-	cfg->service_entries = v;
-	v[cfg->n_service_entries++] = *se;
-	memset(se, 0, sizeof *se);
-	return 0;
-}
-
 int rs_config__service_entry_load(struct rs_yctx *ctx, const struct rs_ynode *root,
 				  const char *name, const char *ns, struct rs_config *cfg)
 {
 	struct rs_service_entry se = {0};
-	const struct rs_service_entry *prev = find(cfg, ns, name);
+	const struct rs_config__head *prev =
+	    rs_config__find(cfg->service_entries, cfg->n_service_entries,
+	                    sizeof *cfg->service_entries, NULL, ns, name);
 	const struct rs_ynode *spec;
 	char path[RS_YPATH_MAX];
 	int v, r = 0;
 
 	/* The same name twice is a mistake kubectl would turn into an update;
 	 * keeping the first makes the result independent of which is right. */
-	if (prev) {
-		rs_yaml__report(ctx, RS_DIAG_ERROR, root, NULL, "already defined at %s:%d:%d",
-				prev->pos.file, prev->pos.line, prev->pos.col);
+	if (!rs_config__begin(ctx, root, prev, name, ns, &se.name, &se.ns, &se.pos))
 		goto cleanup;
-	}
-	se.name = strdup(name);
-	se.ns = strdup(ns);
-	if (!se.name || !se.ns) {
-		nomem(ctx);
-		goto cleanup;
-	}
-	se.pos.file = ctx->file;
-	se.pos.line = root->line;
-	se.pos.col = root->col;
 
-	spec = rs_yaml__get(root, "spec");
-	if (!spec) {
-		rs_yaml__report(ctx, RS_DIAG_ERROR, root, "spec", "required field is missing");
-		goto cleanup;
-	}
-	if (!rs_yaml__expect(ctx, spec, "spec", RS_YNODE_MAPPING))
+	spec = rs_config__spec(ctx, root);
+	if (!spec)
 		goto cleanup;
 	rs_yaml__check_fields(ctx, spec, "spec", spec_fields);
 	/* In the order written, so the warnings read top to bottom. */
@@ -480,16 +352,16 @@ int rs_config__service_entry_load(struct rs_yctx *ctx, const struct rs_ynode *ro
 	parse_addresses(ctx, spec, &se);
 	parse_ports(ctx, spec, &se);
 	v = RS_SE_MESH_EXTERNAL;
-	parse_enum(ctx, spec, "location", locations, 2, &v);
+	rs_config__read_enum(ctx, spec, "spec", "location", locations, 2, &v);
 	se.location = (enum rs_se_location)v;
 	v = RS_SE_RESOLUTION_NONE;
-	parse_enum(ctx, spec, "resolution", resolutions, 4, &v);
+	rs_config__read_enum(ctx, spec, "spec", "resolution", resolutions, 4, &v);
 	se.resolution = (enum rs_se_resolution)v;
 	/* After ports and resolution: endpoint checks depend on both. */
 	parse_endpoints(ctx, spec, &se);
 
 	if (!ctx->rejected)
-		r = append(cfg, &se);
+		r = rs_config__grow(&cfg->service_entries, &cfg->n_service_entries, &se, sizeof se);
 cleanup:
 	if (ctx->nomem)
 		r = -ENOMEM;

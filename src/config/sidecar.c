@@ -3,9 +3,7 @@
  * Istio's reference
  * (https://istio.io/latest/docs/reference/config/networking/sidecar/) and
  * its validation (pkg/config/validation ValidateSidecar). */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,83 +40,6 @@ static const char *const outbound_modes[] = {
 
 #define UNIX_PREFIX "unix://"
 
-static bool nomem(struct rs_yctx *ctx)
-{
-	ctx->nomem = true;
-	ctx->rejected = true;
-	return false;
-}
-
-/* Checks map's keys in the order written: an unknown key is a warning, and
- * so is a key parsed but not implemented by the data path yet. */
-static void check_fields(struct rs_yctx *ctx, const struct rs_ynode *map, const char *path,
-                         const char *const *fields, const char *const *not_implemented)
-{
-	char buf[RS_YPATH_MAX];
-
-	if (!map || map->type != RS_YNODE_MAPPING)
-		return;
-	rs_yaml__check_fields(ctx, map, path, NULL);
-	for (size_t i = 0; i < map->n; i++) {
-		const struct rs_ynode *k = map->pairs[i].key;
-		bool known = false, later = false;
-
-		if (k->type != RS_YNODE_SCALAR)
-			continue;
-		for (const char *const *f = fields; *f && !known; f++)
-			known = strcmp(k->str, *f) == 0;
-		for (const char *const *f = not_implemented; f && *f && !later; f++)
-			later = strcmp(k->str, *f) == 0;
-		rs_yaml__path_key(buf, path, k->str);
-		if (!known)
-			rs_yaml__report(ctx, RS_DIAG_WARNING, k, NULL, "unknown field '%s'", buf);
-		else if (later && !rs_yaml__is_null(map->pairs[i].value))
-			rs_yaml__report(ctx, RS_DIAG_WARNING, k, NULL,
-			                "field '%s' is not implemented yet; ignored", buf);
-	}
-}
-
-/* Reads an enum written as its Istio name (names is NULL-terminated; an
- * empty name is never matched). */
-static void read_enum(struct rs_yctx *ctx, const struct rs_ynode *map, const char *path,
-                      const char *key, const char *const *names, int *out)
-{
-	const struct rs_ynode *v = rs_yaml__get(map, key);
-	char buf[RS_YPATH_MAX], expected[128] = "";
-	size_t n = 0;
-
-	rs_yaml__path_key(buf, path, key);
-	if (!v || !rs_yaml__expect(ctx, v, buf, RS_YNODE_SCALAR))
-		return;
-	for (size_t i = 0; names[i]; i++) {
-		if (names[i][0] && strcmp(v->str, names[i]) == 0) {
-			*out = (int)i;
-			return;
-		}
-	}
-	for (size_t i = 0; names[i]; i++) {
-		size_t len = strlen(expected);
-
-		if (!names[i][0])
-			continue;
-		snprintf(expected + len, sizeof expected - len, "%s%s",
-		         n == 0         ? ""
-		         : names[i + 1] ? ", "
-		                        : " or ",
-		         names[i]);
-		n++;
-	}
-	rs_yaml__report(ctx, RS_DIAG_ERROR, v, buf, "unknown value '%s' (expected %s)", v->str,
-	                expected);
-}
-
-static bool is_ip(const char *s)
-{
-	unsigned char buf[sizeof(struct in6_addr)];
-
-	return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
-}
-
 static void read_port(struct rs_yctx *ctx, const struct rs_ynode *n, const char *path,
                       struct rs_sidecar_port *p)
 {
@@ -127,7 +48,7 @@ static void read_port(struct rs_yctx *ctx, const struct rs_ynode *n, const char 
 
 	if (!rs_yaml__expect(ctx, n, path, RS_YNODE_MAPPING))
 		return;
-	check_fields(ctx, n, path, port_fields, NULL);
+	rs_config__check_fields(ctx, n, path, port_fields, NULL);
 	v = rs_yaml__get(n, "number");
 	rs_yaml__path_key(buf, path, "number");
 	if (v)
@@ -149,7 +70,7 @@ static void read_bind(struct rs_yctx *ctx, const struct rs_ynode *n, const char 
 
 	if (!rs_yaml__str_field(ctx, n, path, "bind", false, bind))
 		return;
-	if (!is_ip(*bind) && strncmp(*bind, UNIX_PREFIX, strlen(UNIX_PREFIX)) != 0)
+	if (!rs_config__is_ip(*bind) && strncmp(*bind, UNIX_PREFIX, strlen(UNIX_PREFIX)) != 0)
 		rs_yaml__report(ctx, RS_DIAG_ERROR, rs_yaml__get(n, "bind"),
 		                rs_yaml__path_key(buf, path, "bind"),
 		                "'%s' is not an IP address or unix:// path", *bind);
@@ -162,11 +83,9 @@ static void parse_ingress(struct rs_yctx *ctx, const struct rs_ynode *spec, stru
 
 	if (!n || !rs_yaml__expect(ctx, n, "spec.ingress", RS_YNODE_SEQUENCE) || n->n == 0)
 		return;
-	sc->ingress = calloc(n->n, sizeof *sc->ingress);
-	if (!sc->ingress) {
-		nomem(ctx);
+	sc->ingress = rs_config__alloc_items(ctx, n->n, sizeof *sc->ingress);
+	if (!sc->ingress)
 		return;
-	}
 	sc->ningress = n->n;
 	for (size_t i = 0; i < n->n; i++) {
 		struct rs_sidecar_ingress *in = &sc->ingress[i];
@@ -176,7 +95,7 @@ static void parse_ingress(struct rs_yctx *ctx, const struct rs_ynode *spec, stru
 		rs_yaml__path_index(path, "spec.ingress", i);
 		if (!rs_yaml__expect(ctx, e, path, RS_YNODE_MAPPING))
 			continue;
-		check_fields(ctx, e, path, ingress_fields, ingress_not_implemented);
+		rs_config__check_fields(ctx, e, path, ingress_fields, ingress_not_implemented);
 		in->pos = (struct rs_pos){ctx->file, e->line, e->col};
 		v = rs_yaml__get(e, "port");
 		rs_yaml__path_key(buf, path, "port");
@@ -191,7 +110,7 @@ static void parse_ingress(struct rs_yctx *ctx, const struct rs_ynode *spec, stru
 				                in->port.number, j);
 		}
 		read_bind(ctx, e, path, &in->bind);
-		read_enum(ctx, e, path, "captureMode", capture_modes, &mode);
+		rs_config__read_enum(ctx, e, path, "captureMode", capture_modes, SIZE_MAX, &mode);
 		in->capture_mode = (enum rs_capture_mode)mode;
 		rs_yaml__str_field(ctx, e, path, "defaultEndpoint", false, &in->default_endpoint);
 	}
@@ -222,11 +141,9 @@ static void parse_egress(struct rs_yctx *ctx, const struct rs_ynode *spec, struc
 
 	if (!n || !rs_yaml__expect(ctx, n, "spec.egress", RS_YNODE_SEQUENCE) || n->n == 0)
 		return;
-	sc->egress = calloc(n->n, sizeof *sc->egress);
-	if (!sc->egress) {
-		nomem(ctx);
+	sc->egress = rs_config__alloc_items(ctx, n->n, sizeof *sc->egress);
+	if (!sc->egress)
 		return;
-	}
 	sc->negress = n->n;
 	for (size_t i = 0; i < n->n; i++) {
 		struct rs_sidecar_egress *eg = &sc->egress[i];
@@ -236,7 +153,7 @@ static void parse_egress(struct rs_yctx *ctx, const struct rs_ynode *spec, struc
 		rs_yaml__path_index(path, "spec.egress", i);
 		if (!rs_yaml__expect(ctx, e, path, RS_YNODE_MAPPING))
 			continue;
-		check_fields(ctx, e, path, egress_fields, NULL);
+		rs_config__check_fields(ctx, e, path, egress_fields, NULL);
 		eg->pos = (struct rs_pos){ctx->file, e->line, e->col};
 		v = rs_yaml__get(e, "port");
 		if (v) {
@@ -252,7 +169,7 @@ static void parse_egress(struct rs_yctx *ctx, const struct rs_ynode *spec, struc
 			catch_all = i;
 		}
 		read_bind(ctx, e, path, &eg->bind);
-		read_enum(ctx, e, path, "captureMode", capture_modes, &mode);
+		rs_config__read_enum(ctx, e, path, "captureMode", capture_modes, SIZE_MAX, &mode);
 		eg->capture_mode = (enum rs_capture_mode)mode;
 		v = rs_yaml__get(e, "hosts");
 		rs_yaml__path_key(buf, path, "hosts");
@@ -274,11 +191,7 @@ static void sidecar_clear(struct rs_sidecar *sc)
 {
 	free(sc->name);
 	free(sc->ns);
-	for (size_t i = 0; i < sc->nworkload_selector; i++) {
-		free(sc->workload_selector[i].key);
-		free(sc->workload_selector[i].value);
-	}
-	free(sc->workload_selector);
+	rs_config__kvs_free(sc->workload_selector, sc->nworkload_selector);
 	for (size_t i = 0; i < sc->ningress; i++) {
 		free(sc->ingress[i].port.protocol);
 		free(sc->ingress[i].port.name);
@@ -298,66 +211,29 @@ static void sidecar_clear(struct rs_sidecar *sc)
 	memset(sc, 0, sizeof *sc);
 }
 
-static const struct rs_sidecar *find(const struct rs_config *cfg, const char *ns, const char *name)
-{
-	for (size_t i = 0; i < cfg->n_sidecars; i++) {
-		const struct rs_sidecar *sc = &cfg->sidecars[i];
-
-		if (strcmp(sc->ns, ns) == 0 && strcmp(sc->name, name) == 0)
-			return sc;
-	}
-	return NULL;
-}
-
-static int append(struct rs_config *cfg, struct rs_sidecar *sc)
-{
-	struct rs_sidecar *v;
-
-	v = realloc(cfg->sidecars, (cfg->n_sidecars + 1) * sizeof *v);
-	if (!v)
-		return -ENOMEM;
-	cfg->sidecars = v;
-	v[cfg->n_sidecars++] = *sc;
-	memset(sc, 0, sizeof *sc);
-	return 0;
-}
-
 int rs_config__sidecar_load(struct rs_yctx *ctx, const struct rs_ynode *root, const char *name,
                             const char *ns, struct rs_config *cfg)
 {
 	struct rs_sidecar sc = {0};
-	const struct rs_sidecar *prev = find(cfg, ns, name);
+	const struct rs_config__head *prev =
+	    rs_config__find(cfg->sidecars, cfg->n_sidecars, sizeof *cfg->sidecars, NULL, ns, name);
 	const struct rs_ynode *spec, *v;
 	int r = 0, mode = RS_OUTBOUND_UNSET;
 
 	/* As for ServiceEntry: the first of two same-named resources wins. */
-	if (prev) {
-		rs_yaml__report(ctx, RS_DIAG_ERROR, root, NULL, "already defined at %s:%d:%d",
-		                prev->pos.file, prev->pos.line, prev->pos.col);
+	if (!rs_config__begin(ctx, root, prev, name, ns, &sc.name, &sc.ns, &sc.pos))
 		goto cleanup;
-	}
-	sc.name = strdup(name);
-	sc.ns = strdup(ns);
-	if (!sc.name || !sc.ns) {
-		nomem(ctx);
-		goto cleanup;
-	}
-	sc.pos = (struct rs_pos){ctx->file, root->line, root->col};
 
-	spec = rs_yaml__get(root, "spec");
-	if (!spec) {
-		rs_yaml__report(ctx, RS_DIAG_ERROR, root, "spec", "required field is missing");
+	spec = rs_config__spec(ctx, root);
+	if (!spec)
 		goto cleanup;
-	}
-	if (!rs_yaml__expect(ctx, spec, "spec", RS_YNODE_MAPPING))
-		goto cleanup;
-	check_fields(ctx, spec, "spec", spec_fields, spec_not_implemented);
+	rs_config__check_fields(ctx, spec, "spec", spec_fields, spec_not_implemented);
 
 	v = rs_yaml__get(spec, "workloadSelector");
 	if (v && rs_yaml__expect(ctx, v, "spec.workloadSelector", RS_YNODE_MAPPING)) {
 		const struct rs_ynode *labels = rs_yaml__get(v, "labels");
 
-		check_fields(ctx, v, "spec.workloadSelector", selector_fields, NULL);
+		rs_config__check_fields(ctx, v, "spec.workloadSelector", selector_fields, NULL);
 		sc.has_workload_selector = true;
 		if (labels)
 			rs_yaml__str_map(ctx, labels, "spec.workloadSelector.labels",
@@ -367,13 +243,14 @@ int rs_config__sidecar_load(struct rs_yctx *ctx, const struct rs_ynode *root, co
 	parse_egress(ctx, spec, &sc);
 	v = rs_yaml__get(spec, "outboundTrafficPolicy");
 	if (v && rs_yaml__expect(ctx, v, "spec.outboundTrafficPolicy", RS_YNODE_MAPPING)) {
-		check_fields(ctx, v, "spec.outboundTrafficPolicy", outbound_fields,
-		             outbound_not_implemented);
+		rs_config__check_fields(ctx, v, "spec.outboundTrafficPolicy", outbound_fields,
+		                        outbound_not_implemented);
 		/* The enum's zero value: written without a mode, the policy is
 		 * REGISTRY_ONLY (the mesh-wide default, ALLOW_ANY, applies only
 		 * when the whole field is absent). */
 		mode = RS_OUTBOUND_REGISTRY_ONLY;
-		read_enum(ctx, v, "spec.outboundTrafficPolicy", "mode", outbound_modes, &mode);
+		rs_config__read_enum(ctx, v, "spec.outboundTrafficPolicy", "mode", outbound_modes,
+		                     SIZE_MAX, &mode);
 	}
 	sc.outbound_mode = (enum rs_outbound_mode)mode;
 	/* Istio (ValidateSidecar): a Sidecar that says nothing is a mistake. */
@@ -381,7 +258,7 @@ int rs_config__sidecar_load(struct rs_yctx *ctx, const struct rs_ynode *root, co
 		rs_yaml__report(ctx, RS_DIAG_ERROR, spec, "spec", "empty configuration provided");
 
 	if (!ctx->rejected)
-		r = append(cfg, &sc);
+		r = rs_config__grow(&cfg->sidecars, &cfg->n_sidecars, &sc, sizeof sc);
 cleanup:
 	if (ctx->nomem)
 		r = -ENOMEM;

@@ -5,7 +5,6 @@
  * validation (pkg/config/validation ValidateTelemetry). */
 #include <errno.h>
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,183 +50,17 @@ static const char *const metric_names[] = {
 	"GRPC_REQUEST_MESSAGES", "GRPC_RESPONSE_MESSAGES",
 };
 
-static bool nomem(struct rs_yctx *ctx)
-{
-	ctx->nomem = true;
-	ctx->rejected = true;
-	return false;
-}
 
-/* calloc for n parsed items; NULL (nothing to free) when n is 0 or on failure. */
-static void *alloc_items(struct rs_yctx *ctx, size_t n, size_t size)
-{
-	void *v;
-
-	if (n == 0)
-		return NULL;
-	v = calloc(n, size);
-	if (!v)
-		nomem(ctx);
-	return v;
-}
-
-/* Reads an enum written as its Istio name into *out; reports an unknown value
- * with the allowed ones. */
-static bool parse_enum(struct rs_yctx *ctx, const struct rs_ynode *v, const char *path,
-		       const char *const *names, size_t n, int *out)
-{
-	char expected[512] = "";
-
-	if (!rs_yaml__expect(ctx, v, path, RS_YNODE_SCALAR))
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		if (strcmp(v->str, names[i]) == 0) {
-			*out = (int)i;
-			return true;
-		}
-	}
-	for (size_t i = 0; i < n; i++) {
-		size_t len = strlen(expected);
-
-		snprintf(expected + len, sizeof expected - len, "%s%s",
-			 i == 0 ? "" : i + 1 == n ? " or " : ", ", names[i]);
-	}
-	rs_yaml__report(ctx, RS_DIAG_ERROR, v, path, "unknown value '%s' (expected %s)", v->str,
-			expected);
-	return false;
-}
-
-static void strs_clear(struct rs_strs *s)
-{
-	for (size_t i = 0; i < s->n; i++)
-		free(s->v[i]);
-	free(s->v);
-	s->v = NULL;
-	s->n = 0;
-}
-
-static void kvs_free(struct rs_kv *kv, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		free(kv[i].key);
-		free(kv[i].value);
-	}
-	free(kv);
-}
-
-static const char *const selector_fields[] = {"matchLabels", NULL};
-
-/* spec.selector, as Istio's validateWorkloadSelector checks it. */
-static void parse_selector(struct rs_yctx *ctx, const struct rs_ynode *spec,
-			   struct rs_selector *sel)
-{
-	const struct rs_ynode *n = rs_yaml__get(spec, "selector"), *ml;
-	char path[RS_YPATH_MAX];
-
-	if (!n || !rs_yaml__expect(ctx, n, "spec.selector", RS_YNODE_MAPPING))
-		return;
-	sel->set = true;
-	rs_yaml__check_fields(ctx, n, "spec.selector", selector_fields);
-	ml = rs_yaml__get(n, "matchLabels");
-	if (ml && !rs_yaml__str_map(ctx, ml, "spec.selector.matchLabels", &sel->labels,
-				    &sel->nlabels))
-		return;
-	/* Istio reads a selector without labels as no selector: every
-	 * workload of the namespace. Likely not what was meant, so say so. */
-	if (sel->nlabels == 0) {
-		rs_yaml__report(ctx, RS_DIAG_WARNING, ml ? ml : n,
-				ml ? "spec.selector.matchLabels" : "spec.selector",
-				"no labels: applies to every workload of the namespace, as Istio "
-				"does without a selector");
-		return;
-	}
-	for (size_t i = 0; i < sel->nlabels; i++) {
-		rs_yaml__path_key(path, "spec.selector.matchLabels", sel->labels[i].key);
-		if (sel->labels[i].key[0] == '\0')
-			rs_yaml__report(ctx, RS_DIAG_ERROR, ml->pairs[i].key, path,
-					"a label name must not be empty");
-		else if (strchr(sel->labels[i].key, '*') || strchr(sel->labels[i].value, '*'))
-			rs_yaml__report(ctx, RS_DIAG_ERROR, ml->pairs[i].value, path,
-					"wildcards are not supported in a selector");
-	}
-}
-
-static const char *const target_ref_fields[] = {"group", "kind", "name", "namespace", NULL};
-
-static void target_refs_free(struct rs_target_ref *t, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		free(t[i].group);
-		free(t[i].kind);
-		free(t[i].name);
-		free(t[i].ns);
-	}
-	free(t);
-}
-
-static void parse_target_ref(struct rs_yctx *ctx, const struct rs_ynode *n, const char *path,
-			     struct rs_target_ref *t)
-{
-	if (!rs_yaml__expect(ctx, n, path, RS_YNODE_MAPPING))
-		return;
-	rs_yaml__check_fields(ctx, n, path, target_ref_fields);
-	rs_yaml__str_field(ctx, n, path, "group", false, &t->group);
-	rs_yaml__str_field(ctx, n, path, "kind", true, &t->kind);
-	rs_yaml__str_field(ctx, n, path, "name", true, &t->name);
-	rs_yaml__str_field(ctx, n, path, "namespace", false, &t->ns);
-}
-
-/* spec.targetRef and spec.targetRefs[] (Gateway API attachment, for
- * waypoints and gateways): parsed so the resource loads, but a sidecar is
- * selected by labels, so the data path does not use them yet. */
-static void parse_target_refs(struct rs_yctx *ctx, const struct rs_ynode *spec,
-			      struct rs_target_ref **out, size_t *count)
-{
-	const struct rs_ynode *one = rs_yaml__get(spec, "targetRef");
-	const struct rs_ynode *many = rs_yaml__get(spec, "targetRefs");
-	size_t total = 0;
-	char path[RS_YPATH_MAX];
-
-	if (one)
-		total++;
-	if (many && rs_yaml__expect(ctx, many, "spec.targetRefs", RS_YNODE_SEQUENCE))
-		total += many->n;
-	else
-		many = NULL;
-	if (total == 0)
-		return;
-	*out = alloc_items(ctx, total, sizeof **out);
-	if (!*out)
-		return;
-	*count = total;
-	if (one) {
-		parse_target_ref(ctx, one, "spec.targetRef", &(*out)[0]);
-		rs_yaml__report(ctx, RS_DIAG_WARNING, one, NULL,
-				"field 'spec.targetRef' is not implemented yet; ignored");
-	}
-	if (many) {
-		for (size_t i = 0; i < many->n; i++)
-			parse_target_ref(ctx, many->items[i],
-					 rs_yaml__path_index(path, "spec.targetRefs", i),
-					 &(*out)[(one ? 1 : 0) + i]);
-		rs_yaml__report(ctx, RS_DIAG_WARNING, many, NULL,
-				"field 'spec.targetRefs' is not implemented yet; ignored");
-	}
-	if (rs_yaml__get(spec, "selector") && (one || many))
-		rs_yaml__report(ctx, RS_DIAG_ERROR, one ? one : many,
-				one ? "spec.targetRef" : "spec.targetRefs",
-				"only one of selector or targetRef(s) can be set");
-}
 
 static void access_logging_clear(struct rs_tel_access_logging *a)
 {
-	strs_clear(&a->providers);
+	rs_config__strs_clear(&a->providers);
 	free(a->filter);
 }
 
 static void metrics_clear(struct rs_tel_metrics *m)
 {
-	strs_clear(&m->providers);
+	rs_config__strs_clear(&m->providers);
 	for (size_t i = 0; i < m->noverrides; i++) {
 		struct rs_tel_metric_override *o = &m->overrides[i];
 
@@ -244,7 +77,7 @@ static void metrics_clear(struct rs_tel_metrics *m)
 
 static void tracing_clear(struct rs_tel_tracing *t)
 {
-	strs_clear(&t->providers);
+	rs_config__strs_clear(&t->providers);
 	for (size_t i = 0; i < t->ncustom_tags; i++) {
 		free(t->custom_tags[i].tag);
 		free(t->custom_tags[i].value);
@@ -257,8 +90,8 @@ static void clear(struct rs_telemetry *t)
 {
 	free(t->name);
 	free(t->ns);
-	kvs_free(t->selector.labels, t->selector.nlabels);
-	target_refs_free(t->target_refs, t->ntarget_refs);
+	rs_config__kvs_free(t->selector.labels, t->selector.nlabels);
+	rs_config__target_refs_free(t->target_refs, t->ntarget_refs);
 	for (size_t i = 0; i < t->naccess_logging; i++)
 		access_logging_clear(&t->access_logging[i]);
 	free(t->access_logging);
@@ -296,7 +129,7 @@ static void parse_match(struct rs_yctx *ctx, const struct rs_ynode *map, const c
 		return;
 	rs_yaml__check_fields(ctx, n, sub, match_fields);
 	v = rs_yaml__get(n, "mode");
-	if (v && parse_enum(ctx, v, rs_yaml__path_key(m, sub, "mode"), modes, 3, &i))
+	if (v && rs_config__parse_enum(ctx, v, rs_yaml__path_key(m, sub, "mode"), modes, 3, &i))
 		*mode = (enum rs_tel_mode)i;
 }
 
@@ -311,7 +144,7 @@ static void parse_providers(struct rs_yctx *ctx, const struct rs_ynode *map, con
 	rs_yaml__path_key(sub, path, "providers");
 	if (!n || !rs_yaml__expect(ctx, n, sub, RS_YNODE_SEQUENCE))
 		return;
-	out->v = alloc_items(ctx, n->n, sizeof *out->v);
+	out->v = rs_config__alloc_items(ctx, n->n, sizeof *out->v);
 	if (!out->v)
 		return;
 	for (size_t i = 0; i < n->n; i++) {
@@ -355,7 +188,7 @@ static void *parse_section(struct rs_yctx *ctx, const struct rs_ynode *spec, con
 	rs_yaml__path_key(path, "spec", key);
 	if (!n || !rs_yaml__expect(ctx, n, path, RS_YNODE_SEQUENCE))
 		return NULL;
-	v = alloc_items(ctx, n->n, size);
+	v = rs_config__alloc_items(ctx, n->n, size);
 	if (!v)
 		return NULL;
 	*count = n->n;
@@ -407,8 +240,9 @@ static void parse_metric_override(struct rs_yctx *ctx, const struct rs_ynode *n,
 	if (m && rs_yaml__expect(ctx, m, sub, RS_YNODE_MAPPING)) {
 		rs_yaml__check_fields(ctx, m, sub, metric_match_fields);
 		v = rs_yaml__get(m, "metric");
-		if (v && parse_enum(ctx, v, rs_yaml__path_key(key, sub, "metric"), metric_names,
-				    sizeof metric_names / sizeof metric_names[0], &i))
+		if (v && rs_config__parse_enum(ctx, v, rs_yaml__path_key(key, sub, "metric"),
+		                               metric_names,
+		                               sizeof metric_names / sizeof metric_names[0], &i))
 			rs_yaml__str(ctx, v, key, &o->metric);
 		if (rs_yaml__get(m, "customMetric")) {
 			if (v)
@@ -419,7 +253,8 @@ static void parse_metric_override(struct rs_yctx *ctx, const struct rs_ynode *n,
 				rs_yaml__str_field(ctx, m, sub, "customMetric", false, &o->metric);
 		}
 		v = rs_yaml__get(m, "mode");
-		if (v && parse_enum(ctx, v, rs_yaml__path_key(key, sub, "mode"), modes, 3, &i))
+		if (v && rs_config__parse_enum(ctx, v, rs_yaml__path_key(key, sub, "mode"), modes,
+		                               3, &i))
 			o->mode = (enum rs_tel_mode)i;
 	}
 	parse_flag(ctx, n, path, "disabled", &o->disabled);
@@ -428,7 +263,7 @@ static void parse_metric_override(struct rs_yctx *ctx, const struct rs_ynode *n,
 	if (!tags || !rs_yaml__expect(ctx, tags, sub, RS_YNODE_MAPPING))
 		return;
 	rs_yaml__check_fields(ctx, tags, sub, NULL);
-	o->tags = alloc_items(ctx, tags->n, sizeof *o->tags);
+	o->tags = rs_config__alloc_items(ctx, tags->n, sizeof *o->tags);
 	if (!o->tags)
 		return;
 	for (size_t j = 0; j < tags->n; j++) {
@@ -452,8 +287,8 @@ static void parse_metric_override(struct rs_yctx *ctx, const struct rs_ynode *n,
 			continue;
 		rs_yaml__check_fields(ctx, p->value, item, tag_override_fields);
 		v = rs_yaml__get(p->value, "operation");
-		if (v && parse_enum(ctx, v, rs_yaml__path_key(key, item, "operation"), tag_ops, 2,
-				    &i))
+		if (v && rs_config__parse_enum(ctx, v, rs_yaml__path_key(key, item, "operation"),
+		                               tag_ops, 2, &i))
 			t->op = (enum rs_tel_tag_op)i;
 		rs_yaml__str_field(ctx, p->value, item, "value", false, &t->value);
 		/* Istio: REMOVE takes no value, UPSERT needs one. */
@@ -485,7 +320,7 @@ static void parse_metrics(struct rs_yctx *ctx, const struct rs_ynode *n, const c
 		if (ov->n)
 			rs_yaml__report(ctx, RS_DIAG_WARNING, ov, NULL,
 					"field '%s' is not implemented yet; ignored", sub);
-		m->overrides = alloc_items(ctx, ov->n, sizeof *m->overrides);
+		m->overrides = rs_config__alloc_items(ctx, ov->n, sizeof *m->overrides);
 		if (m->overrides) {
 			m->noverrides = ov->n;
 			for (size_t i = 0; i < ov->n; i++)
@@ -551,7 +386,7 @@ static void parse_custom_tags(struct rs_yctx *ctx, const struct rs_ynode *map, c
 	if (n->n)
 		rs_yaml__report(ctx, RS_DIAG_WARNING, n, NULL,
 				"field '%s' is not implemented yet; ignored", sub);
-	t->custom_tags = alloc_items(ctx, n->n, sizeof *t->custom_tags);
+	t->custom_tags = rs_config__alloc_items(ctx, n->n, sizeof *t->custom_tags);
 	if (!t->custom_tags)
 		return;
 	for (size_t i = 0; i < n->n; i++) {
@@ -611,59 +446,23 @@ static void parse_tracing(struct rs_yctx *ctx, const struct rs_ynode *n, const c
 		   &t->use_request_id_for_trace_sampling);
 }
 
-static const struct rs_telemetry *find(const struct rs_config *cfg, const char *ns,
-				       const char *name)
-{
-	for (size_t i = 0; i < cfg->n_telemetries; i++) {
-		const struct rs_telemetry *t = &cfg->telemetries[i];
-
-		if (strcmp(t->ns, ns) == 0 && strcmp(t->name, name) == 0)
-			return t;
-	}
-	return NULL;
-}
-
-static int append(struct rs_config *cfg, struct rs_telemetry *t)
-{
-	struct rs_telemetry *v;
-
-	v = realloc(cfg->telemetries, (cfg->n_telemetries + 1) * sizeof *v);
-	if (!v)
-		return -ENOMEM;
-	cfg->telemetries = v;
-	v[cfg->n_telemetries++] = *t;
-	memset(t, 0, sizeof *t);
-	return 0;
-}
-
 int rs_config__telemetry_load(struct rs_yctx *ctx, const struct rs_ynode *root, const char *name,
 			      const char *ns, struct rs_config *cfg)
 {
 	struct rs_telemetry t = {0};
-	const struct rs_telemetry *prev = find(cfg, ns, name);
+	const struct rs_config__head *prev = rs_config__find(
+	    cfg->telemetries, cfg->n_telemetries, sizeof *cfg->telemetries, NULL, ns, name);
 	const struct rs_ynode *spec;
 	int r = 0;
 
-	if (prev) {
-		rs_yaml__report(ctx, RS_DIAG_ERROR, root, NULL, "already defined at %s:%d:%d",
-				prev->pos.file, prev->pos.line, prev->pos.col);
+	if (!rs_config__begin(ctx, root, prev, name, ns, &t.name, &t.ns, &t.pos))
 		goto cleanup;
-	}
-	t.name = strdup(name);
-	t.ns = strdup(ns);
-	if (!t.name || !t.ns) {
-		nomem(ctx);
-		goto cleanup;
-	}
-	t.pos.file = ctx->file;
-	t.pos.line = root->line;
-	t.pos.col = root->col;
 
 	spec = rs_yaml__get(root, "spec");
 	if (spec && rs_yaml__expect(ctx, spec, "spec", RS_YNODE_MAPPING)) {
 		rs_yaml__check_fields(ctx, spec, "spec", spec_fields);
-		parse_selector(ctx, spec, &t.selector);
-		parse_target_refs(ctx, spec, &t.target_refs, &t.ntarget_refs);
+		rs_config__parse_selector(ctx, spec, &t.selector);
+		rs_config__parse_target_refs(ctx, spec, &t.target_refs, &t.ntarget_refs);
 		t.access_logging = parse_section(ctx, spec, "accessLogging",
 						 sizeof *t.access_logging, &t.naccess_logging,
 						 parse_access_logging);
@@ -674,7 +473,7 @@ int rs_config__telemetry_load(struct rs_yctx *ctx, const struct rs_ynode *root, 
 	}
 
 	if (!ctx->rejected)
-		r = append(cfg, &t);
+		r = rs_config__grow(&cfg->telemetries, &cfg->n_telemetries, &t, sizeof t);
 cleanup:
 	if (ctx->nomem)
 		r = -ENOMEM;

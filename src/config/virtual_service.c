@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <regex.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -77,50 +76,10 @@ static const char *const abort_fields[] = {"httpStatus", "grpcStatus", "http2Err
 static const char *const abort_not_implemented[] = {"grpcStatus", "http2Error", NULL};
 static const char *const percent_fields[] = {"value", NULL};
 
-/* The Kubernetes cluster domain Istio expands short names with. */
-#define CLUSTER_DOMAIN "svc.cluster.local"
 
 #define HEADER_NAME_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"
 /* Routing on a validated JWT's claims (RequestAuthentication). */
 #define JWT_CLAIM_PREFIX "@request.auth.claims."
-
-static bool nomem(struct rs_yctx *ctx)
-{
-	ctx->nomem = true;
-	ctx->rejected = true;
-	return false;
-}
-
-/* Checks map's keys in the order written: an unknown key is a warning (as
- * rs_yaml__check_fields says it), and so is a key that is parsed but that the
- * data path does not implement yet. Repeated and non-string keys are errors. */
-static void check_fields(struct rs_yctx *ctx, const struct rs_ynode *map, const char *path,
-                         const char *const *fields, const char *const *not_implemented)
-{
-	char buf[RS_YPATH_MAX];
-
-	if (!map || map->type != RS_YNODE_MAPPING)
-		return;
-	/* With no list the keys are only checked to be unique strings. */
-	rs_yaml__check_fields(ctx, map, path, NULL);
-	for (size_t i = 0; i < map->n; i++) {
-		const struct rs_ynode *k = map->pairs[i].key;
-		bool known = false, later = false;
-
-		if (k->type != RS_YNODE_SCALAR)
-			continue;
-		for (const char *const *f = fields; *f && !known; f++)
-			known = strcmp(k->str, *f) == 0;
-		for (const char *const *f = not_implemented; f && *f && !later; f++)
-			later = strcmp(k->str, *f) == 0;
-		rs_yaml__path_key(buf, path, k->str);
-		if (!known)
-			rs_yaml__report(ctx, RS_DIAG_WARNING, k, NULL, "unknown field '%s'", buf);
-		else if (later && !rs_yaml__is_null(map->pairs[i].value))
-			rs_yaml__report(ctx, RS_DIAG_WARNING, k, NULL,
-			                "field '%s' is not implemented yet; ignored", buf);
-	}
-}
 
 /* A mapping at path, checked against its fields; false (reported) otherwise. */
 static bool open_map(struct rs_yctx *ctx, const struct rs_ynode *n, const char *path,
@@ -128,99 +87,8 @@ static bool open_map(struct rs_yctx *ctx, const struct rs_ynode *n, const char *
 {
 	if (!rs_yaml__expect(ctx, n, path, RS_YNODE_MAPPING))
 		return false;
-	check_fields(ctx, n, path, fields, not_implemented);
+	rs_config__check_fields(ctx, n, path, fields, not_implemented);
 	return true;
-}
-
-/* Istio's short-name rule (pkg/config/host ResolveShortnameToFQDN): a name
- * without a dot is a Kubernetes service in the resource's namespace; a name
- * with a dot, and `*`, are kept as written. */
-static char *resolve_host(struct rs_yctx *ctx, const char *host, const char *ns)
-{
-	char *out = NULL;
-
-	if (strchr(host, '.') || strcmp(host, "*") == 0)
-		out = strdup(host);
-	else if (asprintf(&out, "%s.%s." CLUSTER_DOMAIN, host, ns) < 0)
-		out = NULL;
-	if (!out)
-		nomem(ctx);
-	return out;
-}
-
-/* Go's time.ParseDuration, which Istio's YAML decoding (gogo jsonpb) uses
- * for google.protobuf.Duration: `10s`, `250ms`, `1.5s`, `1h30m`. Negative
- * durations are refused, as Istio's validation does. */
-static bool parse_duration(const char *s, uint64_t *ns)
-{
-	static const struct {
-		const char *unit;
-		double ns;
-	} units[] = {
-	    {"ns", 1},   {"us", 1e3}, {"\xc2\xb5s", 1e3}, {"\xce\xbcs", 1e3},
-	    {"ms", 1e6}, {"s", 1e9},  {"m", 60e9},        {"h", 3600e9},
-	};
-	double total = 0;
-
-	if (!*s)
-		return false;
-	if (strcmp(s, "0") == 0) {
-		*ns = 0;
-		return true;
-	}
-	while (*s) {
-		const char *start = s;
-		double v = 0, scale = 1, unit = 0;
-		size_t best = 0;
-
-		while (*s >= '0' && *s <= '9')
-			v = v * 10 + (*s++ - '0');
-		if (*s == '.') {
-			s++;
-			while (*s >= '0' && *s <= '9') {
-				scale /= 10;
-				v += (*s++ - '0') * scale;
-			}
-		}
-		if (s == start || (s == start + 1 && *start == '.'))
-			return false;
-		/* The longest unit that matches: `ms` before `m`. */
-		for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
-			size_t len = strlen(units[i].unit);
-
-			if (len > best && strncmp(s, units[i].unit, len) == 0) {
-				best = len;
-				unit = units[i].ns;
-			}
-		}
-		if (!best)
-			return false;
-		total += v * unit;
-		s += best;
-	}
-	if (total > (double)UINT64_MAX / 2)
-		return false;
-	*ns = (uint64_t)(total + 0.5);
-	return true;
-}
-
-static void read_duration(struct rs_yctx *ctx, const struct rs_ynode *map, const char *path,
-                          const char *key, struct rs_opt_dur *out)
-{
-	const struct rs_ynode *v = rs_yaml__get(map, key);
-	char buf[RS_YPATH_MAX];
-
-	if (!v)
-		return;
-	rs_yaml__path_key(buf, path, key);
-	if (!rs_yaml__expect(ctx, v, buf, RS_YNODE_SCALAR))
-		return;
-	if (!parse_duration(v->str, &out->ns)) {
-		rs_yaml__report(ctx, RS_DIAG_ERROR, v, buf,
-		                "'%s' is not a duration (such as 10s, 250ms or 1h30m)", v->str);
-		return;
-	}
-	out->set = true;
 }
 
 /* Percent: `{value: 12.5}`, a double in 0-100. */
@@ -314,7 +182,7 @@ static void check_regex(struct rs_yctx *ctx, const struct rs_ynode *n, const cha
 		return;
 	}
 	if (rc == REG_ESPACE) {
-		nomem(ctx);
+		rs_config__nomem(ctx);
 		return;
 	}
 	regerror(rc, &r, msg, sizeof msg);
@@ -392,7 +260,7 @@ static void read_named_matches(struct rs_yctx *ctx, const struct rs_ynode *map, 
 	rs_yaml__check_fields(ctx, n, buf, NULL);
 	*out = calloc(n->n, sizeof **out);
 	if (!*out) {
-		nomem(ctx);
+		rs_config__nomem(ctx);
 		return;
 	}
 	for (size_t i = 0; i < n->n; i++) {
@@ -445,7 +313,7 @@ static void read_destination(struct rs_yctx *ctx, const struct rs_ynode *n, cons
 			rs_yaml__report(ctx, RS_DIAG_ERROR, rs_yaml__get(n, "host"),
 			                rs_yaml__path_key(buf, path, "host"), "must not be empty");
 		else
-			d->host_fqdn = resolve_host(ctx, d->host, ns);
+			d->host_fqdn = rs_config__resolve_host(ctx, d->host, ns);
 	}
 	rs_yaml__str_field(ctx, n, path, "subset", false, &d->subset);
 	v = rs_yaml__get(n, "port");
@@ -540,11 +408,9 @@ static void read_route(struct rs_yctx *ctx, const struct rs_ynode *n, const char
 
 	if (!rs_yaml__expect(ctx, n, path, RS_YNODE_SEQUENCE) || n->n == 0)
 		return;
-	h->route = calloc(n->n, sizeof *h->route);
-	if (!h->route) {
-		nomem(ctx);
+	h->route = rs_config__alloc_items(ctx, n->n, sizeof *h->route);
+	if (!h->route)
 		return;
-	}
 	h->nroute = n->n;
 	for (size_t i = 0; i < n->n; i++) {
 		const struct rs_ynode *item = n->items[i], *d, *w;
@@ -662,7 +528,7 @@ static void read_retries(struct rs_yctx *ctx, const struct rs_ynode *n, const ch
 		return;
 	r->set = true;
 	read_u32(ctx, n, path, "attempts", 0, INT32_MAX, &r->attempts);
-	read_duration(ctx, n, path, "perTryTimeout", &r->per_try_timeout);
+	rs_config__read_duration(ctx, n, path, "perTryTimeout", &r->per_try_timeout);
 	rs_yaml__str_field(ctx, n, path, "retryOn", false, &r->retry_on);
 	read_bool(ctx, n, path, "retryRemoteLocalities", &r->retry_remote_localities);
 }
@@ -680,7 +546,7 @@ static void read_fault(struct rs_yctx *ctx, const struct rs_ynode *n, const char
 	if (v && open_map(ctx, v, buf, delay_fields, delay_not_implemented)) {
 		struct rs_opt_dur d = {0};
 
-		read_duration(ctx, v, buf, "fixedDelay", &d);
+		rs_config__read_duration(ctx, v, buf, "fixedDelay", &d);
 		if (!rs_yaml__get(v, "fixedDelay"))
 			rs_yaml__report(ctx, RS_DIAG_ERROR, v,
 			                rs_yaml__path_key(sub, buf, "fixedDelay"),
@@ -720,11 +586,9 @@ static void read_http_route(struct rs_yctx *ctx, const struct rs_ynode *n, const
 	v = rs_yaml__get(n, "match");
 	rs_yaml__path_key(buf, path, "match");
 	if (v && rs_yaml__expect(ctx, v, buf, RS_YNODE_SEQUENCE) && v->n) {
-		h->match = calloc(v->n, sizeof *h->match);
-		if (!h->match) {
-			nomem(ctx);
+		h->match = rs_config__alloc_items(ctx, v->n, sizeof *h->match);
+		if (!h->match)
 			return;
-		}
 		h->nmatch = v->n;
 		for (size_t i = 0; i < v->n; i++)
 			read_match(ctx, v->items[i], rs_yaml__path_index(sub, buf, i),
@@ -758,7 +622,7 @@ static void read_http_route(struct rs_yctx *ctx, const struct rs_ynode *n, const
 			rs_yaml__report(ctx, RS_DIAG_ERROR, v, buf,
 			                "cannot be used together with redirect");
 	}
-	read_duration(ctx, n, path, "timeout", &h->timeout);
+	rs_config__read_duration(ctx, n, path, "timeout", &h->timeout);
 	v = rs_yaml__get(n, "retries");
 	if (v)
 		read_retries(ctx, v, rs_yaml__path_key(buf, path, "retries"), &h->retries);
@@ -792,17 +656,15 @@ static void parse_hosts(struct rs_yctx *ctx, const struct rs_ynode *spec, const 
 		rs_yaml__report(ctx, RS_DIAG_ERROR, n, "spec.hosts", "must list at least one host");
 		return;
 	}
-	vs->hosts_fqdn = calloc(vs->nhosts, sizeof *vs->hosts_fqdn);
-	if (!vs->hosts_fqdn) {
-		nomem(ctx);
+	vs->hosts_fqdn = rs_config__alloc_items(ctx, vs->nhosts, sizeof *vs->hosts_fqdn);
+	if (!vs->hosts_fqdn)
 		return;
-	}
 	for (size_t i = 0; i < vs->nhosts; i++) {
 		rs_yaml__path_index(path, "spec.hosts", i);
 		if (vs->hosts[i][0] == '\0')
 			rs_yaml__report(ctx, RS_DIAG_ERROR, n->items[i], path, "must not be empty");
 		else
-			vs->hosts_fqdn[i] = resolve_host(ctx, vs->hosts[i], ns);
+			vs->hosts_fqdn[i] = rs_config__resolve_host(ctx, vs->hosts[i], ns);
 	}
 }
 
@@ -814,11 +676,9 @@ static void parse_http(struct rs_yctx *ctx, const struct rs_ynode *spec, const c
 
 	if (!n || !rs_yaml__expect(ctx, n, "spec.http", RS_YNODE_SEQUENCE) || n->n == 0)
 		return;
-	vs->http = calloc(n->n, sizeof *vs->http);
-	if (!vs->http) {
-		nomem(ctx);
+	vs->http = rs_config__alloc_items(ctx, n->n, sizeof *vs->http);
+	if (!vs->http)
 		return;
-	}
 	vs->nhttp = n->n;
 	for (size_t i = 0; i < n->n; i++)
 		read_http_route(ctx, n->items[i], rs_yaml__path_index(path, "spec.http", i), ns,
@@ -839,22 +699,6 @@ static void named_matches_free(struct rs_named_match *v, size_t n)
 	free(v);
 }
 
-static void kvs_free(struct rs_kv *v, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		free(v[i].key);
-		free(v[i].value);
-	}
-	free(v);
-}
-
-static void strs_free(char **v, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
 static void destination_clear(struct rs_destination *d)
 {
 	free(d->host);
@@ -864,9 +708,9 @@ static void destination_clear(struct rs_destination *d)
 
 static void header_ops_clear(struct rs_header_ops *o)
 {
-	kvs_free(o->set, o->nset);
-	kvs_free(o->add, o->nadd);
-	strs_free(o->remove, o->nremove);
+	rs_config__kvs_free(o->set, o->nset);
+	rs_config__kvs_free(o->add, o->nadd);
+	rs_config__strv_free(o->remove, o->nremove);
 }
 
 static void header_rules_clear(struct rs_header_rules *h)
@@ -885,8 +729,8 @@ static void match_clear(struct rs_vs_match *m)
 	named_matches_free(m->headers, m->nheaders);
 	named_matches_free(m->without_headers, m->nwithout_headers);
 	named_matches_free(m->query_params, m->nquery_params);
-	kvs_free(m->source_labels, m->nsource_labels);
-	strs_free(m->gateways, m->ngateways);
+	rs_config__kvs_free(m->source_labels, m->nsource_labels);
+	rs_config__strv_free(m->gateways, m->ngateways);
 	free(m->source_namespace);
 }
 
@@ -916,71 +760,35 @@ static void virtual_service_clear(struct rs_virtual_service *vs)
 {
 	free(vs->name);
 	free(vs->ns);
-	strs_free(vs->hosts, vs->nhosts);
+	rs_config__strv_free(vs->hosts, vs->nhosts);
 	if (vs->hosts_fqdn)
-		strs_free(vs->hosts_fqdn, vs->nhosts);
-	strs_free(vs->gateways, vs->ngateways);
-	strs_free(vs->export_to, vs->nexport_to);
+		rs_config__strv_free(vs->hosts_fqdn, vs->nhosts);
+	rs_config__strv_free(vs->gateways, vs->ngateways);
+	rs_config__strv_free(vs->export_to, vs->nexport_to);
 	for (size_t i = 0; i < vs->nhttp; i++)
 		http_route_clear(&vs->http[i]);
 	free(vs->http);
 	memset(vs, 0, sizeof *vs);
 }
 
-static const struct rs_virtual_service *find(const struct rs_config *cfg, const char *ns,
-                                             const char *name)
-{
-	for (size_t i = 0; i < cfg->n_virtual_services; i++) {
-		const struct rs_virtual_service *vs = &cfg->virtual_services[i];
-
-		if (strcmp(vs->ns, ns) == 0 && strcmp(vs->name, name) == 0)
-			return vs;
-	}
-	return NULL;
-}
-
-static int append(struct rs_config *cfg, struct rs_virtual_service *vs)
-{
-	struct rs_virtual_service *v;
-
-	v = realloc(cfg->virtual_services, (cfg->n_virtual_services + 1) * sizeof *v);
-	if (!v)
-		return -ENOMEM;
-	cfg->virtual_services = v;
-	v[cfg->n_virtual_services++] = *vs;
-	memset(vs, 0, sizeof *vs);
-	return 0;
-}
-
 int rs_config__virtual_service_load(struct rs_yctx *ctx, const struct rs_ynode *root,
                                     const char *name, const char *ns, struct rs_config *cfg)
 {
 	struct rs_virtual_service vs = {0};
-	const struct rs_virtual_service *prev = find(cfg, ns, name);
+	const struct rs_config__head *prev =
+	    rs_config__find(cfg->virtual_services, cfg->n_virtual_services,
+	                    sizeof *cfg->virtual_services, NULL, ns, name);
 	const struct rs_ynode *spec, *v;
 	int r = 0;
 
 	/* As for ServiceEntry: the first of two same-named resources wins. */
-	if (prev) {
-		rs_yaml__report(ctx, RS_DIAG_ERROR, root, NULL, "already defined at %s:%d:%d",
-		                prev->pos.file, prev->pos.line, prev->pos.col);
+	if (!rs_config__begin(ctx, root, prev, name, ns, &vs.name, &vs.ns, &vs.pos))
 		goto cleanup;
-	}
-	vs.name = strdup(name);
-	vs.ns = strdup(ns);
-	if (!vs.name || !vs.ns) {
-		nomem(ctx);
-		goto cleanup;
-	}
-	vs.pos = (struct rs_pos){ctx->file, root->line, root->col};
 
-	spec = rs_yaml__get(root, "spec");
-	if (!spec) {
-		rs_yaml__report(ctx, RS_DIAG_ERROR, root, "spec", "required field is missing");
+	spec = rs_config__spec(ctx, root);
+	if (!spec)
 		goto cleanup;
-	}
-	if (!open_map(ctx, spec, "spec", spec_fields, spec_not_implemented))
-		goto cleanup;
+	rs_config__check_fields(ctx, spec, "spec", spec_fields, spec_not_implemented);
 
 	parse_hosts(ctx, spec, ns, &vs);
 	v = rs_yaml__get(spec, "gateways");
@@ -998,7 +806,8 @@ int rs_config__virtual_service_load(struct rs_yctx *ctx, const struct rs_ynode *
 		                "http, tcp or tls must be provided");
 
 	if (!ctx->rejected)
-		r = append(cfg, &vs);
+		r = rs_config__grow(&cfg->virtual_services, &cfg->n_virtual_services, &vs,
+		                    sizeof vs);
 cleanup:
 	if (ctx->nomem)
 		r = -ENOMEM;

@@ -16,13 +16,6 @@ static const char *const spec_fields[] = {"address",  "ports",  "labels",       
 
 #define UNIX_PREFIX "unix://"
 
-static bool nomem(struct rs_yctx *ctx)
-{
-	ctx->nomem = true;
-	ctx->rejected = true;
-	return false;
-}
-
 /* ports: a map from the service's port name to this endpoint's port. */
 static void parse_ports(struct rs_yctx *ctx, const struct rs_ynode *spec,
                         struct rs_workload_entry *we)
@@ -33,11 +26,9 @@ static void parse_ports(struct rs_yctx *ctx, const struct rs_ynode *spec,
 	if (!n || !rs_yaml__expect(ctx, n, "spec.ports", RS_YNODE_MAPPING) || n->n == 0)
 		return;
 	rs_yaml__check_fields(ctx, n, "spec.ports", NULL);
-	we->ports = calloc(n->n, sizeof *we->ports);
-	if (!we->ports) {
-		nomem(ctx);
+	we->ports = rs_config__alloc_items(ctx, n->n, sizeof *we->ports);
+	if (!we->ports)
 		return;
-	}
 	for (size_t i = 0; i < n->n; i++) {
 		const struct rs_ypair *p = &n->pairs[i];
 		struct rs_named_port *np = &we->ports[we->nports];
@@ -86,70 +77,29 @@ static void workload_entry_clear(struct rs_workload_entry *we)
 	for (size_t i = 0; i < we->nports; i++)
 		free(we->ports[i].name);
 	free(we->ports);
-	for (size_t i = 0; i < we->nlabels; i++) {
-		free(we->labels[i].key);
-		free(we->labels[i].value);
-	}
-	free(we->labels);
+	rs_config__kvs_free(we->labels, we->nlabels);
 	free(we->network);
 	free(we->locality);
 	free(we->service_account);
 	memset(we, 0, sizeof *we);
 }
 
-static const struct rs_workload_entry *find(const struct rs_config *cfg, const char *ns,
-                                            const char *name)
-{
-	for (size_t i = 0; i < cfg->n_workload_entries; i++) {
-		const struct rs_workload_entry *we = &cfg->workload_entries[i];
-
-		if (strcmp(we->ns, ns) == 0 && strcmp(we->name, name) == 0)
-			return we;
-	}
-	return NULL;
-}
-
-static int append(struct rs_config *cfg, struct rs_workload_entry *we)
-{
-	struct rs_workload_entry *v;
-
-	v = realloc(cfg->workload_entries, (cfg->n_workload_entries + 1) * sizeof *v);
-	if (!v)
-		return -ENOMEM;
-	cfg->workload_entries = v;
-	v[cfg->n_workload_entries++] = *we;
-	memset(we, 0, sizeof *we);
-	return 0;
-}
-
 int rs_config__workload_entry_load(struct rs_yctx *ctx, const struct rs_ynode *root,
                                    const char *name, const char *ns, struct rs_config *cfg)
 {
 	struct rs_workload_entry we = {0};
-	const struct rs_workload_entry *prev = find(cfg, ns, name);
+	const struct rs_config__head *prev =
+	    rs_config__find(cfg->workload_entries, cfg->n_workload_entries,
+	                    sizeof *cfg->workload_entries, NULL, ns, name);
 	const struct rs_ynode *spec, *v;
 	int r = 0;
 
 	/* As for ServiceEntry: the first of two same-named resources wins. */
-	if (prev) {
-		rs_yaml__report(ctx, RS_DIAG_ERROR, root, NULL, "already defined at %s:%d:%d",
-		                prev->pos.file, prev->pos.line, prev->pos.col);
+	if (!rs_config__begin(ctx, root, prev, name, ns, &we.name, &we.ns, &we.pos))
 		goto cleanup;
-	}
-	we.name = strdup(name);
-	we.ns = strdup(ns);
-	if (!we.name || !we.ns) {
-		nomem(ctx);
-		goto cleanup;
-	}
-	we.pos = (struct rs_pos){ctx->file, root->line, root->col};
 
-	spec = rs_yaml__get(root, "spec");
-	if (!spec) {
-		rs_yaml__report(ctx, RS_DIAG_ERROR, root, "spec", "required field is missing");
-		goto cleanup;
-	}
-	if (!rs_yaml__expect(ctx, spec, "spec", RS_YNODE_MAPPING))
+	spec = rs_config__spec(ctx, root);
+	if (!spec)
 		goto cleanup;
 	rs_yaml__check_fields(ctx, spec, "spec", spec_fields);
 
@@ -168,7 +118,8 @@ int rs_config__workload_entry_load(struct rs_yctx *ctx, const struct rs_ynode *r
 	rs_yaml__str_field(ctx, spec, "spec", "serviceAccount", false, &we.service_account);
 
 	if (!ctx->rejected)
-		r = append(cfg, &we);
+		r = rs_config__grow(&cfg->workload_entries, &cfg->n_workload_entries, &we,
+		                    sizeof we);
 cleanup:
 	if (ctx->nomem)
 		r = -ENOMEM;

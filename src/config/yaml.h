@@ -123,6 +123,74 @@ void rs_yaml__check_fields(struct rs_yctx *ctx, const struct rs_ynode *map, cons
 /* The pair whose scalar key equals key, or NULL. */
 const struct rs_ypair *rs_yaml__find(const struct rs_ynode *map, const char *key);
 
+/* Helpers shared by the kind files, one implementation each (common.c). */
+struct rs_strs;
+struct rs_selector;
+struct rs_target_ref;
+struct rs_opt_dur;
+
+/* Marks ctx out of memory (the load fails with -ENOMEM) and returns false. */
+bool rs_config__nomem(struct rs_yctx *ctx);
+/* calloc for n parsed items; NULL (nothing to free) when n is 0 or on failure. */
+void *rs_config__alloc_items(struct rs_yctx *ctx, size_t n, size_t size);
+/* Frees the strings of s and leaves it empty. */
+void rs_config__strs_clear(struct rs_strs *s);
+/* Frees n key/value pairs and the array kv. */
+void rs_config__kvs_free(struct rs_kv *kv, size_t n);
+/* Frees n strings and the array v. */
+void rs_config__strv_free(char **v, size_t n);
+
+/* The fields every kind's struct begins with, in this order (common.c
+ * checks each kind at compile time). */
+struct rs_config__head {
+	char *name;
+	char *ns;
+	struct rs_pos pos;
+};
+/* The first of arr[0..n) (of size bytes each) named ns/name and, unless file is NULL, from file. */
+const struct rs_config__head *rs_config__find(const void *arr, size_t n, size_t size,
+                                              const char *file, const char *ns, const char *name);
+/* Moves *item (then zeroed) onto the end of the array *(T **)arrp of *n; 0 or -ENOMEM. */
+int rs_config__grow(void *arrp, size_t *n, void *item, size_t size);
+
+/* Reads spec.selector into *sel as Istio's validateWorkloadSelector checks it. */
+void rs_config__parse_selector(struct rs_yctx *ctx, const struct rs_ynode *spec,
+                               struct rs_selector *sel);
+/* Reads spec.targetRef then spec.targetRefs[] into *out (warned: not implemented yet). */
+void rs_config__parse_target_refs(struct rs_yctx *ctx, const struct rs_ynode *spec,
+                                  struct rs_target_ref **out, size_t *count);
+/* Frees the strings of n target refs and the array t. */
+void rs_config__target_refs_free(struct rs_target_ref *t, size_t n);
+
+/* v's index in names (n entries or up to a NULL; "" never matches) into *out, else reports. */
+bool rs_config__parse_enum(struct rs_yctx *ctx, const struct rs_ynode *v, const char *path,
+                           const char *const *names, size_t n, int *out);
+/* rs_config__parse_enum on map[key] at path.key; absent leaves *out at its default. */
+void rs_config__read_enum(struct rs_yctx *ctx, const struct rs_ynode *map, const char *path,
+                          const char *key, const char *const *names, size_t n, int *out);
+/* An IPv4 or IPv6 address. */
+bool rs_config__is_ip(const char *s);
+/* An address or a CIDR block whose prefix length fits the family. */
+bool rs_config__is_ip_or_cidr(const char *s);
+
+/* Warns of map's unknown keys, and of set keys in not_implemented (may be NULL). */
+void rs_config__check_fields(struct rs_yctx *ctx, const struct rs_ynode *map, const char *path,
+                             const char *const *fields, const char *const *not_implemented);
+/* host as an FQDN (Istio's short-name rule in ns), newly allocated; NULL on nomem. */
+char *rs_config__resolve_host(struct rs_yctx *ctx, const char *host, const char *ns);
+/* Go's time.ParseDuration (`10s`, `250ms`, `1h30m`) into *ns; false for anything else. */
+bool rs_config__parse_duration(const char *s, uint64_t *ns);
+/* Reads map[key] as a duration into *out (set); absent leaves it unset. */
+void rs_config__read_duration(struct rs_yctx *ctx, const struct rs_ynode *map, const char *path,
+                              const char *key, struct rs_opt_dur *out);
+
+/* Reports `already defined at f:l:c` for a prev, else sets name, ns, pos; false if not started. */
+bool rs_config__begin(struct rs_yctx *ctx, const struct rs_ynode *root,
+                      const struct rs_config__head *prev, const char *name, const char *ns,
+                      char **name_out, char **ns_out, struct rs_pos *pos_out);
+/* root's spec, a mapping; NULL when it is absent or not a mapping (reported). */
+const struct rs_ynode *rs_config__spec(struct rs_yctx *ctx, const struct rs_ynode *root);
+
 /* Resource parsers, one file per kind. Each reads one resource whose
  * apiVersion/kind/metadata load.c has already checked, reports through ctx,
  * and on success moves the result into cfg. Returns 0 or -ENOMEM. */
