@@ -19,37 +19,7 @@
 #include "ringside/config.h"
 /* The module-private YAML layer, for the readers no kind uses yet. */
 #include "../../../src/config/yaml.h"
-
-struct loaded {
-	int rc;
-	struct rs_config *cfg;
-	struct rs_diags diags;
-	char *out; /* the diagnostics exactly as printed */
-};
-
-static void load_paths(struct loaded *l, const char *const *paths, size_t n)
-{
-	size_t size = 0;
-	FILE *f;
-
-	memset(l, 0, sizeof *l);
-	l->rc = rs_config_load(paths, n, &l->cfg, &l->diags);
-	f = open_memstream(&l->out, &size);
-	assert_non_null(f);
-	rs_diags_print(&l->diags, f);
-	fclose(f);
-}
-
-#define LOAD(l, ...)                                                                               \
-	load_paths(l, (const char *const[]){__VA_ARGS__},                                          \
-		   sizeof((const char *const[]){__VA_ARGS__}) / sizeof(const char *))
-
-static void unload(struct loaded *l)
-{
-	rs_config_free(l->cfg);
-	rs_diags_free(&l->diags);
-	free(l->out);
-}
+#include "harness.h"
 
 static const struct rs_service_entry *find_se(const struct rs_config *cfg, const char *ns,
 					      const char *name)

@@ -14,52 +14,16 @@
 
 #include "ringside/config-networking-t.h"
 #include "ringside/config.h"
+#include "harness.h"
 
 #define SEC  1000000000ull
 #define MSEC 1000000ull
 
-struct loaded {
-	int rc;
-	struct rs_config *cfg;
-	struct rs_diags diags;
-	char *out; /* the diagnostics exactly as printed */
-};
-
-static void load(struct loaded *l, const char *path)
-{
-	const char *paths[] = {path};
-	size_t size = 0;
-	FILE *f;
-
-	memset(l, 0, sizeof *l);
-	l->rc = rs_config_load(paths, 1, &l->cfg, &l->diags);
-	f = open_memstream(&l->out, &size);
-	assert_non_null(f);
-	rs_diags_print(&l->diags, f);
-	fclose(f);
-}
-
-static void unload(struct loaded *l)
-{
-	rs_config_free(l->cfg);
-	rs_diags_free(&l->diags);
-	free(l->out);
-}
-
 /* Loads one of the mission's files, or skips when the shared folder is absent. */
 static void load_mission(struct loaded *l, const char *name)
 {
-	const char *dir = getenv("RINGSIDE_MISSION_CONFIG");
-	char path[4096];
-
-	if (!dir)
+	if (!load_mission_file(l, name))
 		skip();
-	snprintf(path, sizeof path, "%s/%s", dir, name);
-	load(l, path);
-	if (l->rc == -ENOENT) {
-		unload(l);
-		skip();
-	}
 	assert_int_equal(l->rc, 0);
 }
 
@@ -70,25 +34,6 @@ static const char *label(const struct rs_kv *kv, size_t n, const char *key)
 			return kv[i].value;
 	}
 	return NULL;
-}
-
-/* The mission's own examples load with no error. */
-static void test_mission_config_has_no_errors(void **state)
-{
-	const char *paths[] = {getenv("RINGSIDE_MISSION_CONFIG")};
-	struct rs_diags diags = {0};
-	struct rs_config *cfg = NULL;
-
-	(void)state;
-	if (!paths[0] || rs_config_load(paths, 1, &cfg, &diags) == -ENOENT) {
-		rs_config_free(cfg);
-		rs_diags_free(&diags);
-		skip();
-	}
-	rs_diags_print(&diags, stderr);
-	assert_int_equal(diags.errors, 0);
-	rs_config_free(cfg);
-	rs_diags_free(&diags);
 }
 
 /* 01: beta users (header x-user-type exact beta) go to subset v2, the rest to v1. */
@@ -259,7 +204,7 @@ static void test_same_name_in_one_file(void **state)
 	struct loaded l;
 
 	(void)state;
-	load(&l, "data/networking/dr-twice.yaml");
+	LOAD(&l, "data/networking/dr-twice.yaml");
 	assert_string_equal(l.out, "data/networking/dr-twice.yaml:8:1: DestinationRule/prod/twice: "
 	                           "error: already defined at data/networking/dr-twice.yaml:1:1\n");
 	assert_int_equal(l.cfg->n_destination_rules, 1);
@@ -276,7 +221,7 @@ static void test_full_virtual_service(void **state)
 	struct loaded l;
 
 	(void)state;
-	load(&l, "data/networking/full.yaml");
+	LOAD(&l, "data/networking/full.yaml");
 	assert_int_equal(l.rc, 0);
 	assert_string_equal(l.out, "");
 	assert_int_equal(l.cfg->n_virtual_services, 1);
@@ -364,7 +309,7 @@ static void test_full_destination_rule(void **state)
 	struct loaded l;
 
 	(void)state;
-	load(&l, "data/networking/full.yaml");
+	LOAD(&l, "data/networking/full.yaml");
 	assert_string_equal(l.out, "");
 	assert_int_equal(l.cfg->n_destination_rules, 1);
 	dr = &l.cfg->destination_rules[0];
@@ -413,7 +358,7 @@ static void test_warnings(void **state)
 	struct loaded l;
 
 	(void)state;
-	load(&l, "data/networking/vs-warnings.yaml");
+	LOAD(&l, "data/networking/vs-warnings.yaml");
 	assert_string_equal(
 	    l.out, "data/networking/vs-warnings.yaml:14:3: VirtualService/prod/not-impl: warning: "
 	           "field 'spec.tcp' is not implemented yet; ignored\n"
@@ -434,7 +379,7 @@ static void test_one_rejected(void **state)
 	struct loaded l;
 
 	(void)state;
-	load(&l, "data/networking/vs-one-rejected.yaml");
+	LOAD(&l, "data/networking/vs-one-rejected.yaml");
 	assert_int_equal(l.rc, 0);
 	assert_string_equal(l.out, "data/networking/vs-one-rejected.yaml:22:14: "
 	                           "VirtualService/prod/broken: error: spec.http[0].timeout: "
@@ -451,7 +396,7 @@ static void test_workload_entry_and_sidecar(void **state)
 	struct loaded l;
 
 	(void)state;
-	load(&l, "data/networking/we-sidecar.yaml");
+	LOAD(&l, "data/networking/we-sidecar.yaml");
 	assert_string_equal(l.out, "");
 	assert_int_equal(l.cfg->n_workload_entries, 1);
 	we = &l.cfg->workload_entries[0];
@@ -627,7 +572,7 @@ static void test_broken(void **state)
 		for (const char *line = broken[i].out; *line; line = strchr(line, '\n') + 1)
 			fprintf(f, "%s:%.*s\n", path, (int)(strchr(line, '\n') - line), line);
 		fclose(f);
-		load(&l, path);
+		LOAD(&l, path);
 		assert_int_equal(l.rc, 0);
 		p = l.out;
 		if (strcmp(p, expected) != 0)

@@ -16,37 +16,7 @@
 
 #include "ringside/config-security-t.h"
 #include "ringside/config.h"
-
-struct loaded {
-	int rc;
-	struct rs_config *cfg;
-	struct rs_diags diags;
-	char *out; /* the diagnostics exactly as printed */
-};
-
-static void load_paths(struct loaded *l, const char *const *paths, size_t n)
-{
-	size_t size = 0;
-	FILE *f;
-
-	memset(l, 0, sizeof *l);
-	l->rc = rs_config_load(paths, n, &l->cfg, &l->diags);
-	f = open_memstream(&l->out, &size);
-	assert_non_null(f);
-	rs_diags_print(&l->diags, f);
-	fclose(f);
-}
-
-#define LOAD(l, ...)                                                                               \
-	load_paths(l, (const char *const[]){__VA_ARGS__},                                          \
-		   sizeof((const char *const[]){__VA_ARGS__}) / sizeof(const char *))
-
-static void unload(struct loaded *l)
-{
-	rs_config_free(l->cfg);
-	rs_diags_free(&l->diags);
-	free(l->out);
-}
+#include "harness.h"
 
 static const char *label(const struct rs_selector *sel, const char *key)
 {
@@ -101,40 +71,10 @@ static const struct rs_telemetry *find_tel(const struct rs_config *cfg, const ch
 	return NULL;
 }
 
-/* The mission's own examples load with no error. */
-static void test_mission_config_has_no_errors(void **state)
-{
-	const char *paths[] = {getenv("RINGSIDE_MISSION_CONFIG")};
-	struct rs_diags diags = {0};
-	struct rs_config *cfg = NULL;
-
-	(void)state;
-	if (!paths[0] || rs_config_load(paths, 1, &cfg, &diags) == -ENOENT) {
-		rs_config_free(cfg);
-		rs_diags_free(&diags);
-		skip();
-	}
-	rs_diags_print(&diags, stderr);
-	assert_int_equal(diags.errors, 0);
-	rs_config_free(cfg);
-	rs_diags_free(&diags);
-}
-
 /* Loads one of the mission's files, or skips when the folder is absent. */
 static bool load_mission(struct loaded *l, const char *file)
 {
-	const char *dir = getenv("RINGSIDE_MISSION_CONFIG");
-	char path[4096];
-
-	if (!dir)
-		return false;
-	snprintf(path, sizeof path, "%s/%s", dir, file);
-	LOAD(l, path);
-	if (l->rc == -ENOENT) {
-		unload(l);
-		return false;
-	}
-	return true;
+	return load_mission_file(l, file);
 }
 
 /* 05: STRICT mTLS for the whole mesh, from the root namespace. */
