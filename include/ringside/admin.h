@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "ringside/telemetry-t.h"
 
@@ -17,6 +18,19 @@ struct rs_admin_hooks {
 	bool (*draining)(void *arg);
 	/* True once every shard has stopped. */
 	bool (*stopped)(void *arg);
+	/* Configuration: SIGHUP, /config_status, /config_dump, and its
+	 * metrics after the shards' ones. */
+	void (*reload)(void *arg, const char *trigger);
+	void (*config_status)(void *arg, FILE *f);
+	void (*config_dump)(void *arg, FILE *f);
+	void (*config_metrics)(void *arg, FILE *f);
+	/* Another descriptor to poll (the config watcher), with what to do
+	 * when it is readable; how long poll may sleep; what to do after each
+	 * wake-up. Each may be unset. */
+	int watch_fd;
+	void (*on_watch)(void *arg);
+	int (*timeout_ms)(void *arg);
+	void (*tick)(void *arg);
 	void *arg;
 	int done_fd; /* readable when a shard stops; may be -1 */
 };

@@ -6,6 +6,7 @@
 #ifndef RINGSIDE_CONFIG_T_H
 #define RINGSIDE_CONFIG_T_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -111,9 +112,32 @@ struct rs_authorization_policy; /* config-security-t.h */
 struct rs_request_authentication; /* config-security-t.h */
 struct rs_telemetry; /* config-security-t.h */
 
+/* A file the loader read. Its text is kept: when a later reload rejects one
+ * of its resources, the version read here is loaded again and stays in force. */
+struct rs_config_file {
+	char *path; /* owns; rs_pos.file of its resources points here */
+	char *text; /* owns; NULL when the file could not be read */
+	size_t len;
+	bool broken; /* unreadable, or a YAML syntax error cut it short */
+	bool kept;   /* the text of an earlier load, holding resources kept from it */
+};
+
+/* A resource the loader met, in load order: accepted, rejected, or kept
+ * from an earlier load because its new version was rejected. */
+struct rs_config_res {
+	char *id; /* owns: "Kind/namespace/name" */
+	struct rs_pos pos; /* where its object begins */
+	bool rejected;
+	bool kept;
+};
+
 struct rs_config {
-	char **files; /* owns: every file read, in load order; rs_pos.file points here */
+	struct rs_config_file *files; /* owns: every file read, in load order */
 	size_t nfiles;
+	struct rs_config_res *resources; /* owns */
+	size_t n_resources;
+	char **dirs; /* owns: real paths of the directories read (what to watch) */
+	size_t ndirs;
 	struct rs_service_entry *service_entries; /* owns */
 	size_t n_service_entries;
 	struct rs_virtual_service *virtual_services; /* owns */

@@ -19,7 +19,23 @@
 int rs_config_load(const char *const *paths, size_t npaths, struct rs_config **out,
 		   struct rs_diags *diags);
 
+/* After a reload: loads again, from the text prev read, the previous version
+ * of every resource that cfg rejected, and of every resource missing from a
+ * file of cfg that could not be read to its end (a YAML syntax error, an I/O
+ * error). A resource gone from a file that loaded was deleted and stays
+ * gone. Each kept resource is noted in cfg->resources (kept) and by a
+ * warning in diags. Returns how many were kept, or -ENOMEM. */
+int rs_config_keep_last_good(struct rs_config *cfg, const struct rs_config *prev,
+			     struct rs_diags *diags);
+
 void rs_config_free(struct rs_config *cfg);
+
+/* The configuration as a JSON object (jansson) for admin /config_dump:
+ * `files`, and `resources` each with kind, namespace, name, file, line,
+ * column, status (active, kept, rejected) and the object as read. NULL when
+ * out of memory. */
+typedef struct json_t json_t;
+json_t *rs_config_dump(const struct rs_config *cfg);
 
 /* Appends a formatted problem to diags. resource may be NULL. */
 void rs_diags_add(struct rs_diags *diags, enum rs_diag_level level, const struct rs_pos *pos,

@@ -12,6 +12,7 @@
 #include "ringside/core.h"
 #include "ringside/http-t.h"
 #include "ringside/net-t.h"
+#include "ringside/rcu.h"
 #include "ringside/router.h"
 #include "ringside/telemetry-t.h"
 #include "ringside/upstream-t.h"
@@ -37,19 +38,38 @@ struct rs_proxy_opts {
 	unsigned buf_size;
 };
 
-/* An immutable compiled configuration. Shards read it without locks; it is
- * replaced by publishing a new pointer (reload comes with the configuration
- * issue). */
+/* What one shard writes for one snapshot, on a cache line of its own: how
+ * many of its requests still hold the snapshot, and its round-robin
+ * positions (one per cluster). */
+struct rs_snap_shard {
+	uint64_t refs;
+	uint32_t rr[];
+};
+
+/* An immutable compiled configuration. Shards read it without locks; the
+ * main thread replaces it by publishing a new one (rcu.h) and frees it once
+ * no shard can reach it. Only rs_snap_shard parts are written after build,
+ * each by its own shard. */
 struct rs_snapshot {
 	uint64_t generation;
+	int64_t loaded_at; /* Unix time, seconds */
 	struct rs_config *cfg; /* owns */
 	struct rs_clusters clusters;
 	struct rs_router router;
+	unsigned nshards;
+	size_t shard_stride; /* bytes from one shard's part to the next */
+	unsigned char *shard_parts; /* owns; 64-byte aligned */
 };
 
-/* State shared by the main thread and the shards, written only by main. */
+static inline struct rs_snap_shard *rs_snap_shard(const struct rs_snapshot *s, unsigned shard)
+{
+	return (struct rs_snap_shard *)(s->shard_parts + (size_t)shard * s->shard_stride);
+}
+
+/* State shared by the main thread and the shards, written only by main
+ * (except each shard's own rcu reader slot). */
 struct rs_proxy_shared {
-	_Atomic(const struct rs_snapshot *) snap;
+	struct rs_rcu rcu; /* of struct rs_snapshot */
 	atomic_bool drain;
 };
 
@@ -66,6 +86,10 @@ struct rs_pool {
 	unsigned nidle;
 };
 
+/* A shard adopts a new snapshot only while it holds fewer older ones than
+ * this; a reload storm waits for requests to finish instead of growing. */
+#define RS_SNAP_HELD_MAX 16
+
 struct rs_worker {
 	struct rs_loop loop;
 	unsigned id;
@@ -77,8 +101,10 @@ struct rs_worker {
 	int listen_fd;
 	struct rs_listener lsn;
 	struct rs_stats *stats; /* owns; cache-line aligned, read by main */
-	const struct rs_snapshot *snap;
-	uint32_t *rr; /* owns: round-robin counter per cluster of snap */
+	const struct rs_snapshot *snap; /* the one new requests start on */
+	/* Older snapshots that requests of this shard still hold. */
+	const struct rs_snapshot *held[RS_SNAP_HELD_MAX];
+	unsigned nheld;
 	struct rs_pool *pools; /* owns */
 	struct rs_ds *ds_list; /* borrowed: every downstream connection */
 	struct rs_io wake;

@@ -3,10 +3,12 @@
 
 #include "ringside/proxy-t.h"
 
-/* Builds a snapshot from loaded configuration (takes cfg). */
+/* Builds a snapshot for nshards shards from loaded configuration (takes
+ * cfg, even on failure). */
 int rs_snapshot_build(struct rs_config *cfg, const char *ns, uint64_t generation,
-		      struct rs_snapshot **out, struct rs_diags *diags);
-void rs_snapshot_free(struct rs_snapshot *s);
+		      unsigned nshards, struct rs_snapshot **out, struct rs_diags *diags);
+/* Frees a snapshot (a void * for rs_rcu's free_obj). */
+void rs_snapshot_free(void *snapshot);
 
 /* Creates the shard's ring and listener on the calling thread. */
 int rs_worker_init(struct rs_worker *w, unsigned id, int cpu, const struct rs_proxy_opts *o,

@@ -106,9 +106,11 @@ static void serve_stats(struct rs_admin *a, int fd, bool prometheus)
 	a->hooks.merge_stats(a->hooks.arg, s);
 	f = open_memstream(&buf, &len);
 	if (f) {
-		if (prometheus)
+		if (prometheus) {
 			rs_stats_write_prometheus(s, f);
-		else
+			if (a->hooks.config_metrics)
+				a->hooks.config_metrics(a->hooks.arg, f);
+		} else
 			rs_stats_write_text(s, f);
 		fclose(f);
 		reply(fd, 200, "OK",
@@ -117,6 +119,22 @@ static void serve_stats(struct rs_admin *a, int fd, bool prometheus)
 	}
 	free(buf);
 	free(s);
+}
+
+static void serve_json(struct rs_admin *a, int fd, void (*write)(void *arg, FILE *f))
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (!f) {
+		reply_text(fd, 503, "Service Unavailable", "out of memory\n");
+		return;
+	}
+	write(a->hooks.arg, f);
+	fclose(f);
+	reply(fd, 200, "OK", "application/json", buf, len);
+	free(buf);
 }
 
 static void serve(struct rs_admin *a, int fd, enum port_kind kind)
@@ -166,6 +184,10 @@ static void serve(struct rs_admin *a, int fd, enum port_kind kind)
 			reply_text(fd, 200, "OK", "LIVE\n");
 	} else if (strcmp(path, "/stats") == 0) {
 		serve_stats(a, fd, false);
+	} else if (strcmp(path, "/config_status") == 0 && a->hooks.config_status) {
+		serve_json(a, fd, a->hooks.config_status);
+	} else if (strcmp(path, "/config_dump") == 0 && a->hooks.config_dump) {
+		serve_json(a, fd, a->hooks.config_dump);
 	} else if (strcmp(path, "/quitquitquit") == 0) {
 		if (strcmp(method, "POST") != 0) {
 			reply_text(fd, 405, "Method Not Allowed", "use POST /quitquitquit\n");
@@ -180,6 +202,8 @@ static void serve(struct rs_admin *a, int fd, enum port_kind kind)
 			   "  GET  /ready              LIVE when serving\n"
 			   "  GET  /stats              counters and latency percentiles\n"
 			   "  GET  /stats/prometheus   Prometheus text format\n"
+			   "  GET  /config_status      generation, last reload, rejected resources\n"
+			   "  GET  /config_dump        the configuration in force, as JSON\n"
 			   "  POST /quitquitquit       drain and exit\n");
 	} else {
 		reply_text(fd, 404, "Not Found", "not found: see GET /\n");
@@ -192,7 +216,8 @@ static void on_signal(struct rs_admin *a)
 
 	while (read(a->signal_fd, &si, sizeof si) == sizeof si) {
 		if (si.ssi_signo == SIGHUP) {
-			rs_warn("SIGHUP: configuration reload is not implemented yet; ignored");
+			if (a->hooks.reload)
+				a->hooks.reload(a->hooks.arg, "SIGHUP");
 			continue;
 		}
 		rs_info("%s: draining", si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -203,35 +228,43 @@ static void on_signal(struct rs_admin *a)
 void rs_admin_run(struct rs_admin *a)
 {
 	while (!a->hooks.stopped(a->hooks.arg)) {
-		struct pollfd p[5];
+		struct pollfd p[6];
 		enum port_kind kinds[3];
-		int n = 0, ret;
+		int n = 0, ret, first_port;
 
 		p[n++] = (struct pollfd){.fd = a->signal_fd, .events = POLLIN};
 		p[n++] = (struct pollfd){.fd = a->hooks.done_fd, .events = POLLIN};
+		/* A negative fd is ignored by poll. */
+		p[n++] = (struct pollfd){.fd = a->hooks.on_watch ? a->hooks.watch_fd : -1,
+					 .events = POLLIN};
+		first_port = n;
 		if (a->admin_fd >= 0) {
-			kinds[n - 2] = PORT_ADMIN;
+			kinds[n - first_port] = PORT_ADMIN;
 			p[n++] = (struct pollfd){.fd = a->admin_fd, .events = POLLIN};
 		}
 		if (a->stats_fd >= 0) {
-			kinds[n - 2] = PORT_STATS;
+			kinds[n - first_port] = PORT_STATS;
 			p[n++] = (struct pollfd){.fd = a->stats_fd, .events = POLLIN};
 		}
 		if (a->health_fd >= 0) {
-			kinds[n - 2] = PORT_HEALTH;
+			kinds[n - first_port] = PORT_HEALTH;
 			p[n++] = (struct pollfd){.fd = a->health_fd, .events = POLLIN};
 		}
-		ret = poll(p, (nfds_t)n, 1000);
-		if (ret <= 0)
-			continue;
-		if (p[0].revents)
+		ret = poll(p, (nfds_t)n, a->hooks.timeout_ms ? a->hooks.timeout_ms(a->hooks.arg) : 1000);
+		if (ret > 0 && p[0].revents)
 			on_signal(a);
-		if (p[1].revents) {
+		if (ret > 0 && p[1].revents) {
 			uint64_t v;
 
 			(void)!read(a->hooks.done_fd, &v, sizeof v);
 		}
-		for (int i = 2; i < n; i++) {
+		if (ret > 0 && p[2].revents)
+			a->hooks.on_watch(a->hooks.arg);
+		if (a->hooks.tick)
+			a->hooks.tick(a->hooks.arg);
+		if (ret <= 0)
+			continue;
+		for (int i = first_port; i < n; i++) {
 			int fd;
 
 			if (!(p[i].revents & POLLIN))
@@ -241,7 +274,7 @@ void rs_admin_run(struct rs_admin *a)
 				continue;
 			/* accept4 without SOCK_NONBLOCK: the answer is written with
 			 * blocking calls bounded by SO_SNDTIMEO. */
-			serve(a, fd, kinds[i - 2]);
+			serve(a, fd, kinds[i - first_port]);
 			close(fd);
 		}
 	}

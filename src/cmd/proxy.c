@@ -18,6 +18,7 @@
 #include "ringside/core.h"
 #include "ringside/net.h"
 #include "ringside/proxy.h"
+#include "ringside/reload.h"
 #include "ringside/telemetry.h"
 
 struct flag {
@@ -69,6 +70,7 @@ struct proxy {
 	struct rs_proxy_opts o;
 	struct rs_proxy_shared shared;
 	struct rs_worker *w; /* owns: o.concurrency shards */
+	struct rs_reloader rl;
 	pthread_barrier_t ready;
 	atomic_uint running;
 	int done_fd;
@@ -108,14 +110,56 @@ static void merge_stats(void *arg, struct rs_stats *s)
 		rs_stats_merge(s, px->w[i].stats);
 }
 
+static void wake_all(void *arg)
+{
+	struct proxy *px = arg;
+
+	for (unsigned i = 0; px->w && i < px->o.concurrency; i++)
+		rs_worker_wake(&px->w[i]);
+}
+
 static void drain(void *arg)
 {
 	struct proxy *px = arg;
 
 	if (atomic_exchange(&px->shared.drain, true))
 		return;
-	for (unsigned i = 0; i < px->o.concurrency; i++)
-		rs_worker_wake(&px->w[i]);
+	wake_all(px);
+}
+
+static void reload(void *arg, const char *trigger)
+{
+	rs_reloader_reload(&((struct proxy *)arg)->rl, trigger, true);
+}
+
+static void config_status(void *arg, FILE *f)
+{
+	rs_reloader_write_status(&((struct proxy *)arg)->rl, f);
+}
+
+static void config_dump(void *arg, FILE *f)
+{
+	rs_reloader_write_dump(&((struct proxy *)arg)->rl, f);
+}
+
+static void config_metrics(void *arg, FILE *f)
+{
+	rs_reloader_write_prometheus(&((struct proxy *)arg)->rl, f);
+}
+
+static void on_watch(void *arg)
+{
+	rs_reloader_on_fd(&((struct proxy *)arg)->rl);
+}
+
+static int timeout_ms(void *arg)
+{
+	return rs_reloader_timeout_ms(&((struct proxy *)arg)->rl);
+}
+
+static void tick(void *arg)
+{
+	rs_reloader_tick(&((struct proxy *)arg)->rl);
 }
 
 static bool draining(void *arg)
@@ -186,9 +230,6 @@ int rs_cmd_proxy(int argc, char **argv)
 	size_t npaths = 0;
 	struct option longopts[NFLAGS + 3];
 	struct proxy px;
-	struct rs_diags diags = {0};
-	struct rs_config *cfg = NULL;
-	struct rs_snapshot *snap = NULL;
 	struct rs_admin admin;
 	struct rs_admin_hooks hooks;
 	char err[1024];
@@ -321,27 +362,10 @@ int rs_cmd_proxy(int argc, char **argv)
 		return 1;
 	}
 
-	ret = rs_config_load(paths, npaths, &cfg, &diags);
-	if (diags.n)
-		rs_diags_print(&diags, stderr);
-	if (ret < 0) {
-		fprintf(stderr, "ringside: cannot load configuration: %s\n", strerror(-ret));
-		rs_diags_free(&diags);
+	if (rs_reloader_init(&px.rl, paths, npaths, px.o.ns, px.o.concurrency, &px.shared) < 0)
 		return 1;
-	}
-	if (diags.errors)
-		rs_warn("%zu configuration error(s): the resources named above are rejected; "
-			"the rest applies",
-			diags.errors);
-	rs_diags_free(&diags);
-	ret = rs_snapshot_build(cfg, px.o.ns, 1, &snap, &diags);
-	rs_diags_print(&diags, stderr);
-	rs_diags_free(&diags);
-	if (ret < 0) {
-		fprintf(stderr, "ringside: cannot build configuration: %s\n", strerror(-ret));
-		return 1;
-	}
-	atomic_store(&px.shared.snap, snap);
+	px.rl.wake = wake_all;
+	px.rl.wake_arg = &px;
 
 	ret = 1;
 	{
@@ -395,6 +419,14 @@ int rs_cmd_proxy(int argc, char **argv)
 					.drain = drain,
 					.draining = draining,
 					.stopped = stopped,
+					.reload = reload,
+					.config_status = config_status,
+					.config_dump = config_dump,
+					.config_metrics = config_metrics,
+					.watch_fd = rs_reloader_fd(&px.rl),
+					.on_watch = on_watch,
+					.timeout_ms = timeout_ms,
+					.tick = tick,
 					.arg = &px,
 					.done_fd = px.done_fd};
 	if (rs_admin_init(&admin, admin_port, stats_port, health_port, &hooks, err, sizeof err) <
@@ -459,6 +491,6 @@ out_listen:
 	}
 	free(px.w);
 out_snap:
-	rs_snapshot_free(snap);
+	rs_reloader_fini(&px.rl);
 	return ret;
 }

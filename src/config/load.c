@@ -54,6 +54,12 @@ struct loader {
 	struct rs_config *cfg;
 	struct rs_diags *diags;
 	const char *file; /* borrowed: cfg->files entry being read */
+	size_t fidx;      /* its index in cfg->files */
+	/* Reading a kept version again: only the resource whose object begins
+	 * at only_line:only_col, marked kept. */
+	bool keeping;
+	int only_line;
+	int only_col;
 	char **seen;      /* owns: real paths of files and directories already read */
 	size_t nseen;
 	size_t cap_seen;
@@ -117,6 +123,30 @@ static const char *identity_field(struct rs_yctx *ctx, const struct rs_ynode *ma
 	return n->str;
 }
 
+/* Notes the resource read at root, so that a reload can tell which of the
+ * previous versions to keep. One whose name is unknown cannot be matched to
+ * its previous version: its whole file counts as unreadable instead. */
+static int record(struct loader *ld, const struct rs_yctx *ctx, const struct rs_ynode *root)
+{
+	struct rs_config_res res = {
+	    .pos = {ld->file, root->line, root->col},
+	    .rejected = ctx->rejected,
+	    .kept = ld->keeping,
+	};
+
+	if (!ctx->resource[0]) {
+		ld->cfg->files[ld->fidx].broken = true;
+		return 0;
+	}
+	res.id = strdup(ctx->resource);
+	if (!res.id || rs_config__grow(&ld->cfg->resources, &ld->cfg->n_resources, &res,
+				       sizeof res) < 0) {
+		free(res.id);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 static int load_resource(struct loader *ld, const struct rs_ynode *root, const char *where)
 {
 	struct rs_yctx ctx = {.file = ld->file, .diags = ld->diags};
@@ -126,6 +156,8 @@ static int load_resource(struct loader *ld, const struct rs_ynode *root, const c
 	const struct kind *k;
 	int r = 0;
 
+	if (ld->keeping && (root->line != ld->only_line || root->col != ld->only_col))
+		return 0;
 	if (!rs_yaml__expect(&ctx, root, where, RS_YNODE_MAPPING))
 		goto cleanup;
 	/* Who the resource is comes first, so every later message names it. */
@@ -168,6 +200,8 @@ static int load_resource(struct loader *ld, const struct rs_ynode *root, const c
 	rs_yaml__check_fields(&ctx, root, "", object_fields);
 	r = k->load(&ctx, root, name, ns, ld->cfg);
 cleanup:
+	if (r == 0 && !ctx.nomem)
+		r = record(ld, &ctx, root);
 	if (ctx.nomem)
 		r = -ENOMEM;
 	return r;
@@ -237,27 +271,65 @@ static int mark_seen(struct loader *ld, const char *path)
 	return 0;
 }
 
+/* Appends a file entry owning a copy of path and text (which may be NULL). */
+static int add_file(struct rs_config *cfg, const char *path, const char *text, size_t len,
+		    bool kept)
+{
+	struct rs_config_file f = {.path = strdup(path), .len = len, .kept = kept};
+
+	if (text) {
+		f.text = malloc(len + 1);
+		if (f.text) {
+			memcpy(f.text, text, len);
+			f.text[len] = '\0';
+		}
+	}
+	if (!f.path || (text && !f.text) ||
+	    rs_config__grow(&cfg->files, &cfg->nfiles, &f, sizeof f) < 0) {
+		free(f.path);
+		free(f.text);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Parses the text of file entry fidx into the configuration. */
+static int parse_entry(struct loader *ld, size_t fidx)
+{
+	struct rs_config_file *f = &ld->cfg->files[fidx];
+	int r;
+
+	ld->fidx = fidx;
+	ld->file = f->path;
+	r = rs_yaml__parse_string(f->path, f->text, f->len, ld->diags, on_document, ld);
+	ld->file = NULL;
+	if (r == -EINVAL)
+		ld->cfg->files[fidx].broken = true;
+	/* Anything else was reported against the file and rejects only it. */
+	return r == -ENOMEM ? r : 0;
+}
+
 static int load_file(struct loader *ld, const char *path)
 {
 	struct rs_config *cfg = ld->cfg;
-	char **files;
+	struct rs_config_file *f;
 	int r;
 
 	r = mark_seen(ld, path);
 	if (r != 0)
 		return r < 0 ? r : 0;
-	files = realloc(cfg->files, (cfg->nfiles + 1) * sizeof *files);
-	if (!files)
-		return -ENOMEM;
-	cfg->files = files;
-	files[cfg->nfiles] = strdup(path);
-	if (!files[cfg->nfiles])
-		return -ENOMEM;
-	ld->file = files[cfg->nfiles++];
-	r = rs_yaml__parse_file(ld->file, ld->diags, on_document, ld);
-	ld->file = NULL;
-	/* Anything else was reported against the file and rejects only it. */
-	return r == -ENOMEM ? r : 0;
+	r = add_file(cfg, path, NULL, 0, false);
+	if (r < 0)
+		return r;
+	f = &cfg->files[cfg->nfiles - 1];
+	r = rs_yaml__read_file(f->path, ld->diags, &f->text, &f->len);
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0) {
+		f->broken = true;
+		return 0;
+	}
+	return parse_entry(ld, cfg->nfiles - 1);
 }
 
 static bool is_yaml_name(const char *name)
@@ -274,6 +346,17 @@ static int cmp_names(const void *a, const void *b)
 }
 
 static int load_dir(struct loader *ld, const char *path);
+
+static int add_dir(struct rs_config *cfg, const char *real)
+{
+	char *d = strdup(real);
+
+	if (!d || rs_config__grow(&cfg->dirs, &cfg->ndirs, &d, sizeof d) < 0) {
+		free(d);
+		return -ENOMEM;
+	}
+	return 0;
+}
 
 static int load_entry(struct loader *ld, const char *dir, const char *name)
 {
@@ -317,6 +400,9 @@ static int load_dir(struct loader *ld, const char *path)
 	r = mark_seen(ld, path);
 	if (r != 0)
 		return r < 0 ? r : 0;
+	r = add_dir(ld->cfg, ld->seen[ld->nseen - 1]);
+	if (r < 0)
+		goto cleanup;
 	d = opendir(path);
 	if (!d && errno == ENOMEM) {
 		r = -ENOMEM;
@@ -421,6 +507,89 @@ cleanup:
 	return r;
 }
 
+static const struct rs_config_res *res_find(const struct rs_config *cfg, const char *id,
+					    const char *path)
+{
+	for (size_t i = 0; i < cfg->n_resources; i++) {
+		const struct rs_config_res *r = &cfg->resources[i];
+
+		if (strcmp(r->id, id) == 0 && strcmp(r->pos.file, path) == 0)
+			return r;
+	}
+	return NULL;
+}
+
+static const struct rs_config_file *file_find(const struct rs_config *cfg, const char *path)
+{
+	for (size_t i = 0; i < cfg->nfiles; i++)
+		if (!cfg->files[i].kept && strcmp(cfg->files[i].path, path) == 0)
+			return &cfg->files[i];
+	return NULL;
+}
+
+/* Whether prev's version of r stays: the new one was rejected, or the new
+ * file could not be read to the end and r is not in the part that was. A
+ * resource that is simply gone from a file that loaded was deleted. */
+static bool must_keep(const struct rs_config *cfg, const struct rs_config_res *r,
+		      const struct rs_config_res **now)
+{
+	const struct rs_config_file *f;
+
+	*now = res_find(cfg, r->id, r->pos.file);
+	if (*now)
+		return (*now)->rejected;
+	f = file_find(cfg, r->pos.file);
+	return f && f->broken;
+}
+
+int rs_config_keep_last_good(struct rs_config *cfg, const struct rs_config *prev,
+			     struct rs_diags *diags)
+{
+	struct rs_diags scratch = {0};
+	struct loader ld = {.cfg = cfg, .diags = &scratch, .keeping = true};
+	size_t *entry = NULL; /* prev's file index -> cfg's kept entry, or SIZE_MAX */
+	int kept = 0, r = 0;
+
+	if (!prev || !prev->nfiles)
+		return 0;
+	entry = malloc(prev->nfiles * sizeof *entry);
+	if (!entry)
+		return -ENOMEM;
+	for (size_t i = 0; i < prev->nfiles; i++)
+		entry[i] = SIZE_MAX;
+	for (size_t i = 0; i < prev->n_resources && r == 0; i++) {
+		const struct rs_config_res *old = &prev->resources[i], *now;
+		struct rs_pos at;
+		size_t fi = 0;
+
+		if (old->rejected || !must_keep(cfg, old, &now))
+			continue;
+		/* Where to report it; now moves as cfg->resources grows below. */
+		at = now ? now->pos : old->pos;
+		while (prev->files[fi].path != old->pos.file)
+			fi++;
+		if (entry[fi] == SIZE_MAX) {
+			r = add_file(cfg, prev->files[fi].path, prev->files[fi].text,
+				     prev->files[fi].len, true);
+			if (r < 0)
+				break;
+			entry[fi] = cfg->nfiles - 1;
+		}
+		ld.only_line = old->pos.line;
+		ld.only_col = old->pos.col;
+		r = parse_entry(&ld, entry[fi]);
+		if (r < 0)
+			break;
+		kept++;
+		rs_diags_add(diags, RS_DIAG_WARNING, &at, old->id,
+			     "the version loaded before (%s:%d:%d) stays in force",
+			     cfg->files[entry[fi]].path, old->pos.line, old->pos.col);
+	}
+	free(entry);
+	rs_diags_free(&scratch);
+	return r < 0 ? r : kept;
+}
+
 void rs_config_free(struct rs_config *cfg)
 {
 	if (!cfg)
@@ -436,8 +605,14 @@ void rs_config_free(struct rs_config *cfg)
 	rs_config__authorization_policy_free_all(cfg);
 	rs_config__request_authentication_free_all(cfg);
 	rs_config__telemetry_free_all(cfg);
-	for (size_t i = 0; i < cfg->nfiles; i++)
-		free(cfg->files[i]);
+	for (size_t i = 0; i < cfg->nfiles; i++) {
+		free(cfg->files[i].path);
+		free(cfg->files[i].text);
+	}
 	free(cfg->files);
+	for (size_t i = 0; i < cfg->n_resources; i++)
+		free(cfg->resources[i].id);
+	free(cfg->resources);
+	rs_config__strv_free(cfg->dirs, cfg->ndirs);
 	free(cfg);
 }

@@ -498,34 +498,26 @@ cleanup:
 	return r;
 }
 
-int rs_yaml__parse_file(const char *file, struct rs_diags *diags, rs_yaml_doc_cb on_doc,
-			void *user_data)
+int rs_yaml__read_file(const char *file, struct rs_diags *diags, char **text, size_t *len)
 {
 	struct rs_pos pos = {.file = file};
-	char *text = NULL;
-	size_t len = 0;
 	int fd, r;
 
+	*text = NULL;
+	*len = 0;
 	fd = open(file, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		r = -errno;
 		goto cleanup;
 	}
-	r = read_all(fd, &text, &len);
+	r = read_all(fd, text, len);
 	close(fd);
-	if (r < 0)
-		goto cleanup;
-	r = rs_yaml__parse_string(file, text, len, diags, on_doc, user_data);
 cleanup:
-	if (r < 0 && r != -EINVAL && r != -ENOMEM) {
-		if (r == -EFBIG)
-			rs_diags_add(diags, RS_DIAG_ERROR, &pos, NULL,
-				     "cannot read: file is larger than %u MiB", MAX_FILE_SIZE >> 20);
-		else
-			rs_diags_add(diags, RS_DIAG_ERROR, &pos, NULL, "cannot read: %s",
-				     strerror(-r));
-	}
-	free(text);
+	if (r == -EFBIG)
+		rs_diags_add(diags, RS_DIAG_ERROR, &pos, NULL,
+			     "cannot read: file is larger than %u MiB", MAX_FILE_SIZE >> 20);
+	else if (r < 0 && r != -ENOMEM)
+		rs_diags_add(diags, RS_DIAG_ERROR, &pos, NULL, "cannot read: %s", strerror(-r));
 	return r;
 }
 

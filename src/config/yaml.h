@@ -56,15 +56,14 @@ struct rs_yctx {
  * document is a null scalar). Returns 0 or -ENOMEM, which stops the file. */
 typedef int (*rs_yaml_doc_cb)(const struct rs_ynode *root, void *user_data);
 
-/* Reads file (also the name used in diagnostics) document by document.
- * Returns 0; -EINVAL for a YAML syntax error, reported in diags at its
- * line:col (documents before it were already delivered); a negative errno
- * when the file cannot be opened or read (reported too); -ENOMEM; or what
- * on_doc returned. */
-int rs_yaml__parse_file(const char *file, struct rs_diags *diags, rs_yaml_doc_cb on_doc,
-			void *user_data);
+/* Reads a whole file into *text (malloc'd, *len bytes). Returns 0, -ENOMEM,
+ * or another negative errno, reported in diags as `file: cannot read: why`. */
+int rs_yaml__read_file(const char *file, struct rs_diags *diags, char **text, size_t *len);
 
-/* Same, from memory: name is used in diagnostics only. */
+/* Parses text (named name in diagnostics) document by document, calling
+ * on_doc with each root. Returns 0; -EINVAL for a YAML syntax error,
+ * reported in diags at its line:col (documents before it were already
+ * delivered); -ENOMEM; or what on_doc returned. */
 int rs_yaml__parse_string(const char *name, const char *text, size_t len,
 			  struct rs_diags *diags, rs_yaml_doc_cb on_doc, void *user_data);
 

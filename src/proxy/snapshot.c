@@ -1,44 +1,60 @@
 /* Snapshots: the compiled, immutable configuration that shards read. */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include "ringside/config.h"
 #include "ringside/proxy.h"
 #include "ringside/upstream.h"
 
 int rs_snapshot_build(struct rs_config *cfg, const char *ns, uint64_t generation,
-		      struct rs_snapshot **out, struct rs_diags *diags)
+		      unsigned nshards, struct rs_snapshot **out, struct rs_diags *diags)
 {
 	struct rs_snapshot *s = calloc(1, sizeof *s);
+	size_t stride;
 	int ret = -ENOMEM;
 
-	if (!s)
-		goto fail;
+	if (!s) {
+		rs_config_free(cfg);
+		return -ENOMEM;
+	}
 	s->generation = generation;
+	s->loaded_at = (int64_t)time(NULL);
 	s->cfg = cfg;
+	s->nshards = nshards;
 	ret = rs_clusters_build(cfg, &s->clusters, diags);
 	if (ret < 0)
 		goto fail;
 	ret = rs_router_init(&s->router, &s->clusters, ns);
 	if (ret < 0)
 		goto fail;
+	/* Each shard's part on cache lines of its own: shards write them on
+	 * every request, and must never share a line. */
+	stride = sizeof(struct rs_snap_shard) + s->clusters.n * sizeof(uint32_t);
+	stride = (stride + 63) & ~(size_t)63;
+	s->shard_stride = stride;
+	s->shard_parts = aligned_alloc(64, stride * (nshards ? nshards : 1));
+	ret = -ENOMEM;
+	if (!s->shard_parts)
+		goto fail;
+	memset(s->shard_parts, 0, stride * (nshards ? nshards : 1));
 	*out = s;
 	return 0;
 fail:
-	if (s) {
-		rs_clusters_free(&s->clusters);
-		free(s);
-	}
-	rs_config_free(cfg);
+	rs_snapshot_free(s);
 	return ret;
 }
 
-void rs_snapshot_free(struct rs_snapshot *s)
+void rs_snapshot_free(void *snapshot)
 {
+	struct rs_snapshot *s = snapshot;
+
 	if (!s)
 		return;
 	rs_router_free(&s->router);
 	rs_clusters_free(&s->clusters);
 	rs_config_free(s->cfg);
+	free(s->shard_parts);
 	free(s);
 }

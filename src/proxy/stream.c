@@ -64,6 +64,7 @@ struct rs_stream *rs_proxy__stream_new(struct rs_ds *ds)
 	st->w = ds->w;
 	st->ds = ds;
 	st->snap = ds->w->snap;
+	rs_snap_shard(st->snap, ds->w->id)->refs++;
 	st->t_start = ds->w->loop.now;
 	st->timeout.fn = on_timeout;
 	rs_msg_init(&st->req);
@@ -78,6 +79,7 @@ void rs_proxy__stream_free(struct rs_stream *st)
 	if (st->us)
 		rs_proxy__us_release(st->us, false);
 	rs_stat_dec(st->w->stats, RS_C_DS_RQ_ACTIVE);
+	rs_snap_shard(st->snap, st->w->id)->refs--;
 	rs_msg_free(&st->req);
 	rs_msg_free(&st->resp);
 	free(st);
@@ -195,7 +197,7 @@ void rs_proxy__stream_request_head(struct rs_stream *st)
 		return;
 	}
 	st->cluster = &st->snap->clusters.v[idx];
-	st->ep = rs_cluster_pick_rr(st->cluster, &w->rr[idx]);
+	st->ep = rs_cluster_pick_rr(st->cluster, &rs_snap_shard(st->snap, w->id)->rr[idx]);
 	if (!st->ep) {
 		rs_proxy__stream_local_reply(st, RS_RFLAG_UH, 503, "no healthy upstream");
 		return;

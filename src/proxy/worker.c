@@ -69,27 +69,44 @@ static void on_sweep(struct rs_timer *t)
 		rs_timer_arm(&w->loop.timers, &w->sweep, w->loop.now + SWEEP_NS);
 }
 
-static int adopt(struct rs_worker *w, const struct rs_snapshot *s)
+/* The shard's quiescent point, between completion batches: move new
+ * requests to the newest snapshot, let go of older ones that no request holds
+ * any more, and report the oldest still held. */
+static void quiesce(struct rs_worker *w)
 {
-	uint32_t *rr = calloc(s->clusters.n ? s->clusters.n : 1, sizeof *rr);
+	const struct rs_snapshot *s = rs_rcu_current(&w->shared->rcu);
+	uint64_t oldest;
+	bool changed = false;
+	unsigned n = 0;
 
-	if (!rr)
-		return -ENOMEM;
-	free(w->rr);
-	w->rr = rr;
-	w->snap = s;
-	return 0;
+	if (s != w->snap && w->nheld < RS_SNAP_HELD_MAX) {
+		if (rs_snap_shard(w->snap, w->id)->refs)
+			w->held[w->nheld++] = w->snap;
+		w->snap = s;
+		changed = true;
+	}
+	for (unsigned i = 0; i < w->nheld; i++) {
+		if (rs_snap_shard(w->held[i], w->id)->refs)
+			w->held[n++] = w->held[i];
+		else
+			changed = true;
+	}
+	w->nheld = n;
+	if (!changed)
+		return;
+	oldest = w->snap->generation;
+	for (unsigned i = 0; i < w->nheld; i++)
+		if (w->held[i]->generation < oldest)
+			oldest = w->held[i]->generation;
+	rs_rcu_report(&w->shared->rcu.readers[w->id], oldest, w->snap->generation);
 }
 
 /* Between batches: pick up a new snapshot; stop once drained. */
 static void after_batch(struct rs_loop *l, void *arg)
 {
 	struct rs_worker *w = arg;
-	const struct rs_snapshot *s =
-		atomic_load_explicit(&w->shared->snap, memory_order_acquire);
 
-	if (s != w->snap)
-		adopt(w, s);
+	quiesce(w);
 	if (w->draining && !w->ds_list && w->lsn.fd < 0 && w->loop.nslots - w->loop.nfree <= 1) {
 		/* Only the wake read is left registered: every connection, upstream
 		 * ones included, has completed its close. */
@@ -128,9 +145,8 @@ int rs_worker_init(struct rs_worker *w, unsigned id, int cpu, const struct rs_pr
 		w->rng[0] = rs_now_ns() ^ 0x9e3779b97f4a7c15ull;
 		w->rng[1] = (uint64_t)id + 1;
 	}
-	ret = adopt(w, atomic_load(&shared->snap));
-	if (ret < 0)
-		return ret;
+	w->snap = rs_rcu_current(&shared->rcu);
+	rs_rcu_report(&shared->rcu.readers[id], w->snap->generation, w->snap->generation);
 	w->wake_fd = eventfd(0, EFD_CLOEXEC);
 	if (w->wake_fd < 0)
 		return -errno;
@@ -163,8 +179,9 @@ void *rs_worker_main(void *arg)
 		w->pools = p->next;
 		free(p);
 	}
-	free(w->rr);
-	w->rr = NULL;
+	/* Every request has ended: this shard reaches no snapshot any more. */
+	w->nheld = 0;
+	rs_rcu_report(&w->shared->rcu.readers[w->id], UINT64_MAX, UINT64_MAX);
 	rs_loop_fini(&w->loop);
 	close(w->wake_fd);
 	rs_info("stopped");

@@ -130,7 +130,7 @@ static void check_service_entry(const struct rs_config *cfg, const struct rs_ser
 {
 	CHECK(se->name && se->name[0]);
 	CHECK(se->ns && se->ns[0]);
-	CHECK(se->pos.file == cfg->files[0]);
+	CHECK(se->pos.file == cfg->files[0].path);
 	CHECK(se->nhosts >= 1 && se->hosts);
 	for (size_t i = 0; i < se->nhosts; i++)
 		CHECK(se->hosts[i][0] && strcmp(se->hosts[i], "*") != 0);
@@ -221,7 +221,7 @@ static void check_config_load(const uint8_t *data, size_t size)
 	/* The file exists and memory does not run out: a configuration always
 	 * comes back, with whatever was wrong in diags. */
 	CHECK(r == 0 && cfg != NULL);
-	CHECK(cfg->nfiles == 1 && strcmp(cfg->files[0], config_path) == 0);
+	CHECK(cfg->nfiles == 1 && strcmp(cfg->files[0].path, config_path) == 0);
 	for (size_t i = 0; i < cfg->n_service_entries; i++)
 		check_service_entry(cfg, &cfg->service_entries[i]);
 	for (size_t i = 0; i < diags.n; i++) {

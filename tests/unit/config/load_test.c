@@ -54,12 +54,12 @@ static void test_valid_service_entry(void **state)
 	assert_string_equal(l.out, "");
 	assert_int_equal(l.diags.errors, 0);
 	assert_int_equal(l.cfg->nfiles, 1);
-	assert_string_equal(l.cfg->files[0], "data/valid.yaml");
+	assert_string_equal(l.cfg->files[0].path, "data/valid.yaml");
 	assert_int_equal(l.cfg->n_service_entries, 1);
 
 	se = find_se(l.cfg, "bookinfo", "reviews");
 	assert_non_null(se);
-	assert_ptr_equal(se->pos.file, l.cfg->files[0]);
+	assert_ptr_equal(se->pos.file, l.cfg->files[0].path);
 	assert_int_equal(se->pos.line, 2);
 	assert_int_equal(se->pos.col, 1);
 	assert_int_equal(se->nhosts, 2);
@@ -204,9 +204,9 @@ static void test_directory_recursive_sorted(void **state)
 	assert_string_equal(l.out, "");
 	/* Byte order, depth first; notes.txt and .hidden.yaml are not read. */
 	assert_int_equal(l.cfg->nfiles, 3);
-	assert_string_equal(l.cfg->files[0], "data/dir/a.yml");
-	assert_string_equal(l.cfg->files[1], "data/dir/b.yaml");
-	assert_string_equal(l.cfg->files[2], "data/dir/sub/c.yaml");
+	assert_string_equal(l.cfg->files[0].path, "data/dir/a.yml");
+	assert_string_equal(l.cfg->files[1].path, "data/dir/b.yaml");
+	assert_string_equal(l.cfg->files[2].path, "data/dir/sub/c.yaml");
 	assert_int_equal(l.cfg->n_service_entries, 3);
 	assert_string_equal(l.cfg->service_entries[0].name, "a");
 	assert_string_equal(l.cfg->service_entries[1].name, "b");
@@ -274,11 +274,11 @@ static void test_configmap_volume(void **state)
 	 * visible name covers. */
 	assert_int_equal(l.cfg->nfiles, 3);
 	in_dir(want, dir, "other.yaml");
-	assert_string_equal(l.cfg->files[0], want);
+	assert_string_equal(l.cfg->files[0].path, want);
 	in_dir(want, dir, "se.yaml");
-	assert_string_equal(l.cfg->files[1], want);
+	assert_string_equal(l.cfg->files[1].path, want);
 	in_dir(want, dir, "..data/extra.yaml");
-	assert_string_equal(l.cfg->files[2], want);
+	assert_string_equal(l.cfg->files[2].path, want);
 	assert_int_equal(l.cfg->n_service_entries, 3);
 	assert_non_null(find_se(l.cfg, "default", "se"));
 	assert_non_null(find_se(l.cfg, "default", "other"));
