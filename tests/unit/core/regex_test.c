@@ -141,7 +141,8 @@ static void test_lengths(void **state)
 }
 
 /* Programs over Istio's limit are refused with Envoy's wording; the ones
- * Envoy's own default of 100 would refuse are fine. */
+ * Envoy's own default of 100 would refuse are fine. A program too big for
+ * RE2's memory budget is refused by RE2 itself. */
 static void test_program_size_limit(void **state)
 {
 	char err[256] = "", want[256];
@@ -171,6 +172,8 @@ static void test_program_size_limit(void **state)
 	assert_non_null(re);
 	rs_regex_free(re);
 	free(big);
+	/* Over RE2's own memory budget (max_mem) before the size is known. */
+	rejects("\\PL{1000}", "pattern too large - compile failed");
 }
 
 int main(void)
