@@ -38,7 +38,7 @@ enum rs_string_match_kind {
 	RS_SM_NONE,    /* not written: matches anything */
 	RS_SM_EXACT,   /* value equals */
 	RS_SM_PREFIX,  /* value starts with */
-	RS_SM_REGEX,   /* value matches (whole string; checked with regcomp at load) */
+	RS_SM_REGEX,   /* value matches (whole string, RE2; checked at load) */
 	RS_SM_PRESENT, /* `{}` in headers/queryParams: the name is present, any value */
 };
 

@@ -9,12 +9,12 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <regex.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ringside/config-networking-t.h"
 #include "ringside/config.h"
+#include "ringside/regex.h"
 #include "yaml.h"
 
 static const char *const spec_fields[] = {"hosts", "gateways", "http", "tls",
@@ -145,48 +145,23 @@ static void read_bool(struct rs_yctx *ctx, const struct rs_ynode *map, const cha
 		rs_yaml__bool(ctx, v, rs_yaml__path_key(buf, path, key), out);
 }
 
-/* Checks a regex with POSIX ERE (glibc). Istio and Envoy use RE2, so this
- * is an approximation, checked against glibc 2.36:
- * - RE2 has no backreferences, which glibc's ERE accepts as an extension,
- *   so `\1`..`\9` are refused here explicitly.
- * - RE2 syntax that regcomp refuses, so a resource istiod accepts is
- *   rejected here: flags `(?i)`, non-capturing `(?:...)` and named
- *   `(?P<name>...)` groups.
- * - RE2 syntax that regcomp accepts with another meaning, so it passes here
- *   unchecked: `\d`, `\pL`, `\z`, `\A` (literal letters in ERE) and
- *   non-greedy `*?` (a repeated `?` in ERE). `\w`, `\s`, `\b` are glibc
- *   extensions that mean what they mean in RE2.
- * The router compiles these again with its own engine; this catches typos
- * early, with a position. */
+/* Checks a regex with RE2, the engine Envoy compiles Istio's regex fields
+ * with (safe_regex, google_re2), under the program-size limit Istio's
+ * sidecars run with (include/ringside/regex.h), so a pattern loads here
+ * exactly when a sidecar would take it. */
 static void check_regex(struct rs_yctx *ctx, const struct rs_ynode *n, const char *path,
                         const char *re)
 {
-	regex_t r;
-	char msg[128];
-	int rc;
+	struct rs_regex *r;
+	char msg[256];
 
-	for (const char *p = re; *p; p++) {
-		if (p[0] == '\\' && p[1] >= '1' && p[1] <= '9') {
-			rs_yaml__report(ctx, RS_DIAG_ERROR, n, path,
-			                "invalid regex '%s': backreferences are not supported "
-			                "(Istio uses RE2)",
-			                re);
-			return;
-		}
-		if (p[0] == '\\' && p[1])
-			p++;
-	}
-	rc = regcomp(&r, re, REG_EXTENDED | REG_NOSUB);
-	if (rc == 0) {
-		regfree(&r);
-		return;
-	}
-	if (rc == REG_ESPACE) {
+	r = rs_regex_compile(re, strlen(re), msg, sizeof msg);
+	if (r)
+		rs_regex_free(r);
+	else if (errno == ENOMEM)
 		rs_config__nomem(ctx);
-		return;
-	}
-	regerror(rc, &r, msg, sizeof msg);
-	rs_yaml__report(ctx, RS_DIAG_ERROR, n, path, "invalid regex '%s': %s", re, msg);
+	else
+		rs_yaml__report(ctx, RS_DIAG_ERROR, n, path, "invalid regex '%s': %s", re, msg);
 }
 
 /* StringMatch. With allow_present, `{}` means "present with any value" (for

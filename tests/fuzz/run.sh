@@ -15,6 +15,8 @@ cd "$(dirname "$0")/../.."
 
 build=${BUILD_FUZZ:-build-fuzz}
 cc=${FUZZ_CC:-clang}
+# RE2 makes the targets C++ at link time; g++ cannot link -fsanitize=fuzzer.
+cxx=${FUZZ_CXX:-clang++}
 
 if ! command -v "$cc" >/dev/null; then
 	echo "fuzz: $cc not found; the fuzz targets need clang's libFuzzer (skipped)" >&2
@@ -30,7 +32,7 @@ if [ ! -f "$build/build.ninja" ]; then
 	# debug: assertions on and frames intact in the stacks a crash prints;
 	# libc's allocator because ASan must own malloc; b_lundef off because
 	# clang's sanitizer runtimes leave symbols to the executable.
-	CC=$cc meson setup "$build" -Dbuildtype=debug -Db_sanitize=address,undefined \
+	CC=$cc CXX=$cxx meson setup "$build" -Dbuildtype=debug -Db_sanitize=address,undefined \
 		-Dallocator=libc -Db_lundef=false
 fi
 

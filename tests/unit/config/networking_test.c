@@ -373,6 +373,30 @@ static void test_warnings(void **state)
 	unload(&l);
 }
 
+/* RE2 syntax that Istio accepts loads, as written: flags, \d, non-capturing
+ * and named groups, Unicode classes. \pL+ compiles to a program of 1197,
+ * over Envoy's default limit of 100 but under the 32768 Istio's sidecars run
+ * with. */
+static void test_regex_re2(void **state)
+{
+	const struct rs_vs_match *m;
+	struct loaded l;
+
+	(void)state;
+	LOAD(&l, "data/networking/vs-regex-re2.yaml");
+	assert_string_equal(l.out, "");
+	assert_int_equal(l.cfg->n_virtual_services, 1);
+	m = &l.cfg->virtual_services[0].http[0].match[0];
+	assert_int_equal(m->uri.kind, RS_SM_REGEX);
+	assert_string_equal(m->uri.value, "(?i)/api/v\\d+/(?:users|groups)/.*");
+	assert_int_equal(m->authority.kind, RS_SM_REGEX);
+	assert_string_equal(m->authority.value, "(?P<shop>[a-z]+)\\.example\\.com");
+	assert_int_equal(m->nheaders, 1);
+	assert_int_equal(m->headers[0].match.kind, RS_SM_REGEX);
+	assert_string_equal(m->headers[0].match.value, "\\pL+");
+	unload(&l);
+}
+
 /* One broken resource is rejected alone; the one before it loads. */
 static void test_one_rejected(void **state)
 {
@@ -458,7 +482,19 @@ static const struct broken broken[] = {
                                                              "(such as 10s, 250ms or 1h30m)\n"},
     {"vs-regex.yaml",
      "11:16: " VS("bad-regex") "spec.http[0].match[0].uri.regex: invalid regex '/api/(v1': "
-                               "Unmatched ( or \\(\n"},
+                               "missing ): /api/(v1\n"
+                               "17:18: " VS(
+                                   "bad-regex") "spec.http[1].match[0].headers.x-a."
+                                                "regex: invalid regex 'a(b': "
+                                                "missing ): a(b\n"
+                                                "19:18: " VS(
+                                                    "bad-regex") "spec.http[1].match[0]."
+                                                                 "headers.x-letters.regex: "
+                                                                 "invalid regex "
+                                                                 "'\\pL{30}': RE2 "
+                                                                 "program size of 35794 > "
+                                                                 "max program size of "
+                                                                 "32768\n"},
     {"vs-string-match-oneof.yaml",
      "13:11: " VS("two-matches") "spec.http[0].match[0].headers.x-user-type: only one of "
                                  "exact, prefix or regex may be set (also 'exact' at 12:11)\n"},
@@ -529,8 +565,8 @@ static const struct broken broken[] = {
                                            "14:18: " VS(
                                                "bad-headers") "spec.http[0].match[0].headers.x-ref."
                                                               "regex: invalid regex "
-                                                              "'(a)\\1': backreferences are not "
-                                                              "supported (Istio uses RE2)\n"
+                                                              "'(a)\\1': invalid escape "
+                                                              "sequence: \\1\n"
                                                               "17:15: " VS(
                                                                   "bad-headers") "spec.http[0]."
                                                                                  "route[0].weight: "
@@ -601,6 +637,7 @@ int main(void)
 	    cmocka_unit_test(test_full_virtual_service),
 	    cmocka_unit_test(test_full_destination_rule),
 	    cmocka_unit_test(test_warnings),
+	    cmocka_unit_test(test_regex_re2),
 	    cmocka_unit_test(test_one_rejected),
 	    cmocka_unit_test(test_workload_entry_and_sidecar),
 	    cmocka_unit_test(test_broken),
