@@ -17,8 +17,7 @@
 #include "yaml.h"
 
 /* "Kind/ns/name", as load.c names a resource in its messages. */
-static const char *resource_name(char buf[384], const char *kind, const char *ns,
-                                 const char *name)
+static const char *resource_name(char buf[384], const char *kind, const char *ns, const char *name)
 {
 	snprintf(buf, 384, "%s/%s/%s", kind, ns, name);
 	return buf;
@@ -84,8 +83,8 @@ static bool dr_defines(const struct rs_destination_rule *dr, const char *subset)
  * subsets joined), so the subset may come from any of the most specific
  * ones the VirtualService's namespace sees. */
 static void check_destination(const struct rs_config *cfg, const struct rs_virtual_service *vs,
-                              const struct rs_destination *d, const char *path,
-                              const char *res, struct rs_diags *diags)
+                              const struct rs_destination *d, const char *path, const char *res,
+                              struct rs_diags *diags)
 {
 	const struct rs_destination_rule *hidden = NULL;
 	size_t best = 0;
@@ -120,10 +119,11 @@ static void check_destination(const struct rs_config *cfg, const struct rs_virtu
 			return;
 	}
 	if (hidden)
-		rs_diags_add(diags, RS_DIAG_ERROR, &d->subset_pos, res,
-		             "%s: subset '%s' is not defined by any DestinationRule for host %s "
-		             "(DestinationRule %s/%s defines it but is not exported to namespace %s)",
-		             path, d->subset, d->host_fqdn, hidden->ns, hidden->name, vs->ns);
+		rs_diags_add(
+		    diags, RS_DIAG_ERROR, &d->subset_pos, res,
+		    "%s: subset '%s' is not defined by any DestinationRule for host %s "
+		    "(DestinationRule %s/%s defines it but is not exported to namespace %s)",
+		    path, d->subset, d->host_fqdn, hidden->ns, hidden->name, vs->ns);
 	else
 		rs_diags_add(diags, RS_DIAG_ERROR, &d->subset_pos, res,
 		             "%s: subset '%s' is not defined by any DestinationRule for host %s",
@@ -138,15 +138,15 @@ static void check_l4_routes(const struct rs_config *cfg, const struct rs_virtual
 
 	for (size_t i = 0; i < n; i++) {
 		for (size_t j = 0; j < routes[i].nroute; j++) {
-			snprintf(path, sizeof path, "spec.%s[%zu].route[%zu].destination.subset", key,
-			         i, j);
+			snprintf(path, sizeof path, "spec.%s[%zu].route[%zu].destination.subset",
+			         key, i, j);
 			check_destination(cfg, vs, &routes[i].route[j].dest, path, res, diags);
 		}
 	}
 }
 
-static void check_virtual_service(const struct rs_config *cfg,
-                                  const struct rs_virtual_service *vs, struct rs_diags *diags)
+static void check_virtual_service(const struct rs_config *cfg, const struct rs_virtual_service *vs,
+                                  struct rs_diags *diags)
 {
 	char res[384], path[RS_YPATH_MAX];
 
@@ -155,8 +155,8 @@ static void check_virtual_service(const struct rs_config *cfg,
 		const struct rs_vs_http_route *h = &vs->http[i];
 
 		for (size_t j = 0; j < h->nroute; j++) {
-			snprintf(path, sizeof path, "spec.http[%zu].route[%zu].destination.subset", i,
-			         j);
+			snprintf(path, sizeof path, "spec.http[%zu].route[%zu].destination.subset",
+			         i, j);
 			check_destination(cfg, vs, &h->route[j].dest, path, res, diags);
 		}
 		if (h->mirror_set) {
@@ -269,7 +269,7 @@ static void check_merged_subsets(const struct rs_config *cfg, size_t at, const c
 	}
 }
 
-/* IST0141 DestinationRuleSubsetNotSelectPods, for the endpoints ringside
+/* IST0173 DestinationRuleSubsetNotSelectPods, for the endpoints ringside
  * knows: a subset no endpoint carries the labels of sends its traffic
  * nowhere (503 "no healthy upstream"). A subset that an earlier rule's
  * hides is not used, and already reported as such. */
@@ -343,12 +343,15 @@ static bool parse_cidr(const char *s, struct cidr *c)
 		return false;
 	memcpy(ip, s, len);
 	ip[len] = '\0';
-	if (inet_pton(AF_INET, ip, c->addr) == 1)
-		c->family = AF_INET, c->bits = 32;
-	else if (inet_pton(AF_INET6, ip, c->addr) == 1)
-		c->family = AF_INET6, c->bits = 128;
-	else
+	if (inet_pton(AF_INET, ip, c->addr) == 1) {
+		c->family = AF_INET;
+		c->bits = 32;
+	} else if (inet_pton(AF_INET6, ip, c->addr) == 1) {
+		c->family = AF_INET6;
+		c->bits = 128;
+	} else {
 		return false;
+	}
 	if (slash) {
 		/* Already checked by the parser to be a prefix length that fits. */
 		for (const char *p = slash + 1; *p >= '0' && *p <= '9'; p++)
@@ -366,8 +369,7 @@ static bool ip_covers(const char *neg, const char *pos)
 	struct cidr n, p;
 	unsigned full, rest;
 
-	if (!parse_cidr(neg, &n) || !parse_cidr(pos, &p) || n.family != p.family ||
-	    n.bits > p.bits)
+	if (!parse_cidr(neg, &n) || !parse_cidr(pos, &p) || n.family != p.family || n.bits > p.bits)
 		return false;
 	full = n.bits / 8;
 	rest = n.bits % 8;
@@ -381,9 +383,8 @@ static bool ip_covers(const char *neg, const char *pos)
  * match (and when it is the only one, neither can the whole source,
  * operation or condition). */
 static void check_lists(const char *res, const char *path, const char *pos_key,
-                        const struct rs_strs *pos, const char *neg_key,
-                        const struct rs_strs *neg, enum value_kind kind,
-                        struct rs_diags *diags)
+                        const struct rs_strs *pos, const char *neg_key, const struct rs_strs *neg,
+                        enum value_kind kind, struct rs_diags *diags)
 {
 	for (size_t i = 0; i < pos->n && pos->pos; i++) {
 		for (size_t j = 0; j < neg->n; j++) {
@@ -393,15 +394,17 @@ static void check_lists(const char *res, const char *path, const char *pos_key,
 
 			if (!covered)
 				continue;
-			if (kind == VALUE_NOCASE ? strcasecmp(p, n) == 0 : strcmp(p, n) == 0)
-				rs_diags_add(diags, RS_DIAG_WARNING, &pos->pos[i], res,
-				             "%s.%s[%zu]: can never match: '%s' is both in %s and %s",
-				             path, pos_key, i, p, pos_key, neg_key);
+			if (strcmp(p, n) == 0)
+				rs_diags_add(
+				    diags, RS_DIAG_WARNING, &pos->pos[i], res,
+				    "%s.%s[%zu]: can never match: '%s' is both in %s and %s", path,
+				    pos_key, i, p, pos_key, neg_key);
 			else
-				rs_diags_add(diags, RS_DIAG_WARNING, &pos->pos[i], res,
-				             "%s.%s[%zu]: can never match: '%s' is excluded by '%s' "
-				             "in %s",
-				             path, pos_key, i, p, n, neg_key);
+				rs_diags_add(
+				    diags, RS_DIAG_WARNING, &pos->pos[i], res,
+				    "%s.%s[%zu]: can never match: '%s' is excluded by '%s' "
+				    "in %s",
+				    path, pos_key, i, p, n, neg_key);
 			break;
 		}
 	}
@@ -412,8 +415,8 @@ static void check_source(const struct rs_authz_source *s, const char *path, cons
 {
 	check_lists(res, path, "principals", &s->principals, "notPrincipals", &s->not_principals,
 	            VALUE_STRING, diags);
-	check_lists(res, path, "requestPrincipals", &s->request_principals,
-	            "notRequestPrincipals", &s->not_request_principals, VALUE_STRING, diags);
+	check_lists(res, path, "requestPrincipals", &s->request_principals, "notRequestPrincipals",
+	            &s->not_request_principals, VALUE_STRING, diags);
 	check_lists(res, path, "namespaces", &s->namespaces, "notNamespaces", &s->not_namespaces,
 	            VALUE_STRING, diags);
 	check_lists(res, path, "ipBlocks", &s->ip_blocks, "notIpBlocks", &s->not_ip_blocks,
@@ -422,16 +425,14 @@ static void check_source(const struct rs_authz_source *s, const char *path, cons
 	            &s->not_remote_ip_blocks, VALUE_IP, diags);
 }
 
-static void check_operation(const struct rs_authz_operation *o, const char *path,
-                            const char *res, struct rs_diags *diags)
+static void check_operation(const struct rs_authz_operation *o, const char *path, const char *res,
+                            struct rs_diags *diags)
 {
 	/* Istio matches hosts ignoring case. */
-	check_lists(res, path, "hosts", &o->hosts, "notHosts", &o->not_hosts, VALUE_NOCASE,
+	check_lists(res, path, "hosts", &o->hosts, "notHosts", &o->not_hosts, VALUE_NOCASE, diags);
+	check_lists(res, path, "methods", &o->methods, "notMethods", &o->not_methods, VALUE_STRING,
 	            diags);
-	check_lists(res, path, "methods", &o->methods, "notMethods", &o->not_methods,
-	            VALUE_STRING, diags);
-	check_lists(res, path, "paths", &o->paths, "notPaths", &o->not_paths, VALUE_STRING,
-	            diags);
+	check_lists(res, path, "paths", &o->paths, "notPaths", &o->not_paths, VALUE_STRING, diags);
 	for (size_t i = 0; i < o->nports && o->ports_pos; i++) {
 		for (size_t j = 0; j < o->nnot_ports; j++) {
 			if (o->ports[i] != o->not_ports[j])

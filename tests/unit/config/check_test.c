@@ -54,13 +54,12 @@ static void test_subset_not_exported(void **state)
 	(void)state;
 	LOAD(&l, D "subset-hidden.yaml");
 	assert_string_equal(
-	    l.out,
-	    D "subset-hidden.yaml:16:3: DestinationRule/backend/ratings: warning: field "
-	      "'spec.exportTo' is not implemented yet; ignored\n" D
-	      "subset-hidden.yaml:9:70: VirtualService/shop/ratings: error: "
-	      "spec.http[0].route[0].destination.subset: subset 'v2' is not defined by any "
-	      "DestinationRule for host ratings.backend.svc.cluster.local (DestinationRule "
-	      "backend/ratings defines it but is not exported to namespace shop)\n");
+	    l.out, D "subset-hidden.yaml:16:3: DestinationRule/backend/ratings: warning: field "
+	             "'spec.exportTo' is not implemented yet; ignored\n" D
+	             "subset-hidden.yaml:9:70: VirtualService/shop/ratings: error: "
+	             "spec.http[0].route[0].destination.subset: subset 'v2' is not defined by any "
+	             "DestinationRule for host ratings.backend.svc.cluster.local (DestinationRule "
+	             "backend/ratings defines it but is not exported to namespace shop)\n");
 	unload(&l);
 }
 
@@ -71,9 +70,10 @@ static void test_subset_most_specific_rule(void **state)
 
 	(void)state;
 	LOAD(&l, D "subset-specific.yaml");
-	assert_string_equal(l.out, D "subset-specific.yaml:10:52: VirtualService/default/api: error: "
-	                             "spec.http[0].route[0].destination.subset: subset 'v2' is not "
-	                             "defined by any DestinationRule for host api.example.com\n");
+	assert_string_equal(l.out,
+	                    D "subset-specific.yaml:10:52: VirtualService/default/api: error: "
+	                      "spec.http[0].route[0].destination.subset: subset 'v2' is not "
+	                      "defined by any DestinationRule for host api.example.com\n");
 	unload(&l);
 }
 
@@ -119,17 +119,19 @@ static void test_mission_01_04_merged(void **state)
 	unload(&l);
 
 	LOAD(&l, a, b, D "reviews-vs.yaml");
-	assert_string_equal(l.out, D "reviews-vs.yaml:10:44: VirtualService/default/reviews-canary: "
-	                             "error: spec.http[0].route[1].destination.subset: subset 'v3' "
-	                             "is not defined by any DestinationRule for host "
-	                             "reviews.default.svc.cluster.local\n");
+	assert_string_equal(l.out,
+	                    D "reviews-vs.yaml:10:44: VirtualService/default/reviews-canary: "
+	                      "error: spec.http[0].route[1].destination.subset: subset 'v3' "
+	                      "is not defined by any DestinationRule for host "
+	                      "reviews.default.svc.cluster.local\n");
 	unload(&l);
 
 	LOAD(&l, b, D "reviews-vs.yaml");
 	assert_int_equal(l.diags.errors, 2);
-	assert_non_null(strstr(l.out, "reviews-vs.yaml:8:44: VirtualService/default/reviews-canary: "
-	                              "error: spec.http[0].route[0].destination.subset: subset 'v1' "
-	                              "is not defined"));
+	assert_non_null(strstr(l.out,
+	                       "reviews-vs.yaml:8:44: VirtualService/default/reviews-canary: "
+	                       "error: spec.http[0].route[0].destination.subset: subset 'v1' "
+	                       "is not defined"));
 	unload(&l);
 }
 
@@ -162,11 +164,12 @@ static void test_subset_defined_twice(void **state)
 
 	(void)state;
 	LOAD(&l, D "dup");
-	assert_string_equal(l.out, D "dup/b.yaml:10:11: DestinationRule/default/reviews-canary: "
-	                             "warning: spec.subsets[1].name: subset 'v1' is also defined by "
-	                             "DestinationRule default/reviews at " D
-	                             "dup/a.yaml:7:11 for the same host; Istio keeps that one and "
-	                             "ignores this one\n");
+	assert_string_equal(l.out,
+	                    D "dup/b.yaml:10:11: DestinationRule/default/reviews-canary: "
+	                      "warning: spec.subsets[1].name: subset 'v1' is also defined by "
+	                      "DestinationRule default/reviews at " D
+	                      "dup/a.yaml:7:11 for the same host; Istio keeps that one and "
+	                      "ignores this one\n");
 	assert_int_equal(l.diags.errors, 0);
 	unload(&l);
 }
@@ -196,12 +199,11 @@ static void test_authorization_never_matches(void **state)
 	      "by 'example.COM' in notHosts\n" D
 	      "authz.yaml:17:19: AuthorizationPolicy/shop/never: warning: "
 	      "spec.rules[0].to[0].operation.methods[0]: can never match: 'GET' is both in methods "
-	      "and notMethods\n" D
-	      "authz.yaml:21:23: AuthorizationPolicy/shop/never: warning: "
+	      "and notMethods\n" D "authz.yaml:21:23: AuthorizationPolicy/shop/never: warning: "
 	      "spec.rules[0].to[0].operation.ports[1]: can never match: '81' is both in ports and "
 	      "notPorts\n" D "authz.yaml:25:16: AuthorizationPolicy/shop/never: warning: "
-	                     "spec.rules[0].when[0].values[0]: can never match: 'gold' is excluded "
-	                     "by '*' in notValues\n");
+	      "spec.rules[0].when[0].values[0]: can never match: 'gold' is excluded "
+	      "by '*' in notValues\n");
 	unload(&l);
 }
 
