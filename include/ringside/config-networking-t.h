@@ -58,6 +58,7 @@ struct rs_destination {
 	char *host;      /* owns; as written */
 	char *host_fqdn; /* owns; short names resolved in the resource's namespace */
 	char *subset;    /* owns; NULL when absent */
+	struct rs_pos subset_pos; /* where subset was written */
 	uint32_t port;   /* 0 when absent */
 };
 
@@ -174,6 +175,15 @@ struct rs_vs_http_route {
 	bool has_cors_policy; /* parsed, not implemented yet */
 };
 
+/* TCPRoute or TLSRoute: only the destinations are read, so that the checks
+ * across resources see their subsets; the data path does not route TCP or
+ * TLS yet. */
+struct rs_vs_l4_route {
+	struct rs_pos pos;
+	struct rs_vs_route_dest *route; /* owns; weights and headers not read */
+	size_t nroute;
+};
+
 struct rs_virtual_service {
 	char *name;
 	char *ns;
@@ -189,6 +199,10 @@ struct rs_virtual_service {
 	size_t nhttp;
 	bool has_tcp; /* spec.tcp was written (not implemented yet: ignored with a warning) */
 	bool has_tls; /* spec.tls was written (likewise) */
+	struct rs_vs_l4_route *tcp; /* owns; spec.tcp, destinations only */
+	size_t ntcp;
+	struct rs_vs_l4_route *tls; /* owns; spec.tls, destinations only */
+	size_t ntls;
 };
 
 /* LoadBalancerSettings.SimpleLB. */
@@ -316,6 +330,8 @@ struct rs_traffic_policy {
 struct rs_dr_subset {
 	char *name; /* owns */
 	struct rs_pos pos;
+	struct rs_pos name_pos;   /* where name was written */
+	struct rs_pos labels_pos; /* where labels was written; line 0 when absent */
 	struct rs_kv *labels; /* owns */
 	size_t nlabels;
 	struct rs_traffic_policy traffic_policy;

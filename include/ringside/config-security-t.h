@@ -17,6 +17,7 @@
 struct rs_strs {
 	char **v; /* owns */
 	size_t n;
+	struct rs_pos *pos; /* owns; where each of v was written, or NULL when not kept */
 };
 
 /* selector.matchLabels (istio.type.v1beta1.WorkloadSelector). Without a
@@ -79,8 +80,10 @@ struct rs_authz_source {
 struct rs_authz_operation {
 	struct rs_strs hosts, not_hosts;
 	uint32_t *ports; /* owns; 1-65535 (written as strings in Istio) */
+	struct rs_pos *ports_pos; /* owns; where each of ports was written */
 	size_t nports;
 	uint32_t *not_ports; /* owns */
+	struct rs_pos *not_ports_pos; /* owns */
 	size_t nnot_ports;
 	struct rs_strs methods, not_methods;
 	struct rs_strs paths, not_paths;

@@ -99,6 +99,11 @@ struct rs_service_entry {
 	enum rs_se_resolution resolution;
 	struct rs_se_endpoint *endpoints;
 	size_t nendpoints;
+	/* workloadSelector.labels: the WorkloadEntries of ns it selects are
+	 * endpoints too (only the checks across resources use them yet). */
+	struct rs_kv *workload_selector; /* owns */
+	size_t nworkload_selector;
+	bool has_workload_selector;
 };
 
 /* The other kinds' types live in config-networking-t.h and

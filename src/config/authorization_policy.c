@@ -171,13 +171,18 @@ static void parse_checked(struct rs_yctx *ctx, const struct rs_ynode *map, const
 	rs_yaml__path_key(sub, path, key);
 	if (!rs_yaml__str_list(ctx, n, sub, &out->v, &out->n))
 		return;
-	for (size_t i = 0; i < out->n; i++)
+	/* Positions are kept for the checks across fields (check.c). */
+	out->pos = rs_config__alloc_items(ctx, out->n, sizeof *out->pos);
+	for (size_t i = 0; i < out->n; i++) {
+		if (out->pos)
+			out->pos[i] = (struct rs_pos){ctx->file, n->items[i]->line, n->items[i]->col};
 		check_value(ctx, n->items[i], rs_yaml__path_index(item, sub, i), out->v[i], check);
+	}
 }
 
 /* ports/notPorts: strings in Istio's API ("8080"), numbers here. */
 static void parse_ports(struct rs_yctx *ctx, const struct rs_ynode *map, const char *path,
-			const char *key, uint32_t **out, size_t *count)
+			const char *key, uint32_t **out, struct rs_pos **pos, size_t *count)
 {
 	const struct rs_ynode *n = rs_yaml__get(map, key);
 	char sub[RS_YPATH_MAX], item[RS_YPATH_MAX];
@@ -188,12 +193,14 @@ static void parse_ports(struct rs_yctx *ctx, const struct rs_ynode *map, const c
 	if (!rs_yaml__expect(ctx, n, sub, RS_YNODE_SEQUENCE))
 		return;
 	*out = rs_config__alloc_items(ctx, n->n, sizeof **out);
-	if (!*out)
+	*pos = rs_config__alloc_items(ctx, n->n, sizeof **pos);
+	if (!*out || !*pos)
 		return;
 	for (size_t i = 0; i < n->n; i++) {
 		if (rs_yaml__u32(ctx, n->items[i], rs_yaml__path_index(item, sub, i), 1, 65535,
 				 &(*out)[*count]))
-			(*count)++;
+			(*pos)[(*count)++] =
+				(struct rs_pos){ctx->file, n->items[i]->line, n->items[i]->col};
 	}
 }
 
@@ -208,7 +215,9 @@ static void operation_clear(struct rs_authz_operation *o)
 	for (size_t i = 0; i < sizeof operation_lists / sizeof operation_lists[0]; i++)
 		rs_config__strs_clear((struct rs_strs *)((char *)o + operation_lists[i].off));
 	free(o->ports);
+	free(o->ports_pos);
 	free(o->not_ports);
+	free(o->not_ports_pos);
 }
 
 static void rule_clear(struct rs_authz_rule *r)
@@ -314,8 +323,8 @@ static void parse_operation(struct rs_yctx *ctx, const struct rs_ynode *n, const
 	for (size_t i = 0; i < sizeof operation_lists / sizeof operation_lists[0]; i++)
 		parse_checked(ctx, op, sub, operation_lists[i].key, operation_lists[i].check,
 			      (struct rs_strs *)((char *)o + operation_lists[i].off));
-	parse_ports(ctx, op, sub, "ports", &o->ports, &o->nports);
-	parse_ports(ctx, op, sub, "notPorts", &o->not_ports, &o->nnot_ports);
+	parse_ports(ctx, op, sub, "ports", &o->ports, &o->ports_pos, &o->nports);
+	parse_ports(ctx, op, sub, "notPorts", &o->not_ports, &o->not_ports_pos, &o->nnot_ports);
 }
 
 /* The attribute a when-key names, or -1. */

@@ -40,8 +40,10 @@ void rs_config__strs_clear(struct rs_strs *s)
 	for (size_t i = 0; i < s->n; i++)
 		free(s->v[i]);
 	free(s->v);
+	free(s->pos);
 	s->v = NULL;
 	s->n = 0;
+	s->pos = NULL;
 }
 
 void rs_config__kvs_free(struct rs_kv *kv, size_t n)

@@ -454,6 +454,8 @@ static void parse_subsets(struct rs_yctx *ctx, const struct rs_ynode *spec,
 		rs_yaml__check_fields(ctx, e, path, subset_fields);
 		s->pos = (struct rs_pos){ctx->file, e->line, e->col};
 		if (rs_yaml__str_field(ctx, e, path, "name", true, &s->name)) {
+			v = rs_yaml__get(e, "name");
+			s->name_pos = (struct rs_pos){ctx->file, v->line, v->col};
 			rs_yaml__path_key(sub, path, "name");
 			if (s->name[0] == '\0')
 				rs_yaml__report(ctx, RS_DIAG_ERROR, rs_yaml__get(e, "name"), sub,
@@ -470,9 +472,11 @@ static void parse_subsets(struct rs_yctx *ctx, const struct rs_ynode *spec,
 			}
 		}
 		v = rs_yaml__get(e, "labels");
-		if (v)
+		if (v) {
+			s->labels_pos = (struct rs_pos){ctx->file, v->line, v->col};
 			rs_yaml__str_map(ctx, v, rs_yaml__path_key(sub, path, "labels"), &s->labels,
 			                 &s->nlabels);
+		}
 		read_traffic_policy(ctx, e, path, &s->traffic_policy);
 	}
 }

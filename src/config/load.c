@@ -496,6 +496,7 @@ int rs_config_load(const char *const *paths, size_t npaths, struct rs_config **o
 	}
 	if (r < 0)
 		goto cleanup;
+	rs_config__check(ld.cfg, ld.diags);
 	*out = ld.cfg;
 	ld.cfg = NULL;
 cleanup:

@@ -77,6 +77,7 @@ void rs_config__service_entry_clear(struct rs_service_entry *se)
 	for (size_t i = 0; i < se->nendpoints; i++)
 		endpoint_clear(&se->endpoints[i]);
 	free(se->endpoints);
+	rs_config__kvs_free(se->workload_selector, se->nworkload_selector);
 	memset(se, 0, sizeof *se);
 }
 
@@ -316,6 +317,25 @@ static void parse_endpoints(struct rs_yctx *ctx, const struct rs_ynode *spec,
 				"required when resolution is STATIC");
 }
 
+/* workloadSelector.labels: which WorkloadEntries of the namespace are this
+ * service's endpoints. Still warned as not implemented (the data path does
+ * not route to them yet); read for the checks across resources. */
+static void parse_workload_selector(struct rs_yctx *ctx, const struct rs_ynode *spec,
+				    struct rs_service_entry *se)
+{
+	static const char *const fields[] = {"labels", NULL};
+	const struct rs_ynode *n = rs_yaml__get(spec, "workloadSelector"), *v;
+
+	if (!n || !rs_yaml__expect(ctx, n, "spec.workloadSelector", RS_YNODE_MAPPING))
+		return;
+	rs_yaml__check_fields(ctx, n, "spec.workloadSelector", fields);
+	se->has_workload_selector = true;
+	v = rs_yaml__get(n, "labels");
+	if (v)
+		rs_yaml__str_map(ctx, v, "spec.workloadSelector.labels", &se->workload_selector,
+				 &se->nworkload_selector);
+}
+
 int rs_config__service_entry_load(struct rs_yctx *ctx, const struct rs_ynode *root,
 				  const char *name, const char *ns, struct rs_config *cfg)
 {
@@ -359,6 +379,7 @@ int rs_config__service_entry_load(struct rs_yctx *ctx, const struct rs_ynode *ro
 	se.resolution = (enum rs_se_resolution)v;
 	/* After ports and resolution: endpoint checks depend on both. */
 	parse_endpoints(ctx, spec, &se);
+	parse_workload_selector(ctx, spec, &se);
 
 	if (!ctx->rejected)
 		r = rs_config__grow(&cfg->service_entries, &cfg->n_service_entries, &se, sizeof se);

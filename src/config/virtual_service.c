@@ -5,7 +5,8 @@
  * resource that istiod accepts loads here too.
  *
  * tcp and tls routes are recognised but not implemented by the data path yet:
- * they are ignored with a warning naming the field. */
+ * they are ignored with a warning naming the field (only their destinations
+ * are read, for the checks across resources). */
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -290,7 +291,10 @@ static void read_destination(struct rs_yctx *ctx, const struct rs_ynode *n, cons
 		else
 			d->host_fqdn = rs_config__resolve_host(ctx, d->host, ns);
 	}
-	rs_yaml__str_field(ctx, n, path, "subset", false, &d->subset);
+	if (rs_yaml__str_field(ctx, n, path, "subset", false, &d->subset)) {
+		v = rs_yaml__get(n, "subset");
+		d->subset_pos = (struct rs_pos){ctx->file, v->line, v->col};
+	}
 	v = rs_yaml__get(n, "port");
 	if (v) {
 		rs_yaml__path_key(buf, path, "port");
@@ -660,6 +664,58 @@ static void parse_http(struct rs_yctx *ctx, const struct rs_ynode *spec, const c
 		                &vs->http[i]);
 }
 
+/* spec.tcp[] or spec.tls[]: ignored by the data path (a warning says so),
+ * but their destinations are read as Istio validates them (a host is
+ * required), so that a subset they name is checked like an http route's. */
+static void parse_l4(struct rs_yctx *ctx, const struct rs_ynode *spec, const char *key,
+                     const char *ns, struct rs_vs_l4_route **out, size_t *count)
+{
+	const struct rs_ynode *n = rs_yaml__get(spec, key);
+	char top[RS_YPATH_MAX], path[RS_YPATH_MAX], buf[RS_YPATH_MAX], sub[RS_YPATH_MAX],
+	    dest[RS_YPATH_MAX];
+
+	rs_yaml__path_key(top, "spec", key);
+	if (!n || !rs_yaml__expect(ctx, n, top, RS_YNODE_SEQUENCE) || n->n == 0)
+		return;
+	*out = rs_config__alloc_items(ctx, n->n, sizeof **out);
+	if (!*out)
+		return;
+	*count = n->n;
+	for (size_t i = 0; i < n->n; i++) {
+		struct rs_vs_l4_route *l4 = &(*out)[i];
+		const struct rs_ynode *route;
+
+		rs_yaml__path_index(path, top, i);
+		if (!rs_yaml__expect(ctx, n->items[i], path, RS_YNODE_MAPPING))
+			continue;
+		l4->pos = (struct rs_pos){ctx->file, n->items[i]->line, n->items[i]->col};
+		route = rs_yaml__get(n->items[i], "route");
+		rs_yaml__path_key(buf, path, "route");
+		if (!route || !rs_yaml__expect(ctx, route, buf, RS_YNODE_SEQUENCE) || route->n == 0)
+			continue;
+		l4->route = rs_config__alloc_items(ctx, route->n, sizeof *l4->route);
+		if (!l4->route)
+			return;
+		l4->nroute = route->n;
+		for (size_t j = 0; j < route->n; j++) {
+			const struct rs_ynode *item = route->items[j], *d;
+
+			rs_yaml__path_index(sub, buf, j);
+			if (!rs_yaml__expect(ctx, item, sub, RS_YNODE_MAPPING))
+				continue;
+			l4->route[j].pos = (struct rs_pos){ctx->file, item->line, item->col};
+			d = rs_yaml__get(item, "destination");
+			if (d)
+				read_destination(ctx, d, rs_yaml__path_key(dest, sub, "destination"),
+				                 ns, &l4->route[j].dest);
+			else
+				rs_yaml__report(ctx, RS_DIAG_ERROR, item,
+				                rs_yaml__path_key(dest, sub, "destination"),
+				                "required field is missing");
+		}
+	}
+}
+
 static void string_match_clear(struct rs_string_match *m)
 {
 	free(m->value);
@@ -731,6 +787,16 @@ static void http_route_clear(struct rs_vs_http_route *h)
 	header_rules_clear(&h->headers);
 }
 
+static void l4_routes_free(struct rs_vs_l4_route *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		for (size_t j = 0; j < v[i].nroute; j++)
+			destination_clear(&v[i].route[j].dest);
+		free(v[i].route);
+	}
+	free(v);
+}
+
 static void virtual_service_clear(struct rs_virtual_service *vs)
 {
 	free(vs->name);
@@ -743,6 +809,8 @@ static void virtual_service_clear(struct rs_virtual_service *vs)
 	for (size_t i = 0; i < vs->nhttp; i++)
 		http_route_clear(&vs->http[i]);
 	free(vs->http);
+	l4_routes_free(vs->tcp, vs->ntcp);
+	l4_routes_free(vs->tls, vs->ntls);
 	memset(vs, 0, sizeof *vs);
 }
 
@@ -775,6 +843,8 @@ int rs_config__virtual_service_load(struct rs_yctx *ctx, const struct rs_ynode *
 	parse_http(ctx, spec, ns, &vs);
 	vs.has_tcp = rs_yaml__get(spec, "tcp") != NULL;
 	vs.has_tls = rs_yaml__get(spec, "tls") != NULL;
+	parse_l4(ctx, spec, "tcp", ns, &vs.tcp, &vs.ntcp);
+	parse_l4(ctx, spec, "tls", ns, &vs.tls, &vs.ntls);
 	/* Istio (ValidateVirtualService): a VirtualService must route something. */
 	if (!vs.nhttp && !vs.has_tcp && !vs.has_tls)
 		rs_yaml__report(ctx, RS_DIAG_ERROR, spec, "spec",

@@ -231,5 +231,11 @@ void rs_config__request_authentication_free_all(struct rs_config *cfg);
 /* Frees cfg->telemetries and what each entry owns. */
 void rs_config__telemetry_free_all(struct rs_config *cfg);
 
+/* The checks across resources (check.c), once every file is loaded: a
+ * subset no DestinationRule defines (an error), a subset selecting none of
+ * its host's known endpoints, a subset two merged DestinationRules define,
+ * an AuthorizationPolicy value its own not-list excludes (warnings). */
+void rs_config__check(const struct rs_config *cfg, struct rs_diags *diags);
+
 
 #endif

@@ -64,3 +64,60 @@ def test_missing_path_is_an_error(tmp_path):
     p = validate(str(tmp_path / "nope.yaml"))
     assert p.returncode == 1
     assert "nope.yaml" in p.stdout + p.stderr
+
+
+def test_each_mission_file_validates_alone():
+    if not os.path.isdir(MISSION):
+        pytest.skip("no shared/mission-config beside the repository")
+    for name in sorted(os.listdir(MISSION)):
+        if name.endswith(".yaml"):
+            p = validate(os.path.join(MISSION, name))
+            assert (p.returncode, p.stdout) == (0, ""), name + ": " + p.stdout + p.stderr
+
+
+def test_subset_no_destination_rule_defines(tmp_path):
+    vs = tmp_path / "vs.yaml"
+    vs.write_text(
+        "apiVersion: networking.istio.io/v1\n"
+        "kind: VirtualService\n"
+        "metadata: {name: reviews}\n"
+        "spec:\n"
+        "  hosts: [reviews]\n"
+        "  http:\n"
+        "  - route:\n"
+        "    - destination: {host: reviews, subset: v3}\n")
+    dr = tmp_path / "dr.yaml"
+    dr.write_text(
+        "apiVersion: networking.istio.io/v1\n"
+        "kind: DestinationRule\n"
+        "metadata: {name: reviews}\n"
+        "spec:\n"
+        "  host: reviews\n"
+        "  subsets: [{name: v1, labels: {version: v1}}]\n")
+    # Alone, the VirtualService's DestinationRule may live elsewhere.
+    p = validate(str(vs))
+    assert (p.returncode, p.stdout) == (0, ""), p.stdout
+    p = validate(str(vs), str(dr))
+    assert p.returncode == 1, p.stdout
+    assert p.stdout == (
+        "%s:8:44: VirtualService/default/reviews: error: "
+        "spec.http[0].route[0].destination.subset: subset 'v3' is not defined by any "
+        "DestinationRule for host reviews.default.svc.cluster.local\n" % vs), p.stdout
+
+
+def test_authorization_value_never_matches(tmp_path):
+    ap = tmp_path / "ap.yaml"
+    ap.write_text(
+        "apiVersion: security.istio.io/v1\n"
+        "kind: AuthorizationPolicy\n"
+        "metadata: {name: ap, namespace: shop}\n"
+        "spec:\n"
+        "  rules:\n"
+        "  - from:\n"
+        "    - source: {namespaces: [x], notNamespaces: [x]}\n")
+    p = validate(str(ap))
+    assert p.returncode == 0, p.stdout
+    assert p.stdout == (
+        "%s:7:29: AuthorizationPolicy/shop/ap: warning: "
+        "spec.rules[0].from[0].source.namespaces[0]: can never match: "
+        "'x' is both in namespaces and notNamespaces\n" % ap), p.stdout
