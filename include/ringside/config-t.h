@@ -136,6 +136,30 @@ struct rs_config_res {
 	bool kept;
 };
 
+/* This proxy's workload, as Istio's sidecar knows it from flags and the
+ * environment: what workload selectors are evaluated against. */
+struct rs_identity {
+	const char *ns;
+	const char *service_account;
+	const char *trust_domain;
+	const struct rs_kv *labels; /* borrowed */
+	size_t nlabels;
+};
+
+/* The resources of an rs_config that apply to this workload (pointers into
+ * it), each list in load order. */
+struct rs_selected {
+	const struct rs_peer_authentication **peer_authentications; /* owns the array */
+	size_t n_peer_authentications;
+	const struct rs_authorization_policy **authorization_policies; /* owns the array */
+	size_t n_authorization_policies;
+	const struct rs_request_authentication **request_authentications; /* owns the array */
+	size_t n_request_authentications;
+	const struct rs_telemetry **telemetries; /* owns the array */
+	size_t n_telemetries;
+	const struct rs_sidecar *sidecar; /* the one Sidecar in force, or NULL */
+};
+
 struct rs_config {
 	struct rs_config_file *files; /* owns: every file read, in load order */
 	size_t nfiles;

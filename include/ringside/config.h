@@ -2,6 +2,7 @@
 #ifndef RINGSIDE_CONFIG_H
 #define RINGSIDE_CONFIG_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "ringside/config-t.h"
@@ -29,6 +30,60 @@ int rs_config_keep_last_good(struct rs_config *cfg, const struct rs_config *prev
 			     struct rs_diags *diags);
 
 void rs_config_free(struct rs_config *cfg);
+
+/* Istio's rules for how resources relate (mesh.c). */
+struct rs_destination_rule;
+struct rs_dr_subset;
+struct rs_workload_entry;
+/* Kubernetes label selection: every pair of sel is in labels. */
+bool rs_labels_include(const struct rs_kv *labels, size_t nlabels, const struct rs_kv *sel,
+		       size_t nsel);
+/* How specifically pattern (a DestinationRule or Sidecar host) matches host:
+ * 0 not at all, then longer wildcards, then SIZE_MAX for the exact name
+ * (pilot's most specific host match; `*.example.com`, `*`). */
+size_t rs_host_match(const char *pattern, const char *host);
+/* Whether namespace ns sees dr: no exportTo (everywhere), `*`, ns itself, or
+ * dr in the root namespace. */
+bool rs_dr_visible(const struct rs_destination_rule *dr, const char *ns);
+/* Which DestinationRules are in force for a host from a client namespace:
+ * those of the first tier that has one (the client's namespace, then others
+ * exporting to it, then the root namespace), and in it those whose host
+ * matches most specifically. Rules with a workloadSelector are left out. */
+struct rs_dr_pick {
+	unsigned tier;
+	size_t match; /* rs_host_match's answer; 0: no rule at all */
+};
+struct rs_dr_pick rs_dr_best_match(const struct rs_config *cfg, const char *host, const char *ns);
+/* Whether dr is one of those in force (best: rs_dr_best_match's answer).
+ * Several in force are merged, in load order. */
+bool rs_dr_applies(const struct rs_destination_rule *dr, const char *host, const char *ns,
+		   struct rs_dr_pick best);
+/* The subset named name in force for host from ns: the first of the merged
+ * rules that defines it (Istio keeps the first), with its rule in *dr_out. */
+const struct rs_dr_subset *rs_dr_subset_find(const struct rs_config *cfg, const char *host,
+					     const char *ns, const char *name,
+					     const struct rs_destination_rule **dr_out);
+/* Whether se lists host (as written). */
+bool rs_se_has_host(const struct rs_service_entry *se, const char *host);
+/* Whether se's workloadSelector picks we (same namespace, labels included). */
+bool rs_se_selects(const struct rs_service_entry *se, const struct rs_workload_entry *we);
+
+/* Whether a resource in ns with this workload selector (nsel labels; has:
+ * the selector was written) applies to id, by Istio's rules: without a
+ * selector, to every workload of its namespace (of every namespace in the
+ * root namespace, istio-system); with one, to the workloads of its namespace
+ * whose labels include the selector's, and in the root namespace to those of
+ * every namespace when root_reaches_all (AuthorizationPolicy,
+ * RequestAuthentication, Telemetry; not PeerAuthentication nor Sidecar). */
+bool rs_identity_selected(const struct rs_identity *id, const char *ns, const struct rs_kv *sel,
+			  size_t nsel, bool has, bool root_reaches_all);
+
+/* Collects the policies that apply to id (see rs_identity_selected) and the
+ * Sidecar in force: one in id's namespace whose selector matches, else its
+ * namespace's default, else the root namespace's. 0 or -ENOMEM. */
+int rs_config_select(const struct rs_config *cfg, const struct rs_identity *id,
+		     struct rs_selected *out);
+void rs_selected_free(struct rs_selected *s);
 
 /* The configuration as a JSON object (jansson) for admin /config_dump:
  * `files`, and `resources` each with kind, namespace, name, file, line,

@@ -56,6 +56,7 @@ struct rs_snapshot {
 	struct rs_config *cfg; /* owns */
 	struct rs_clusters clusters;
 	struct rs_router router;
+	struct rs_selected selected; /* the policies and Sidecar for this workload */
 	unsigned nshards;
 	size_t shard_stride; /* bytes from one shard's part to the next */
 	unsigned char *shard_parts; /* owns; 64-byte aligned */

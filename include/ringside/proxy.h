@@ -3,9 +3,9 @@
 
 #include "ringside/proxy-t.h"
 
-/* Builds a snapshot for nshards shards from loaded configuration (takes
- * cfg, even on failure). */
-int rs_snapshot_build(struct rs_config *cfg, const char *ns, uint64_t generation,
+/* Builds a snapshot for nshards shards from loaded configuration, for the
+ * workload id (takes cfg, even on failure). */
+int rs_snapshot_build(struct rs_config *cfg, const struct rs_identity *id, uint64_t generation,
 		      unsigned nshards, struct rs_snapshot **out, struct rs_diags *diags);
 /* Frees a snapshot (a void * for rs_rcu's free_obj). */
 void rs_snapshot_free(void *snapshot);

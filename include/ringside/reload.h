@@ -26,7 +26,7 @@ struct rs_reload_event {
 struct rs_reloader {
 	const char *const *paths; /* borrowed */
 	size_t npaths;
-	const char *ns;
+	const struct rs_identity *id; /* borrowed */
 	unsigned nshards;
 	struct rs_proxy_shared *shared; /* borrowed; its rcu is set up here */
 	void (*wake)(void *arg);        /* tells the shards to look (may be NULL) */
@@ -44,11 +44,12 @@ struct rs_reloader {
 	struct rs_diags diags; /* problems of the load in force */
 };
 
-/* Loads paths and publishes generation 1 into shared->rcu. Problems are
+/* Loads paths and publishes generation 1 into shared->rcu, with the
+ * resources that select workload id. Problems are
  * logged; a resource in error is left out. Fails (negative errno) only when
  * nothing could be read at all. */
 int rs_reloader_init(struct rs_reloader *rl, const char *const *paths, size_t npaths,
-		     const char *ns, unsigned nshards, struct rs_proxy_shared *shared);
+		     const struct rs_identity *id, unsigned nshards, struct rs_proxy_shared *shared);
 /* Loads again and publishes a new generation; force: even when no file
  * changed (SIGHUP). On failure the snapshot in force stays. */
 void rs_reloader_reload(struct rs_reloader *rl, const char *trigger, bool force);

@@ -1,4 +1,4 @@
-/* Types of clusters (a service port, later a subset of it) and endpoints. */
+/* Types of clusters (a service port, or a subset of it) and endpoints. */
 #ifndef RINGSIDE_UPSTREAM_T_H
 #define RINGSIDE_UPSTREAM_T_H
 
@@ -15,6 +15,7 @@ struct rs_endpoint {
 struct rs_cluster {
 	char *name; /* owns: Istio's form, "outbound|80||reviews.default.svc.cluster.local" */
 	char *host; /* owns */
+	char *subset; /* owns; NULL for the whole service */
 	uint32_t port;
 	struct rs_endpoint *eps; /* owns */
 	size_t neps;

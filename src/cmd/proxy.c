@@ -1,5 +1,6 @@
 /* `ringside proxy`: start the shards, serve the admin ports, drain on
  * SIGTERM. */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
@@ -33,7 +34,7 @@ static const struct flag flags[] = {
 	{"config", "RINGSIDE_CONFIG", NULL, "Istio YAML file or directory (repeatable)"},
 	{"concurrency", "RINGSIDE_CONCURRENCY", "0", "shards; 0: one per CPU this process may use"},
 	{"namespace", "RINGSIDE_NAMESPACE", "default", "this workload's namespace"},
-	{"service-account", "RINGSIDE_SERVICE_ACCOUNT", "default", "this workload's service account (read by policies, not yet)"},
+	{"service-account", "RINGSIDE_SERVICE_ACCOUNT", "default", "this workload's service account"},
 	{"trust-domain", "RINGSIDE_TRUST_DOMAIN", "cluster.local", "SPIFFE trust domain (used with mTLS, not yet)"},
 	{"listen-address", "RINGSIDE_LISTEN_ADDRESS", "0.0.0.0", "address of the traffic ports"},
 	{"outbound-port", "RINGSIDE_OUTBOUND_PORT", "15001", "outbound listener"},
@@ -63,7 +64,9 @@ static void proxy_usage(FILE *f)
 	for (size_t i = 0; i < NFLAGS; i++)
 		fprintf(f, "  --%-24s %s [%s]%s%s\n", flags[i].name, flags[i].help, flags[i].env,
 			flags[i].def ? " default " : "", flags[i].def ? flags[i].def : "");
-	fprintf(f, "  --label KEY=VALUE          workload label (repeatable; read by selectors, not yet)\n");
+	fprintf(f, "  --%-24s %s [%s]\n", "label KEY=VALUE",
+		"workload label, read by workload selectors (repeatable)",
+		"RINGSIDE_LABELS=k=v,k2=v2");
 }
 
 struct proxy {
@@ -71,6 +74,8 @@ struct proxy {
 	struct rs_proxy_shared shared;
 	struct rs_worker *w; /* owns: o.concurrency shards */
 	struct rs_reloader rl;
+	struct rs_identity id;
+	struct rs_kv labels[64]; /* borrowed strings: argv and the environment */
 	pthread_barrier_t ready;
 	atomic_uint running;
 	int done_fd;
@@ -210,6 +215,58 @@ static int parse_dur(const char *name, const char *v, uint64_t *out)
 	return 0;
 }
 
+/* Kubernetes' label syntax (a name of up to 63 characters, alphanumeric at
+ * both ends, `-`, `_` and `.` inside; a key may have a `prefix/`), so that a
+ * typo is an error at start rather than a selector that never matches. */
+static bool label_name_ok(const char *s, size_t len, bool may_be_empty)
+{
+	if (len == 0)
+		return may_be_empty;
+	if (len > 63 || !isalnum((unsigned char)s[0]) || !isalnum((unsigned char)s[len - 1]))
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!isalnum((unsigned char)s[i]) && !strchr("-_.", s[i]))
+			return false;
+	return true;
+}
+
+/* Splits "key=value" in place into px->labels. */
+static int add_label(struct proxy *px, char *kv, const char *from)
+{
+	char *eq = strchr(kv, '='), *slash;
+	const char *name;
+
+	if (!eq) {
+		fprintf(stderr, "ringside proxy: %s: '%s' is not KEY=VALUE\n", from, kv);
+		return -1;
+	}
+	*eq = '\0';
+	slash = strrchr(kv, '/');
+	name = slash ? slash + 1 : kv;
+	if ((slash && (slash == kv || slash - kv > 253)) ||
+	    !label_name_ok(name, strlen(name), false) ||
+	    !label_name_ok(eq + 1, strlen(eq + 1), true)) {
+		fprintf(stderr,
+			"ringside proxy: %s: '%s=%s' is not a Kubernetes label (names and values: "
+			"up to 63 of [A-Za-z0-9-_.], alphanumeric at both ends)\n",
+			from, kv, eq + 1);
+		return -1;
+	}
+	for (size_t i = 0; i < px->id.nlabels; i++) {
+		if (strcmp(px->labels[i].key, kv) == 0) {
+			px->labels[i].value = eq + 1; /* the last one wins */
+			return 0;
+		}
+	}
+	if (px->id.nlabels == sizeof px->labels / sizeof px->labels[0]) {
+		fprintf(stderr, "ringside proxy: %s: more than %zu labels\n", from,
+			sizeof px->labels / sizeof px->labels[0]);
+		return -1;
+	}
+	px->labels[px->id.nlabels++] = (struct rs_kv){kv, eq + 1};
+	return 0;
+}
+
 static unsigned cpus_allowed(int *cpu_list, unsigned max)
 {
 	cpu_set_t set;
@@ -238,6 +295,7 @@ int rs_cmd_proxy(int argc, char **argv)
 	uint16_t admin_port = 0, stats_port = 0, health_port = 0;
 	enum rs_log_level lvl = RS_LOG_INFO;
 	bool config_flag_seen = false;
+	char *env_labels = NULL; /* owns: RINGSIDE_LABELS split in place */
 
 	memset(&px, 0, sizeof px);
 	for (size_t i = 0; i < NFLAGS; i++) {
@@ -251,17 +309,29 @@ int rs_cmd_proxy(int argc, char **argv)
 	longopts[NFLAGS + 2] = (struct option){0};
 	if (getenv("RINGSIDE_CONFIG") && *getenv("RINGSIDE_CONFIG"))
 		paths[npaths++] = getenv("RINGSIDE_CONFIG");
+	px.id.labels = px.labels;
+	if (getenv("RINGSIDE_LABELS") && *getenv("RINGSIDE_LABELS")) {
+		env_labels = strdup(getenv("RINGSIDE_LABELS"));
+		for (char *save = NULL, *kv = strtok_r(env_labels, ",", &save); kv;
+		     kv = strtok_r(NULL, ",", &save))
+			if (add_label(&px, kv, "RINGSIDE_LABELS") < 0)
+				goto usage_error;
+	}
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "h", longopts, &idx)) != -1) {
 		if (opt == 'h') {
 			proxy_usage(stdout);
-			return 0;
+			ret = 0;
+			goto out;
 		}
-		if (opt == 1000)
-			continue; /* labels select policies; used with the config issue */
+		if (opt == 1000) {
+			if (add_label(&px, optarg, "--label") < 0)
+				goto usage_error;
+			continue;
+		}
 		if (opt < 0 || (size_t)opt >= NFLAGS) {
 			proxy_usage(stderr);
-			return 2;
+			goto usage_error;
 		}
 		if (opt == 0) {
 			if (!config_flag_seen)
@@ -269,7 +339,7 @@ int rs_cmd_proxy(int argc, char **argv)
 			config_flag_seen = true;
 			if (npaths == sizeof paths / sizeof paths[0]) {
 				fprintf(stderr, "ringside proxy: too many --config paths\n");
-				return 2;
+				goto usage_error;
 			}
 			paths[npaths++] = optarg;
 			continue;
@@ -278,12 +348,12 @@ int rs_cmd_proxy(int argc, char **argv)
 	}
 	if (optind < argc) {
 		fprintf(stderr, "ringside proxy: unexpected argument '%s'\n", argv[optind]);
-		return 2;
+		goto usage_error;
 	}
 	if (npaths == 0) {
 		fprintf(stderr, "ringside proxy: --config PATH is required (Istio YAML: a "
 				"ServiceEntry names the hosts to route)\n");
-		return 2;
+		goto usage_error;
 	}
 	for (size_t i = 0; i < NFLAGS; i++) {
 		const char *n = flags[i].name, *v = val[i];
@@ -291,62 +361,66 @@ int rs_cmd_proxy(int argc, char **argv)
 		if (!v)
 			continue;
 		if (!strcmp(n, "concurrency") && parse_uint(n, v, 1024, &conc) < 0)
-			return 2;
+			goto usage_error;
 		if (!strcmp(n, "outbound-port") && parse_port(n, v, &px.o.outbound_port) < 0)
-			return 2;
+			goto usage_error;
 		if (!strcmp(n, "inbound-port") && parse_port(n, v, &px.o.inbound_port) < 0)
-			return 2;
+			goto usage_error;
 		if (!strcmp(n, "admin-port") && parse_port(n, v, &admin_port) < 0)
-			return 2;
+			goto usage_error;
 		if (!strcmp(n, "stats-port") && parse_port(n, v, &stats_port) < 0)
-			return 2;
+			goto usage_error;
 		if (!strcmp(n, "health-port") && parse_port(n, v, &health_port) < 0)
-			return 2;
+			goto usage_error;
 		if (!strcmp(n, "drain-timeout") && parse_dur(n, v, &px.o.drain_timeout_ns) < 0)
-			return 2;
+			goto usage_error;
 		if (!strcmp(n, "connect-timeout") && parse_dur(n, v, &px.o.connect_timeout_ns) < 0)
-			return 2;
+			goto usage_error;
 		if (!strcmp(n, "route-timeout") && parse_dur(n, v, &px.o.route_timeout_ns) < 0)
-			return 2;
+			goto usage_error;
 		if (!strcmp(n, "stream-idle-timeout") &&
 		    parse_dur(n, v, &px.o.stream_idle_timeout_ns) < 0)
-			return 2;
+			goto usage_error;
 		if (!strcmp(n, "busy-poll") && parse_dur(n, v, &px.o.busy_poll_ns) < 0)
-			return 2;
+			goto usage_error;
 		if (!strcmp(n, "idle-timeout") && parse_dur(n, v, &px.o.idle_timeout_ns) < 0)
-			return 2;
+			goto usage_error;
 		if (!strcmp(n, "upstream-idle-timeout") &&
 		    parse_dur(n, v, &px.o.upstream_idle_timeout_ns) < 0)
-			return 2;
+			goto usage_error;
 		if (!strcmp(n, "max-connections") && parse_uint(n, v, 10000000, &u) < 0)
-			return 2;
+			goto usage_error;
 		if (!strcmp(n, "max-connections"))
 			px.o.max_connections = u;
 		if (!strcmp(n, "max-request-headers-kb") && parse_uint(n, v, 8192, &kb) < 0)
-			return 2;
+			goto usage_error;
 		if (!strcmp(n, "max-headers-count") && parse_uint(n, v, 10000, &maxh) < 0)
-			return 2;
+			goto usage_error;
 		if (!strcmp(n, "buffers") && parse_uint(n, v, 32768, &nbufs) < 0)
-			return 2;
+			goto usage_error;
 		if (!strcmp(n, "buffers") && (nbufs < 16 || (nbufs & (nbufs - 1)))) {
 			fprintf(stderr, "ringside proxy: --buffers: %u is not a power of two >= 16\n",
 				nbufs);
-			return 2;
+			goto usage_error;
 		}
 		if (!strcmp(n, "log-level") && rs_log_parse_level(v, &lvl) < 0) {
 			fprintf(stderr, "ringside proxy: --log-level: '%s' is not one of debug, "
 					"info, warn, error\n",
 				v);
-			return 2;
+			goto usage_error;
 		}
 		if (!strcmp(n, "namespace"))
-			px.o.ns = v;
+			px.o.ns = px.id.ns = v;
+		if (!strcmp(n, "service-account"))
+			px.id.service_account = v;
+		if (!strcmp(n, "trust-domain"))
+			px.id.trust_domain = v;
 		if (!strcmp(n, "listen-address"))
 			px.o.listen_addr = v;
 	}
 	if (kb == 0 || maxh == 0) {
 		fprintf(stderr, "ringside proxy: header limits must be at least 1\n");
-		return 2;
+		goto usage_error;
 	}
 	px.o.max_header_bytes = kb * 1024;
 	px.o.max_headers = maxh;
@@ -359,11 +433,11 @@ int rs_cmd_proxy(int argc, char **argv)
 
 	if (rs_ring_probe(err, sizeof err) < 0) {
 		fprintf(stderr, "ringside: %s\n", err);
-		return 1;
+		goto out;
 	}
 
-	if (rs_reloader_init(&px.rl, paths, npaths, px.o.ns, px.o.concurrency, &px.shared) < 0)
-		return 1;
+	if (rs_reloader_init(&px.rl, paths, npaths, &px.id, px.o.concurrency, &px.shared) < 0)
+		goto out;
 	px.rl.wake = wake_all;
 	px.rl.wake_arg = &px;
 
@@ -492,5 +566,10 @@ out_listen:
 	free(px.w);
 out_snap:
 	rs_reloader_fini(&px.rl);
+out:
+	free(env_labels);
 	return ret;
+usage_error:
+	free(env_labels);
+	return 2;
 }

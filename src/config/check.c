@@ -23,52 +23,6 @@ static const char *resource_name(char buf[384], const char *kind, const char *ns
 	return buf;
 }
 
-/* Kubernetes label selection: every pair of sel is in labels. */
-static bool labels_match(const struct rs_kv *sel, size_t nsel, const struct rs_kv *labels,
-                         size_t nlabels)
-{
-	for (size_t i = 0; i < nsel; i++) {
-		bool found = false;
-
-		for (size_t j = 0; j < nlabels && !found; j++)
-			found = strcmp(sel[i].key, labels[j].key) == 0 &&
-			        strcmp(sel[i].value, labels[j].value) == 0;
-		if (!found)
-			return false;
-	}
-	return true;
-}
-
-/* How specifically pattern (a DestinationRule host) matches host: 0 for not
- * at all, then longer wildcards, then the exact name. Istio applies the most
- * specific DestinationRule to a service (pilot's MostSpecificHostMatch):
- * `*.example.com` matches every name ending in `.example.com`, `*` all. */
-static size_t host_match(const char *pattern, const char *host)
-{
-	size_t pl = strlen(pattern), hl = strlen(host);
-
-	if (strcmp(pattern, host) == 0)
-		return (size_t)-1;
-	if (pattern[0] != '*' || hl < pl)
-		return 0;
-	return strcmp(host + hl - (pl - 1), pattern + 1) == 0 ? pl : 0;
-}
-
-/* Whether a VirtualService in ns sees dr. Istio's default exportTo for
- * DestinationRules is every namespace; `.` (or the namespace's own name)
- * keeps it to its namespace; those in the root namespace apply mesh-wide. */
-static bool dr_visible(const struct rs_destination_rule *dr, const char *ns)
-{
-	if (dr->nexport_to == 0 || strcmp(dr->ns, ns) == 0 ||
-	    strcmp(dr->ns, RS_ROOT_NAMESPACE) == 0)
-		return true;
-	for (size_t i = 0; i < dr->nexport_to; i++) {
-		if (strcmp(dr->export_to[i], "*") == 0 || strcmp(dr->export_to[i], ns) == 0)
-			return true;
-	}
-	return false;
-}
-
 static bool dr_defines(const struct rs_destination_rule *dr, const char *subset)
 {
 	for (size_t i = 0; i < dr->nsubsets; i++) {
@@ -87,37 +41,25 @@ static void check_destination(const struct rs_config *cfg, const struct rs_virtu
                               struct rs_diags *diags)
 {
 	const struct rs_destination_rule *hidden = NULL;
-	size_t best = 0;
 	bool any = false;
 
 	if (!d->subset || !d->host_fqdn || strchr(d->host_fqdn, '*'))
 		return;
+	if (rs_dr_subset_find(cfg, d->host_fqdn, vs->ns, d->subset, NULL))
+		return;
 	for (size_t i = 0; i < cfg->n_destination_rules; i++) {
 		const struct rs_destination_rule *dr = &cfg->destination_rules[i];
-		size_t m = dr->host_fqdn ? host_match(dr->host_fqdn, d->host_fqdn) : 0;
 
-		if (!m)
+		if (!dr->host_fqdn || !rs_host_match(dr->host_fqdn, d->host_fqdn))
 			continue;
 		any = true;
-		if (!dr_visible(dr, vs->ns)) {
-			if (!hidden && dr_defines(dr, d->subset))
-				hidden = dr;
-			continue;
-		}
-		if (m > best)
-			best = m;
+		if (!hidden && !rs_dr_visible(dr, vs->ns) && dr_defines(dr, d->subset))
+			hidden = dr;
 	}
 	/* No DestinationRule for the host at all: it may be in files not
 	 * given (the mission's 02 names subsets of api and has none). */
 	if (!any)
 		return;
-	for (size_t i = 0; i < cfg->n_destination_rules && best; i++) {
-		const struct rs_destination_rule *dr = &cfg->destination_rules[i];
-
-		if (dr->host_fqdn && host_match(dr->host_fqdn, d->host_fqdn) == best &&
-		    dr_visible(dr, vs->ns) && dr_defines(dr, d->subset))
-			return;
-	}
 	if (hidden)
 		rs_diags_add(
 		    diags, RS_DIAG_ERROR, &d->subset_pos, res,
@@ -168,15 +110,6 @@ static void check_virtual_service(const struct rs_config *cfg, const struct rs_v
 	check_l4_routes(cfg, vs, "tls", vs->tls, vs->ntls, res, diags);
 }
 
-static bool se_has_host(const struct rs_service_entry *se, const char *host)
-{
-	for (size_t i = 0; i < se->nhosts; i++) {
-		if (strcmp(se->hosts[i], host) == 0)
-			return true;
-	}
-	return false;
-}
-
 /* Whether a ServiceEntry of host selects we. Istio's workloadSelector picks
  * workloads of the ServiceEntry's own namespace; one without labels is left
  * out, as what it selects is unclear. */
@@ -186,10 +119,7 @@ static bool we_selected(const struct rs_config *cfg, const char *host,
 	for (size_t i = 0; i < cfg->n_service_entries; i++) {
 		const struct rs_service_entry *se = &cfg->service_entries[i];
 
-		if (se->nworkload_selector && strcmp(se->ns, we->ns) == 0 &&
-		    se_has_host(se, host) &&
-		    labels_match(se->workload_selector, se->nworkload_selector, we->labels,
-		                 we->nlabels))
+		if (rs_se_has_host(se, host) && rs_se_selects(se, we))
 			return true;
 	}
 	return false;
@@ -207,16 +137,17 @@ static size_t count_endpoints(const struct rs_config *cfg, const char *host,
 	for (size_t i = 0; i < cfg->n_service_entries; i++) {
 		const struct rs_service_entry *se = &cfg->service_entries[i];
 
-		if (!se_has_host(se, host))
+		if (!rs_se_has_host(se, host))
 			continue;
 		for (size_t j = 0; j < se->nendpoints; j++)
-			n += labels_match(sel, nsel, se->endpoints[j].labels,
-			                  se->endpoints[j].nlabels);
+			n += rs_labels_include(se->endpoints[j].labels, se->endpoints[j].nlabels,
+			                       sel, nsel);
 	}
 	for (size_t i = 0; i < cfg->n_workload_entries; i++) {
 		const struct rs_workload_entry *we = &cfg->workload_entries[i];
 
-		n += labels_match(sel, nsel, we->labels, we->nlabels) && we_selected(cfg, host, we);
+		n += rs_labels_include(we->labels, we->nlabels, sel, nsel) &&
+		     we_selected(cfg, host, we);
 	}
 	return n;
 }

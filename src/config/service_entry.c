@@ -18,7 +18,6 @@ static const char *const spec_fields[] = {
 
 /* Parsed so a valid resource is not rejected, but not acted on yet. */
 static const char *const spec_not_implemented[] = {
-	"workloadSelector",
 	"exportTo",
 	"subjectAltNames",
 	NULL,

@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ringside/config-networking-t.h"
+#include "ringside/config-security-t.h"
 #include "ringside/config.h"
 #include "ringside/proxy.h"
 #include "ringside/reload.h"
@@ -147,7 +149,7 @@ static int load_and_publish(struct rs_reloader *rl, bool force)
 		kept = (size_t)ret;
 	}
 	rejected = count_rejected(cfg);
-	ret = rs_snapshot_build(cfg, rl->ns, rl->generation + 1, rl->nshards, &snap, &diags);
+	ret = rs_snapshot_build(cfg, rl->id, rl->generation + 1, rl->nshards, &snap, &diags);
 	cfg = NULL;
 	if (ret < 0)
 		goto fail;
@@ -174,20 +176,22 @@ fail:
 }
 
 int rs_reloader_init(struct rs_reloader *rl, const char *const *paths, size_t npaths,
-		     const char *ns, unsigned nshards, struct rs_proxy_shared *shared)
+		     const struct rs_identity *id, unsigned nshards, struct rs_proxy_shared *shared)
 {
+	uint64_t t0;
 	int ret;
 
 	memset(rl, 0, sizeof *rl);
 	rl->paths = paths;
 	rl->npaths = npaths;
-	rl->ns = ns;
+	rl->id = id;
 	rl->nshards = nshards;
 	rl->shared = shared;
 	rl->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (rl->ifd < 0)
 		rs_warn("config: inotify unavailable (%s): reload on SIGHUP only",
 			strerror(errno));
+	t0 = rs_now_ns();
 	ret = load_and_publish(rl, true);
 	if (ret < 0) {
 		rs_error("cannot load configuration: %s", strerror(-ret));
@@ -197,7 +201,9 @@ int rs_reloader_init(struct rs_reloader *rl, const char *const *paths, size_t np
 	if (rl->rejected)
 		rs_warn("%zu resource(s) rejected (see above); the rest applies", rl->rejected);
 	rl->last = (struct rs_reload_event){.at = time(NULL), .result = "applied",
-					     .trigger = "start"};
+					     .trigger = "start",
+					     .ms = (double)(rs_now_ns() - t0) / 1e6};
+	rs_info("config: generation 1 loaded in %.1f ms", rl->last.ms);
 	return 0;
 }
 
@@ -367,6 +373,73 @@ void rs_reloader_write_status(const struct rs_reloader *rl, FILE *f)
 		   f);
 }
 
+/* Appends "Kind/ns/name" of each of n resources (struct rs_config__head-like:
+ * name and ns first) to a new array. */
+#define IDS(kind, v, n)                                                                        \
+	({                                                                                     \
+		json_t *a_ = json_array();                                                     \
+		for (size_t i_ = 0; a_ && i_ < (n); i_++)                                      \
+			json_array_append_new(a_, json_sprintf("%s/%s/%s", kind, (v)[i_]->ns,  \
+							       (v)[i_]->name));               \
+		a_;                                                                            \
+	})
+
+static json_t *workload_json(const struct rs_identity *id, const struct rs_selected *sel)
+{
+	json_t *labels = json_object();
+
+	for (size_t i = 0; labels && i < id->nlabels; i++)
+		json_object_set_new(labels, id->labels[i].key, json_string(id->labels[i].value));
+	return json_pack(
+	    "{s:s, s:s, s:s, s:o, s:o, s:{s:o, s:o, s:o, s:o, s:o}}", "namespace", id->ns,
+	    "service_account", id->service_account, "trust_domain", id->trust_domain, "labels",
+	    labels, "spiffe_id",
+	    json_sprintf("spiffe://%s/ns/%s/sa/%s", id->trust_domain, id->ns, id->service_account),
+	    "selected", "PeerAuthentication",
+	    IDS("PeerAuthentication", sel->peer_authentications, sel->n_peer_authentications),
+	    "AuthorizationPolicy",
+	    IDS("AuthorizationPolicy", sel->authorization_policies, sel->n_authorization_policies),
+	    "RequestAuthentication",
+	    IDS("RequestAuthentication", sel->request_authentications,
+		sel->n_request_authentications),
+	    "Telemetry", IDS("Telemetry", sel->telemetries, sel->n_telemetries), "Sidecar",
+	    sel->sidecar ? json_sprintf("Sidecar/%s/%s", sel->sidecar->ns, sel->sidecar->name)
+			 : json_null());
+}
+
+/* The router's hosts with their VirtualService and, per port, the indexes
+ * of its spec.http routes that can match there. */
+static json_t *routes_json(const struct rs_router *r)
+{
+	json_t *hosts = json_array();
+
+	for (uint32_t i = 0; hosts && r->slots && i <= r->mask; i++) {
+		const struct rs_router_host *e = &r->slots[i];
+		json_t *tables = json_array();
+
+		if (!e->host || !e->vs) {
+			json_decref(tables);
+			continue;
+		}
+		for (uint32_t k = 0; tables && k < e->ntables; k++) {
+			const struct rs_route_table *t = &e->tables[k];
+			json_t *idx = json_array();
+
+			for (uint32_t j = 0; idx && j < t->nroutes; j++)
+				json_array_append_new(idx, json_integer(t->routes[j] - e->vs->http));
+			json_array_append_new(tables, json_pack("{s:o, s:o}", "port",
+								t->port ? json_integer(t->port)
+									: json_string("other"),
+								"http_routes", idx));
+		}
+		json_array_append_new(hosts, json_pack("{s:s, s:o, s:o}", "host", e->host,
+						       "virtual_service",
+						       json_sprintf("%s/%s", e->vs->ns, e->vs->name),
+						       "ports", tables));
+	}
+	return hosts;
+}
+
 void rs_reloader_write_dump(const struct rs_reloader *rl, FILE *f)
 {
 	const struct rs_snapshot *s = rs_rcu_current(&rl->shared->rcu);
@@ -379,17 +452,21 @@ void rs_reloader_write_dump(const struct rs_reloader *rl, FILE *f)
 
 		for (size_t e = 0; eps && e < c->neps; e++)
 			json_array_append_new(eps, json_string(c->eps[e].name));
-		json_array_append_new(clusters, json_pack("{s:s, s:s, s:i, s:o}", "name", c->name,
-							  "host", c->host, "port", (int)c->port,
-							  "endpoints", eps));
+		json_array_append_new(clusters,
+				      json_pack("{s:s, s:s, s:i, s:s?, s:o}", "name", c->name, "host",
+						c->host, "port", (int)c->port, "subset", c->subset,
+						"endpoints", eps));
 	}
 	if (dump) {
 		json_object_set_new(dump, "clusters", clusters);
+		json_object_set_new(dump, "routes", routes_json(&s->router));
 		clusters = NULL;
 	}
 	json_decref(clusters);
-	write_json(dump ? json_pack("{s:I, s:s, s:o}", "generation", (json_int_t)s->generation,
-				    "loaded_at", rfc3339((time_t)s->loaded_at, t), "config", dump)
+	write_json(dump ? json_pack("{s:I, s:s, s:o, s:o}", "generation",
+				    (json_int_t)s->generation, "loaded_at",
+				    rfc3339((time_t)s->loaded_at, t), "workload",
+				    workload_json(rl->id, &s->selected), "config", dump)
 			: NULL,
 		   f);
 }

@@ -8,7 +8,7 @@
 #include "ringside/proxy.h"
 #include "ringside/upstream.h"
 
-int rs_snapshot_build(struct rs_config *cfg, const char *ns, uint64_t generation,
+int rs_snapshot_build(struct rs_config *cfg, const struct rs_identity *id, uint64_t generation,
 		      unsigned nshards, struct rs_snapshot **out, struct rs_diags *diags)
 {
 	struct rs_snapshot *s = calloc(1, sizeof *s);
@@ -23,10 +23,13 @@ int rs_snapshot_build(struct rs_config *cfg, const char *ns, uint64_t generation
 	s->loaded_at = (int64_t)time(NULL);
 	s->cfg = cfg;
 	s->nshards = nshards;
-	ret = rs_clusters_build(cfg, &s->clusters, diags);
+	ret = rs_clusters_build(cfg, id->ns, &s->clusters, diags);
 	if (ret < 0)
 		goto fail;
-	ret = rs_router_init(&s->router, &s->clusters, ns);
+	ret = rs_router_init(&s->router, &s->clusters, cfg, id->ns);
+	if (ret < 0)
+		goto fail;
+	ret = rs_config_select(cfg, id, &s->selected);
 	if (ret < 0)
 		goto fail;
 	/* Each shard's part on cache lines of its own: shards write them on
@@ -52,6 +55,7 @@ void rs_snapshot_free(void *snapshot)
 
 	if (!s)
 		return;
+	rs_selected_free(&s->selected);
 	rs_router_free(&s->router);
 	rs_clusters_free(&s->clusters);
 	rs_config_free(s->cfg);

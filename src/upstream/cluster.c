@@ -1,19 +1,45 @@
-/* Clusters from ServiceEntry resources. */
+/* Clusters from ServiceEntry resources: one per host and port with every
+ * endpoint, and one per DestinationRule subset of it with the endpoints whose
+ * labels the subset selects. Endpoints are a ServiceEntry's own and the
+ * WorkloadEntries its workloadSelector picks. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ringside/config-networking-t.h"
 #include "ringside/config.h"
 #include "ringside/net.h"
 #include "ringside/upstream.h"
 
-static uint32_t endpoint_port(const struct rs_service_entry *se, const struct rs_se_port *sp,
-			      const struct rs_se_endpoint *ep)
+/* One endpoint of a service port, before it is resolved into a cluster. */
+struct ep_src {
+	const char *address;
+	uint32_t port;
+	const struct rs_kv *labels;
+	size_t nlabels;
+	const struct rs_pos *pos;
+};
+
+struct builder {
+	const struct rs_config *cfg;
+	const char *ns;
+	struct rs_clusters *out;
+	size_t cap;
+	struct rs_diags *diags;
+	struct ep_src *eps; /* owns: the endpoints of the service port being built */
+	size_t neps;
+	size_t cap_eps;
+};
+
+/* An endpoint's port for service port sp: its port named like sp, else sp's
+ * targetPort, else sp's number (Istio's ServiceEntry rules). */
+static uint32_t endpoint_port(const struct rs_se_port *sp, const struct rs_named_port *ports,
+			      size_t nports)
 {
-	for (size_t i = 0; i < ep->nports; i++)
-		if (sp->name && strcmp(ep->ports[i].name, sp->name) == 0)
-			return ep->ports[i].number;
+	for (size_t i = 0; i < nports; i++)
+		if (sp->name && strcmp(ports[i].name, sp->name) == 0)
+			return ports[i].number;
 	return sp->target_port ? sp->target_port : sp->number;
 }
 
@@ -29,32 +55,143 @@ static int endpoint_init(struct rs_endpoint *e, const char *addr, uint32_t port)
 	return e->name ? 0 : -ENOMEM;
 }
 
-int rs_clusters_build(const struct rs_config *cfg, struct rs_clusters *out,
+static int add_src(struct builder *b, struct ep_src src)
+{
+	if (b->neps == b->cap_eps) {
+		size_t cap = b->cap_eps ? b->cap_eps * 2 : 8;
+		struct ep_src *v = realloc(b->eps, cap * sizeof *v);
+
+		if (!v)
+			return -ENOMEM;
+		b->eps = v;
+		b->cap_eps = cap;
+	}
+	b->eps[b->neps++] = src;
+	return 0;
+}
+
+/* The endpoints of se's port sp, into b->eps. */
+static int gather(struct builder *b, const struct rs_service_entry *se, const struct rs_se_port *sp)
+{
+	const struct rs_config *cfg = b->cfg;
+	int r = 0;
+
+	b->neps = 0;
+	for (size_t e = 0; e < se->nendpoints && r == 0; e++) {
+		const struct rs_se_endpoint *ep = &se->endpoints[e];
+
+		r = add_src(b, (struct ep_src){ep->address, endpoint_port(sp, ep->ports, ep->nports),
+					       ep->labels, ep->nlabels, &ep->pos});
+	}
+	for (size_t w = 0; w < cfg->n_workload_entries && r == 0; w++) {
+		const struct rs_workload_entry *we = &cfg->workload_entries[w];
+
+		if (we->address && rs_se_selects(se, we))
+			r = add_src(b, (struct ep_src){we->address,
+						       endpoint_port(sp, we->ports, we->nports),
+						       we->labels, we->nlabels, &we->pos});
+	}
+	return r;
+}
+
+/* Adds the cluster of host:port (subset NULL: the whole service) with the
+ * gathered endpoints that sel selects. */
+static int add_cluster(struct builder *b, const char *res, const char *host, uint32_t port,
+		       const char *subset, const struct rs_kv *sel, size_t nsel)
+{
+	struct rs_cluster *c;
+	char name[512];
+
+	if (b->out->n == b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 16;
+		struct rs_cluster *v = realloc(b->out->v, cap * sizeof *v);
+
+		if (!v)
+			return -ENOMEM;
+		b->out->v = v;
+		b->cap = cap;
+	}
+	c = &b->out->v[b->out->n++];
+	memset(c, 0, sizeof *c);
+	/* Istio's cluster names: outbound|PORT|SUBSET|HOST. */
+	snprintf(name, sizeof name, "outbound|%u|%s|%s", port, subset ? subset : "", host);
+	c->name = strdup(name);
+	c->host = strdup(host);
+	c->subset = subset ? strdup(subset) : NULL;
+	c->port = port;
+	c->eps = calloc(b->neps ? b->neps : 1, sizeof *c->eps);
+	if (!c->name || !c->host || (subset && !c->subset) || !c->eps)
+		return -ENOMEM;
+	for (size_t e = 0; e < b->neps; e++) {
+		const struct ep_src *src = &b->eps[e];
+		int ret;
+
+		if (!rs_labels_include(src->labels, src->nlabels, sel, nsel))
+			continue;
+		ret = endpoint_init(&c->eps[c->neps], src->address, src->port);
+		if (ret == -ENOMEM)
+			return ret;
+		if (ret < 0) {
+			/* Reported once, for the whole service. */
+			if (!subset)
+				rs_diags_add(b->diags, RS_DIAG_WARNING, src->pos, res,
+					     "endpoint address %s is not an IP address; skipped",
+					     src->address);
+			continue;
+		}
+		c->neps++;
+	}
+	return 0;
+}
+
+/* The subsets in force for host (merged DestinationRules, the first of a
+ * name wins), each as a cluster. */
+static int add_subsets(struct builder *b, const char *res, const char *host, uint32_t port)
+{
+	const struct rs_config *cfg = b->cfg;
+	struct rs_dr_pick best = rs_dr_best_match(cfg, host, b->ns);
+
+	for (size_t i = 0; i < cfg->n_destination_rules && best.match; i++) {
+		const struct rs_destination_rule *dr = &cfg->destination_rules[i];
+
+		if (!rs_dr_applies(dr, host, b->ns, best))
+			continue;
+		for (size_t k = 0; k < dr->nsubsets; k++) {
+			const struct rs_dr_subset *s = &dr->subsets[k];
+			int r;
+
+			if (!s->name || rs_clusters_find_subset(b->out, host, port, s->name) >= 0)
+				continue;
+			r = add_cluster(b, res, host, port, s->name, s->labels, s->nlabels);
+			if (r < 0)
+				return r;
+		}
+	}
+	return 0;
+}
+
+int rs_clusters_build(const struct rs_config *cfg, const char *ns, struct rs_clusters *out,
 		      struct rs_diags *diags)
 {
-	size_t n = 0;
+	struct builder b = {.cfg = cfg, .ns = ns, .out = out, .diags = diags};
+	int r = 0;
 
 	memset(out, 0, sizeof *out);
-	for (size_t i = 0; i < cfg->n_service_entries; i++)
-		n += cfg->service_entries[i].nhosts * cfg->service_entries[i].nports;
-	out->v = calloc(n ? n : 1, sizeof *out->v);
-	if (!out->v)
-		return -ENOMEM;
-	for (size_t i = 0; i < cfg->n_service_entries; i++) {
+	for (size_t i = 0; i < cfg->n_service_entries && r == 0; i++) {
 		const struct rs_service_entry *se = &cfg->service_entries[i];
 		char res[256];
 
 		snprintf(res, sizeof res, "ServiceEntry/%s/%s", se->ns, se->name);
-		if (se->resolution != RS_SE_RESOLUTION_STATIC && se->nendpoints == 0)
+		if (se->resolution != RS_SE_RESOLUTION_STATIC && se->nendpoints == 0 &&
+		    !se->nworkload_selector)
 			rs_diags_add(diags, RS_DIAG_WARNING, &se->pos, res,
 				     "only resolution STATIC with endpoints is routed yet; the "
 				     "hosts of this ServiceEntry get no endpoints");
-		for (size_t h = 0; h < se->nhosts; h++) {
-			for (size_t p = 0; p < se->nports; p++) {
-				struct rs_cluster *c = &out->v[out->n];
-				const struct rs_se_port *sp = &se->ports[p];
-				char name[512];
+		for (size_t p = 0; p < se->nports && r == 0; p++) {
+			const struct rs_se_port *sp = &se->ports[p];
 
+			r = gather(&b, se, sp);
+			for (size_t h = 0; h < se->nhosts && r == 0; h++) {
 				if (rs_clusters_find(out, se->hosts[h], sp->number) >= 0) {
 					rs_diags_add(diags, RS_DIAG_WARNING, &se->pos, res,
 						     "host %s port %u is already defined by an "
@@ -62,39 +199,16 @@ int rs_clusters_build(const struct rs_config *cfg, struct rs_clusters *out,
 						     se->hosts[h], sp->number);
 					continue;
 				}
-				snprintf(name, sizeof name, "outbound|%u||%s", sp->number,
-					 se->hosts[h]);
-				c->name = strdup(name);
-				c->host = strdup(se->hosts[h]);
-				c->port = sp->number;
-				c->eps = calloc(se->nendpoints ? se->nendpoints : 1,
-						sizeof *c->eps);
-				out->n++;
-				if (!c->name || !c->host || !c->eps)
-					goto nomem;
-				for (size_t e = 0; e < se->nendpoints; e++) {
-					const struct rs_se_endpoint *ep = &se->endpoints[e];
-					int ret = endpoint_init(&c->eps[c->neps], ep->address,
-								endpoint_port(se, sp, ep));
-
-					if (ret == -ENOMEM)
-						goto nomem;
-					if (ret < 0) {
-						rs_diags_add(diags, RS_DIAG_WARNING, &ep->pos, res,
-							     "endpoint address %s is not an IP "
-							     "address; skipped",
-							     ep->address);
-						continue;
-					}
-					c->neps++;
-				}
+				r = add_cluster(&b, res, se->hosts[h], sp->number, NULL, NULL, 0);
+				if (r == 0)
+					r = add_subsets(&b, res, se->hosts[h], sp->number);
 			}
 		}
 	}
-	return 0;
-nomem:
-	rs_clusters_free(out);
-	return -ENOMEM;
+	free(b.eps);
+	if (r < 0)
+		rs_clusters_free(out);
+	return r;
 }
 
 void rs_clusters_free(struct rs_clusters *cs)
@@ -102,21 +216,32 @@ void rs_clusters_free(struct rs_clusters *cs)
 	for (size_t i = 0; i < cs->n; i++) {
 		struct rs_cluster *c = &cs->v[i];
 
-		for (size_t e = 0; e < c->neps; e++)
+		for (size_t e = 0; c->eps && e < c->neps; e++)
 			free(c->eps[e].name);
 		free(c->eps);
 		free(c->name);
 		free(c->host);
+		free(c->subset);
 	}
 	free(cs->v);
 	cs->v = NULL;
 	cs->n = 0;
 }
 
+int rs_clusters_find_subset(const struct rs_clusters *cs, const char *host, uint32_t port,
+			    const char *subset)
+{
+	for (size_t i = 0; i < cs->n; i++) {
+		const struct rs_cluster *c = &cs->v[i];
+
+		if (c->port == port && strcmp(c->host, host) == 0 &&
+		    (subset ? c->subset && strcmp(c->subset, subset) == 0 : !c->subset))
+			return (int)i;
+	}
+	return -1;
+}
+
 int rs_clusters_find(const struct rs_clusters *cs, const char *host, uint32_t port)
 {
-	for (size_t i = 0; i < cs->n; i++)
-		if (cs->v[i].port == port && strcmp(cs->v[i].host, host) == 0)
-			return (int)i;
-	return -1;
+	return rs_clusters_find_subset(cs, host, port, NULL);
 }

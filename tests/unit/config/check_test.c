@@ -145,9 +145,7 @@ static void test_subset_selects_no_endpoint(void **state)
 	(void)state;
 	LOAD(&l, D "endpoints.yaml");
 	assert_string_equal(
-	    l.out, D "endpoints.yaml:26:3: ServiceEntry/default/api-vms: warning: field "
-	             "'spec.workloadSelector' is not implemented yet; ignored\n" D
-	             "endpoints.yaml:55:13: DestinationRule/default/api: warning: "
+	    l.out, D "endpoints.yaml:55:13: DestinationRule/default/api: warning: "
 	             "spec.subsets[3].labels: subset 'v3' selects none of the 3 endpoints of host "
 	             "api.internal\n");
 	assert_int_equal(l.diags.errors, 0);

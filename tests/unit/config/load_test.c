@@ -576,8 +576,6 @@ static void test_unknown_and_unimplemented_fields(void **state)
 		"'spec.exportTo' is not implemented yet; ignored\n"
 		"data/bad/unknown-field.yaml:15:3: ServiceEntry/default/typos: warning: field "
 		"'spec.subjectAltNames' is not implemented yet; ignored\n"
-		"data/bad/unknown-field.yaml:16:3: ServiceEntry/default/typos: warning: field "
-		"'spec.workloadSelector' is not implemented yet; ignored\n"
 		"data/bad/unknown-field.yaml:10:5: ServiceEntry/default/typos: warning: unknown "
 		"field 'spec.ports[0].nmae'\n");
 	assert_int_equal(l.diags.errors, 0);
