@@ -21,6 +21,12 @@
 #include "ringside/config.h"
 #include "harness.h"
 
+/* Set to run the tests of bugs found and not fixed yet, which fail. */
+static bool known_bugs(void)
+{
+	return getenv("RINGSIDE_KNOWN_BUGS") != NULL;
+}
+
 struct tmp {
 	char dir[64];
 	char paths[4][PATH_MAX];
@@ -124,7 +130,7 @@ static void assert_log_lines(const char *log, const char *needle, const char *ex
 }
 
 static const struct rs_service_entry *find_se(const struct rs_config *cfg, const char *ns,
-					      const char *name)
+                                              const char *name)
 {
 	for (size_t i = 0; i < cfg->n_service_entries; i++) {
 		const struct rs_service_entry *se = &cfg->service_entries[i];
@@ -164,16 +170,17 @@ static size_t count_kept(const struct rs_config *cfg)
 
 /* A ServiceEntry with one host and one port. */
 #define SE(name, host, port)                                                                       \
-	SE_HEAD(name) "  hosts:\n"                                                                 \
-		      "  - " host "\n"                                                             \
-		      "  ports:\n"                                                                 \
-		      "  - number: " port "\n"                                                     \
-		      "    name: http\n"                                                           \
-		      "    protocol: HTTP\n"                                                       \
-		      "  resolution: DNS\n"
+	SE_HEAD(name)                                                                              \
+	"  hosts:\n"                                                                               \
+	"  - " host "\n"                                                                           \
+	"  ports:\n"                                                                               \
+	"  - number: " port "\n"                                                                   \
+	"    name: http\n"                                                                         \
+	"    protocol: HTTP\n"                                                                     \
+	"  resolution: DNS\n"
 
 static void assert_se(const struct rs_config *cfg, const char *name, const char *host,
-		      uint32_t port)
+                      uint32_t port)
 {
 	const struct rs_service_entry *se = find_se(cfg, "shop", name);
 
@@ -207,11 +214,11 @@ static void test_rejected_keeps_previous(void **state)
 	reload(&l2, l1.cfg, p);
 	assert_int_equal(l2.rc, 1);
 	snprintf(want, sizeof want,
-		 "%s:12:13: ServiceEntry/shop/reviews: error: spec.ports[0].number: 0 is out of "
-		 "range 1-65535\n"
-		 "%s:3:1: ServiceEntry/shop/reviews: warning: the version loaded before (%s:1:1) "
-		 "stays in force\n",
-		 p, p, p);
+	         "%s:12:13: ServiceEntry/shop/reviews: error: spec.ports[0].number: 0 is out of "
+	         "range 1-65535\n"
+	         "%s:3:1: ServiceEntry/shop/reviews: warning: the version loaded before (%s:1:1) "
+	         "stays in force\n",
+	         p, p, p);
 	assert_string_equal(l2.out, want);
 	assert_int_equal(l2.diags.errors, 1);
 
@@ -238,9 +245,9 @@ static void test_syntax_error_keeps_the_rest(void **state)
 {
 	struct tmp *t = *state;
 	const char *p = put(t, "se.yaml",
-			    SE("first", "first.example.com", "80") "---\n" SE(
-				"second", "second.example.com", "81") "---\n"
-				SE("third", "third.example.com", "82"));
+	                    SE("first", "first.example.com", "80") "---\n" SE(
+	                        "second", "second.example.com",
+	                        "81") "---\n" SE("third", "third.example.com", "82"));
 	struct loaded l1, l2;
 	char want[2 * PATH_MAX + 256];
 
@@ -249,24 +256,25 @@ static void test_syntax_error_keeps_the_rest(void **state)
 	assert_int_equal(l1.cfg->n_service_entries, 3);
 
 	put(t, "se.yaml",
-	    SE("first", "first.example.org", "8080") "---\n" SE_HEAD("second") "  hosts: [oops\n"
-						   "  ports: {number: 8081}\n"
-						   "---\n" SE("third", "third.example.org", "8082"));
+	    SE("first", "first.example.org",
+	       "8080") "---\n" SE_HEAD("second") "  hosts: [oops\n"
+	                                         "  ports: {number: 8081}\n"
+	                                         "---\n" SE("third", "third.example.org", "8082"));
 	reload(&l2, l1.cfg, p);
 	assert_int_equal(l2.rc, 2);
 	assert_int_equal(l2.diags.errors, 1);
 	snprintf(want, sizeof want,
-		 "%s:22:8: error: syntax error: did not find expected ',' or ']' (while parsing "
-		 "a flow sequence at 21:10)\n",
-		 p);
+	         "%s:22:8: error: syntax error: did not find expected ',' or ']' (while parsing "
+	         "a flow sequence at 21:10)\n",
+	         p);
 	assert_log_lines(l2.out, "error:", want);
 	/* Where each was before: nothing in the new text says where it is. */
 	snprintf(want, sizeof want,
-		 "%s:15:1: ServiceEntry/shop/second: warning: the version loaded before (%s:15:1) "
-		 "stays in force\n"
-		 "%s:29:1: ServiceEntry/shop/third: warning: the version loaded before (%s:29:1) "
-		 "stays in force\n",
-		 p, p, p, p);
+	         "%s:15:1: ServiceEntry/shop/second: warning: the version loaded before (%s:15:1) "
+	         "stays in force\n"
+	         "%s:29:1: ServiceEntry/shop/third: warning: the version loaded before (%s:29:1) "
+	         "stays in force\n",
+	         p, p, p, p);
 	assert_log_lines(l2.out, "warning:", want);
 
 	assert_int_equal(l2.cfg->n_service_entries, 3);
@@ -285,9 +293,9 @@ static void test_syntax_error_keeps_the_rest(void **state)
 static void test_deleted_from_good_file_is_gone(void **state)
 {
 	struct tmp *t = *state;
-	const char *p = put(t, "se.yaml",
-			    SE("stays", "stays.example.com", "80") "---\n" SE(
-				"goes", "goes.example.com", "81"));
+	const char *p = put(
+	    t, "se.yaml",
+	    SE("stays", "stays.example.com", "80") "---\n" SE("goes", "goes.example.com", "81"));
 	struct loaded l1, l2;
 
 	LOAD(&l1, p);
@@ -320,9 +328,9 @@ static void test_rejected_without_previous_version(void **state)
 	reload(&l2, l1.cfg, p);
 	assert_int_equal(l2.rc, 0);
 	snprintf(want, sizeof want,
-		 "%s:24:13: ServiceEntry/shop/new: error: spec.ports[0].number: 70000 is out of "
-		 "range 1-65535\n",
-		 p);
+	         "%s:24:13: ServiceEntry/shop/new: error: spec.ports[0].number: 70000 is out of "
+	         "range 1-65535\n",
+	         p);
 	assert_string_equal(l2.out, want);
 	assert_int_equal(l2.cfg->n_service_entries, 1);
 	assert_null(find_se(l2.cfg, "shop", "new"));
@@ -354,9 +362,9 @@ static void test_kept_twice(void **state)
 	reload(&l3, l2.cfg, p);
 	assert_int_equal(l3.rc, 1);
 	snprintf(want, sizeof want,
-		 "%s:2:1: ServiceEntry/shop/reviews: warning: the version loaded before (%s:1:1) "
-		 "stays in force\n",
-		 p, p);
+	         "%s:2:1: ServiceEntry/shop/reviews: warning: the version loaded before (%s:1:1) "
+	         "stays in force\n",
+	         p, p);
 	assert_log_lines(l3.out, "warning:", want);
 	assert_int_equal(l3.diags.errors, 1);
 	assert_int_equal(l3.cfg->n_service_entries, 1);
@@ -435,9 +443,9 @@ static void test_same_name_in_two_files(void **state)
 	assert_int_equal(l2.rc, 1);
 	assert_int_equal(l2.diags.errors, 1);
 	snprintf(want, sizeof want,
-		 "%s:1:1: DestinationRule/default/reviews: warning: the version loaded before "
-		 "(%s:1:1) stays in force\n",
-		 b, b);
+	         "%s:1:1: DestinationRule/default/reviews: warning: the version loaded before "
+	         "(%s:1:1) stays in force\n",
+	         b, b);
 	assert_log_lines(l2.out, "warning:", want);
 	assert_int_equal(count_kept(l2.cfg), 1);
 	assert_int_equal(l2.cfg->n_destination_rules, 2);
@@ -478,45 +486,45 @@ static void test_dump_shows_kept_version(void **state)
 {
 	struct tmp *t = *state;
 	const char *p = put(t, "mesh.yaml",
-			    SE("api", "api.example.com", "443") "---\n" SE_HEAD("reviews")
-				"  hosts: [reviews.example.com]\n"
-				"  ports:\n"
-				"  - number: 9080\n"
-				"    name: http\n"
-				"  - number: \"9443\"\n"
-				"    name: grpc\n"
-				"  location: MESH_INTERNAL\n"
-				"---\n"
-				"apiVersion: networking.istio.io/v1\n"
-				"kind: DestinationRule\n"
-				"metadata:\n"
-				"  name: reviews\n"
-				"  namespace: shop\n"
-				"spec:\n"
-				"  host: reviews.example.com\n"
-				"  trafficPolicy:\n"
-				"    tls:\n"
-				"      mode: SIMPLE\n"
-				"      insecureSkipVerify: true\n");
+	                    SE("api", "api.example.com", "443") "---\n" SE_HEAD(
+	                        "reviews") "  hosts: [reviews.example.com]\n"
+	                                   "  ports:\n"
+	                                   "  - number: 9080\n"
+	                                   "    name: http\n"
+	                                   "  - number: \"9443\"\n"
+	                                   "    name: grpc\n"
+	                                   "  location: MESH_INTERNAL\n"
+	                                   "---\n"
+	                                   "apiVersion: networking.istio.io/v1\n"
+	                                   "kind: DestinationRule\n"
+	                                   "metadata:\n"
+	                                   "  name: reviews\n"
+	                                   "  namespace: shop\n"
+	                                   "spec:\n"
+	                                   "  host: reviews.example.com\n"
+	                                   "  trafficPolicy:\n"
+	                                   "    tls:\n"
+	                                   "      mode: SIMPLE\n"
+	                                   "      insecureSkipVerify: true\n");
 	struct loaded l1, l2;
 	json_t *d, *o, *obj, *port;
 
 	LOAD(&l1, p);
 	assert_string_equal(l1.out, "");
 	put(t, "mesh.yaml",
-	    SE("api", "api.example.com", "443") "---\n" SE("reviews", "reviews.example.com",
-							     "0") "---\n"
-						      "apiVersion: networking.istio.io/v1\n"
-						      "kind: DestinationRule\n"
-						      "metadata:\n"
-						      "  name: reviews\n"
-						      "  namespace: shop\n"
-						      "spec:\n"
-						      "  host: reviews.example.com\n"
-						      "  trafficPolicy:\n"
-						      "    tls:\n"
-						      "      mode: SIMPLE\n"
-						      "      insecureSkipVerify: yes please\n");
+	    SE("api", "api.example.com", "443") "---\n" SE(
+	        "reviews", "reviews.example.com", "0") "---\n"
+	                                               "apiVersion: networking.istio.io/v1\n"
+	                                               "kind: DestinationRule\n"
+	                                               "metadata:\n"
+	                                               "  name: reviews\n"
+	                                               "  namespace: shop\n"
+	                                               "spec:\n"
+	                                               "  host: reviews.example.com\n"
+	                                               "  trafficPolicy:\n"
+	                                               "    tls:\n"
+	                                               "      mode: SIMPLE\n"
+	                                               "      insecureSkipVerify: yes please\n");
 	reload(&l2, l1.cfg, p);
 	assert_int_equal(l2.rc, 2);
 
@@ -577,8 +585,7 @@ static void test_dump_shows_kept_version(void **state)
 	}
 	assert_non_null(o);
 	obj = json_object_get(json_object_get(o, "object"), "spec");
-	assert_string_equal(json_string_value(json_object_get(obj, "host")),
-			    "reviews.example.com");
+	assert_string_equal(json_string_value(json_object_get(obj, "host")), "reviews.example.com");
 	obj = json_object_get(json_object_get(obj, "trafficPolicy"), "tls");
 	assert_true(json_is_true(json_object_get(obj, "insecureSkipVerify")));
 	assert_string_equal(json_string_value(json_object_get(obj, "mode")), "SIMPLE");
@@ -588,22 +595,101 @@ static void test_dump_shows_kept_version(void **state)
 	unload(&l2);
 }
 
+/* A resource moved to another file while its old file got a syntax error:
+ * the old version cannot come back (the name is taken by the moved one), so
+ * the log must not claim it stays in force, and the moved one is in force. */
+static void test_moved_while_old_file_broken(void **state)
+{
+	struct tmp *t = *state;
+	struct loaded l1, l2;
+
+	/* Skipped: fails. rs_config_keep_last_good loads a.yaml's old text
+	 * again; the old version is rejected there ("already defined at
+	 * b.yaml:1:1", into a scratch list nobody sees), yet it is counted
+	 * (returns 1), recorded in cfg->resources as rejected and kept, and
+	 * announced as "the version loaded before (a.yaml:1:1) stays in
+	 * force". The model itself is right (b.yaml's version). */
+	if (!known_bugs())
+		skip();
+	put(t, "a.yaml", SE("moved", "old.example.com", "80"));
+	LOAD(&l1, t->dir);
+	assert_string_equal(l1.out, "");
+	put(t, "a.yaml", "hosts: [oops\n");
+	put(t, "b.yaml", SE("moved", "new.example.com", "8080"));
+	reload(&l2, l1.cfg, t->dir);
+	/* What is in force is b.yaml's version... */
+	assert_int_equal(l2.cfg->n_service_entries, 1);
+	assert_se(l2.cfg, "moved", "new.example.com", 8080);
+	/* ...so nothing was kept, and no warning says otherwise. */
+	assert_log_lines(l2.out, "stays in force", "");
+	assert_int_equal(l2.rc, 0);
+	assert_int_equal(count_kept(l2.cfg), 0);
+	unload(&l1);
+	unload(&l2);
+}
+
+/* A plain scalar that strtod reads as an infinity (`-inf` is a string in
+ * YAML's core schema) and one in hexadecimal (an integer in YAML 1.1 and
+ * 1.2): the dump still comes out, with the one as a string, the other an
+ * integer. */
+static void test_dump_scalars_strtod_reads_differently(void **state)
+{
+	struct tmp *t = *state;
+	const char *p = put(t, "se.yaml",
+	                    "apiVersion: networking.istio.io/v1\n"
+	                    "kind: ServiceEntry\n"
+	                    "metadata:\n"
+	                    "  name: odd\n"
+	                    "  namespace: shop\n"
+	                    "  annotations:\n"
+	                    "    low: -inf\n"
+	                    "    mask: 0x1F\n"
+	                    "spec:\n"
+	                    "  hosts: [odd.example.com]\n"
+	                    "  ports:\n"
+	                    "  - number: 80\n"
+	                    "    name: http\n");
+	json_t *d, *ann;
+	struct loaded l;
+
+	/* Skipped: fails. dump.c's scalar() gives `-inf` to strtod, which
+	 * reads an infinity; json_real() refuses it and returns NULL, and
+	 * rs_config_dump returns NULL for the whole configuration, as if out
+	 * of memory (so do +inf, -infinity, -nan). `0x1F` comes out as the
+	 * real 31.0, strtod reading hexadecimal. */
+	if (!known_bugs())
+		skip();
+	LOAD(&l, p);
+	assert_string_equal(l.out, "");
+	d = rs_config_dump(l.cfg);
+	assert_non_null(d);
+	ann = json_object_get(
+	    json_object_get(json_object_get(dump_res(d, "odd", "active"), "object"), "metadata"),
+	    "annotations");
+	assert_string_equal(json_string_value(json_object_get(ann, "low")), "-inf");
+	assert_true(json_is_integer(json_object_get(ann, "mask")));
+	assert_int_equal(json_integer_value(json_object_get(ann, "mask")), 31);
+	json_decref(d);
+	unload(&l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_rejected_keeps_previous, tmp_setup,
-						tmp_teardown),
-		cmocka_unit_test_setup_teardown(test_syntax_error_keeps_the_rest, tmp_setup,
-						tmp_teardown),
-		cmocka_unit_test_setup_teardown(test_deleted_from_good_file_is_gone, tmp_setup,
-						tmp_teardown),
-		cmocka_unit_test_setup_teardown(test_rejected_without_previous_version, tmp_setup,
-						tmp_teardown),
-		cmocka_unit_test_setup_teardown(test_kept_twice, tmp_setup, tmp_teardown),
-		cmocka_unit_test_setup_teardown(test_same_name_in_two_files, tmp_setup,
-						tmp_teardown),
-		cmocka_unit_test_setup_teardown(test_dump_shows_kept_version, tmp_setup,
-						tmp_teardown),
+	    cmocka_unit_test_setup_teardown(test_rejected_keeps_previous, tmp_setup, tmp_teardown),
+	    cmocka_unit_test_setup_teardown(test_syntax_error_keeps_the_rest, tmp_setup,
+	                                    tmp_teardown),
+	    cmocka_unit_test_setup_teardown(test_deleted_from_good_file_is_gone, tmp_setup,
+	                                    tmp_teardown),
+	    cmocka_unit_test_setup_teardown(test_rejected_without_previous_version, tmp_setup,
+	                                    tmp_teardown),
+	    cmocka_unit_test_setup_teardown(test_kept_twice, tmp_setup, tmp_teardown),
+	    cmocka_unit_test_setup_teardown(test_same_name_in_two_files, tmp_setup, tmp_teardown),
+	    cmocka_unit_test_setup_teardown(test_dump_shows_kept_version, tmp_setup, tmp_teardown),
+	    cmocka_unit_test_setup_teardown(test_moved_while_old_file_broken, tmp_setup,
+	                                    tmp_teardown),
+	    cmocka_unit_test_setup_teardown(test_dump_scalars_strtod_reads_differently, tmp_setup,
+	                                    tmp_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

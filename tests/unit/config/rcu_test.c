@@ -17,7 +17,7 @@
 
 #include "ringside/rcu.h"
 
-#define MAGIC 0x5a17c0de5a17c0deULL
+#define MAGIC  0x5a17c0de5a17c0deULL
 #define POISON 0xdeaddeaddeaddeadULL
 
 /* What a publisher builds: immutable once published. */
@@ -243,18 +243,18 @@ static void test_fini_frees_current_and_retired(void **state)
 	assert_null(r.retired);
 }
 
-#define READS 100000
+#define READS     100000
 #define PUBLISHES 2000
-#define STEP (READS / PUBLISHES)
+#define STEP      (READS / PUBLISHES)
 
 struct reader_arg {
 	struct rs_rcu *r;
 	struct rs_rcu_reader *rd;
 	_Atomic size_t done;        /* reads so far, for the publisher's pace */
 	_Atomic uint64_t published; /* the newest generation, for the reader's */
-	size_t bad;          /* reads that found a freed or torn object */
-	size_t backward;     /* reads that saw a generation older than the last */
-	size_t changes;      /* reads that saw a newer generation than the last */
+	size_t bad;                 /* reads that found a freed or torn object */
+	size_t backward;            /* reads that saw a generation older than the last */
+	size_t changes;             /* reads that saw a newer generation than the last */
 };
 
 static void *reader_main(void *p)
@@ -335,13 +335,13 @@ static void test_reader_thread_against_publisher(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup(test_waits_for_every_reader, reset),
-		cmocka_unit_test_setup(test_reader_never_reported_blocks, reset),
-		cmocka_unit_test_setup(test_stopped_reader_never_blocks, reset),
-		cmocka_unit_test_setup(test_frees_in_order_as_readers_advance, reset),
-		cmocka_unit_test_setup(test_no_readers, reset),
-		cmocka_unit_test_setup(test_fini_frees_current_and_retired, reset),
-		cmocka_unit_test_setup(test_reader_thread_against_publisher, reset),
+	    cmocka_unit_test_setup(test_waits_for_every_reader, reset),
+	    cmocka_unit_test_setup(test_reader_never_reported_blocks, reset),
+	    cmocka_unit_test_setup(test_stopped_reader_never_blocks, reset),
+	    cmocka_unit_test_setup(test_frees_in_order_as_readers_advance, reset),
+	    cmocka_unit_test_setup(test_no_readers, reset),
+	    cmocka_unit_test_setup(test_fini_frees_current_and_retired, reset),
+	    cmocka_unit_test_setup(test_reader_thread_against_publisher, reset),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
