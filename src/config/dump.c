@@ -4,6 +4,7 @@
  * kept versions included, without a printer per kind. */
 #include <errno.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,16 +31,21 @@ static json_t *scalar(const struct rs_ynode *n)
 		return json_true();
 	if (!strcmp(n->str, "false") || !strcmp(n->str, "False") || !strcmp(n->str, "FALSE"))
 		return json_false();
-	if (n->str[0] && strchr("+-0123456789", n->str[0])) {
+	/* YAML 1.2's core schema: decimal, 0x and 0o integers, and decimal
+	 * floats; `.inf` and `.nan`, which JSON cannot hold, stay strings. */
+	if (n->str[0] && strchr("+-0123456789.", n->str[0]) &&
+	    strspn(n->str, "+-0123456789.eExXoOabcdefABCDEF") == n->len) {
+		int base = n->str[0] == '0' && (n->str[1] == 'x' || n->str[1] == 'o') ? 0 : 10;
 		long long v;
 		double d;
 
 		errno = 0;
-		v = strtoll(n->str, &end, 10);
-		if (!*end && !errno)
+		v = strtoll(base ? n->str : n->str + 2, &end, base ? 10 : n->str[1] == 'x' ? 16 : 8);
+		if (!*end && !errno && end != n->str)
 			return json_integer(v);
+		errno = 0;
 		d = strtod(n->str, &end);
-		if (!*end && !errno)
+		if (base && !*end && !errno && isfinite(d) && !strpbrk(n->str, "xXoOabcdfABCDF"))
 			return json_real(d);
 	}
 	return json_stringn(n->str, n->len);

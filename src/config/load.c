@@ -561,7 +561,7 @@ int rs_config_keep_last_good(struct rs_config *cfg, const struct rs_config *prev
 	for (size_t i = 0; i < prev->n_resources && r == 0; i++) {
 		const struct rs_config_res *old = &prev->resources[i], *now;
 		struct rs_pos at;
-		size_t fi = 0;
+		size_t fi = 0, n;
 
 		if (old->rejected || !must_keep(cfg, old, &now))
 			continue;
@@ -578,9 +578,17 @@ int rs_config_keep_last_good(struct rs_config *cfg, const struct rs_config *prev
 		}
 		ld.only_line = old->pos.line;
 		ld.only_col = old->pos.col;
+		n = cfg->n_resources;
 		r = parse_entry(&ld, entry[fi]);
 		if (r < 0)
 			break;
+		/* The old version does not fit any more (its name is taken by
+		 * the resource moved to another file): the new one stands. */
+		if (cfg->n_resources > n && cfg->resources[cfg->n_resources - 1].rejected) {
+			while (cfg->n_resources > n)
+				free(cfg->resources[--cfg->n_resources].id);
+			continue;
+		}
 		kept++;
 		rs_diags_add(diags, RS_DIAG_WARNING, &at, old->id,
 			     "the version loaded before (%s:%d:%d) stays in force",

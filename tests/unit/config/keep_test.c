@@ -21,12 +21,6 @@
 #include "ringside/config.h"
 #include "harness.h"
 
-/* Set to run the tests of bugs found and not fixed yet, which fail. */
-static bool known_bugs(void)
-{
-	return getenv("RINGSIDE_KNOWN_BUGS") != NULL;
-}
-
 struct tmp {
 	char dir[64];
 	char paths[4][PATH_MAX];
@@ -603,14 +597,8 @@ static void test_moved_while_old_file_broken(void **state)
 	struct tmp *t = *state;
 	struct loaded l1, l2;
 
-	/* Skipped: fails. rs_config_keep_last_good loads a.yaml's old text
-	 * again; the old version is rejected there ("already defined at
-	 * b.yaml:1:1", into a scratch list nobody sees), yet it is counted
-	 * (returns 1), recorded in cfg->resources as rejected and kept, and
-	 * announced as "the version loaded before (a.yaml:1:1) stays in
-	 * force". The model itself is right (b.yaml's version). */
-	if (!known_bugs())
-		skip();
+	/* a.yaml's old version is loaded again (a.yaml is broken) and
+	 * refused there, its name now b.yaml's: nothing is kept. */
 	put(t, "a.yaml", SE("moved", "old.example.com", "80"));
 	LOAD(&l1, t->dir);
 	assert_string_equal(l1.out, "");
@@ -652,13 +640,6 @@ static void test_dump_scalars_strtod_reads_differently(void **state)
 	json_t *d, *ann;
 	struct loaded l;
 
-	/* Skipped: fails. dump.c's scalar() gives `-inf` to strtod, which
-	 * reads an infinity; json_real() refuses it and returns NULL, and
-	 * rs_config_dump returns NULL for the whole configuration, as if out
-	 * of memory (so do +inf, -infinity, -nan). `0x1F` comes out as the
-	 * real 31.0, strtod reading hexadecimal. */
-	if (!known_bugs())
-		skip();
 	LOAD(&l, p);
 	assert_string_equal(l.out, "");
 	d = rs_config_dump(l.cfg);
