@@ -6,6 +6,7 @@ stays in force; nothing is dropped and no snapshot is leaked."""
 import json
 import os
 import signal
+import subprocess
 import threading
 import time
 
@@ -289,3 +290,53 @@ def test_reload_100_times_under_load(make_proxy, origin, origin2):
         rss1 = p.rss_kib()[0]
         # 100 snapshots of a few KiB each would show; allocator slack does not.
         assert rss1 - rss0 < 4096, "RSS grew from %d to %d KiB" % (rss0, rss1)
+
+
+def test_reload_that_cannot_read_the_config_keeps_the_snapshot(make_proxy, origin):
+    p = make_proxy()
+    p.config_path.unlink()
+    os.kill(p.pid, signal.SIGHUP)
+    s = wait_status(p, lambda s: s["reloads"]["failed"] == 1)
+    assert s["generation"] == 1
+    assert s["last_reload"]["result"] == "failed"
+    assert "No such file" in s["last_reload"]["error"]
+    assert p.get("/echo").status_code == 200
+    assert p.metrics().value("ringside_config_reloads_total", result="failed") == 1
+    assert "generation 1 stays in force" in p.stderr_text()
+
+
+def test_workload_identity_selects_policies(make_proxy, origin, tmp_path):
+    pol = tmp_path / "policies.yaml"
+    pol.write_text(
+        "apiVersion: security.istio.io/v1\n"
+        "kind: AuthorizationPolicy\n"
+        "metadata: {name: for-v2, namespace: shop}\n"
+        "spec: {selector: {matchLabels: {version: v2}}}\n"
+        "---\n"
+        "apiVersion: security.istio.io/v1\n"
+        "kind: AuthorizationPolicy\n"
+        "metadata: {name: for-v1, namespace: shop}\n"
+        "spec: {selector: {matchLabels: {version: v1}}}\n"
+    )
+    p = make_proxy(
+        extra_args=["--config", str(pol), "--namespace", "shop", "--service-account", "cart", "--label", "app=cart", "--label", "version=v2"]
+    )
+    with http_client() as c:
+        d = c.get("http://127.0.0.1:%d/config_dump" % p.admin).json()
+    w = d["workload"]
+    assert w["spiffe_id"] == "spiffe://cluster.local/ns/shop/sa/cart"
+    assert w["labels"] == {"app": "cart", "version": "v2"}
+    assert w["selected"]["AuthorizationPolicy"] == ["AuthorizationPolicy/shop/for-v2"]
+
+
+@pytest.mark.parametrize("label", ["app", "=v", "app=v@1", "-app=v", "a" * 64 + "=v"])
+def test_a_bad_label_is_refused_at_start(label, tmp_path):
+    from conftest import RINGSIDE_BIN
+
+    if not RINGSIDE_BIN:
+        pytest.skip("RINGSIDE_BIN is not set")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(se_doc("x", "x.test", 1))
+    r = subprocess.run([RINGSIDE_BIN, "proxy", "--config", str(cfg), "--label", label], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 2, r.stderr
+    assert "--label" in r.stderr and label.split("=")[0][:10] in r.stderr
