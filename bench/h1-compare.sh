@@ -166,26 +166,8 @@ forget_pid() {  # remove a stopped pid from PIDS
 }
 
 # ---------------------------------------------------------------- ports
-USED_PORTS=" "
-PORT_LO=20000
-PORT_HI=$(( $(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768) - 1 ))
-(( PORT_HI > PORT_LO + 1000 )) || PORT_HI=$((PORT_LO + 10000))
-NEXT_PORT=$((PORT_LO + RANDOM % (PORT_HI - PORT_LO - 500)))
-ALLOC_PORT=""
-alloc_port() {  # sets ALLOC_PORT to a free TCP port below the ephemeral range
-    local listening n
-    listening=" $(ss -Htln 2>/dev/null | awk '{n=split($4,a,":"); print a[n]}' | tr '\n' ' ') "
-    for ((n = 0; n < 2000; n++)); do
-        NEXT_PORT=$((NEXT_PORT + 1))
-        (( NEXT_PORT <= PORT_HI )) || NEXT_PORT=$PORT_LO
-        if [[ "$listening" != *" $NEXT_PORT "* && "$USED_PORTS" != *" $NEXT_PORT "* ]]; then
-            USED_PORTS+="$NEXT_PORT "
-            ALLOC_PORT=$NEXT_PORT
-            return 0
-        fi
-    done
-    die "no free port found"
-}
+# shellcheck source=bench/ports.sh
+source "$SCRIPT_DIR/ports.sh"
 
 # ---------------------------------------------------------------- http checks
 http_code() { curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$@" 2>/dev/null || true; }
