@@ -167,6 +167,12 @@ struct rs_config {
 	size_t n_resources;
 	char **dirs; /* owns: real paths of the directories read (what to watch) */
 	size_t ndirs;
+	/* DestinationRules by host (mesh.c): indexes of those with an exact
+	 * host, sorted by host then load order, and of the wildcard ones. */
+	size_t *dr_exact; /* owns */
+	size_t n_dr_exact;
+	size_t *dr_wild; /* owns */
+	size_t n_dr_wild;
 	struct rs_service_entry *service_entries; /* owns */
 	size_t n_service_entries;
 	struct rs_virtual_service *virtual_services; /* owns */

@@ -45,21 +45,26 @@ size_t rs_host_match(const char *pattern, const char *host);
 /* Whether namespace ns sees dr: no exportTo (everywhere), `*`, ns itself, or
  * dr in the root namespace. */
 bool rs_dr_visible(const struct rs_destination_rule *dr, const char *ns);
-/* Which DestinationRules are in force for a host from a client namespace:
- * those of the first tier that has one (the client's namespace, then others
- * exporting to it, then the root namespace), and in it those whose host
- * matches most specifically. Rules with a workloadSelector are left out. */
+/* Which DestinationRules are in force for a host from a client in namespace
+ * ns (id: the client workload, or NULL when there is none to select): those
+ * of the first tier that has one (rules whose workloadSelector selects id,
+ * then the client's namespace, then the service's, then the root
+ * namespace; rules elsewhere never apply), and in it those whose host
+ * matches most specifically. */
+#define RS_DR_MERGED_MAX 32
 struct rs_dr_pick {
-	unsigned tier;
-	size_t match; /* rs_host_match's answer; 0: no rule at all */
+	size_t n; /* how many rules are in force: 0 none */
+	size_t idx[RS_DR_MERGED_MAX]; /* their indexes in cfg->destination_rules, load order */
 };
-struct rs_dr_pick rs_dr_best_match(const struct rs_config *cfg, const char *host, const char *ns);
-/* Whether dr is one of those in force (best: rs_dr_best_match's answer).
- * Several in force are merged, in load order. */
-bool rs_dr_applies(const struct rs_destination_rule *dr, const char *host, const char *ns,
-		   struct rs_dr_pick best);
-/* The subset named name in force for host from ns: the first of the merged
- * rules that defines it (Istio keeps the first), with its rule in *dr_out. */
+/* The rules in force, to merge in load order (the first RS_DR_MERGED_MAX). */
+struct rs_dr_pick rs_dr_in_force(const struct rs_config *cfg, const char *host, const char *ns,
+				 const struct rs_identity *id);
+/* Indexes cfg's DestinationRules by host for rs_dr_in_force; run after the
+ * rules change. 0 or -ENOMEM. */
+int rs_config__index_drs(struct rs_config *cfg);
+/* The subset named name in force for host from ns (no workload: rules with
+ * a workloadSelector left out): the first of the merged rules that defines
+ * it (Istio keeps the first), with its rule in *dr_out. */
 const struct rs_dr_subset *rs_dr_subset_find(const struct rs_config *cfg, const char *host,
 					     const char *ns, const char *name,
 					     const struct rs_destination_rule **dr_out);

@@ -87,10 +87,6 @@ struct rs_pool {
 	unsigned nidle;
 };
 
-/* A shard adopts a new snapshot only while it holds fewer older ones than
- * this; a reload storm waits for requests to finish instead of growing. */
-#define RS_SNAP_HELD_MAX 16
-
 struct rs_worker {
 	struct rs_loop loop;
 	unsigned id;
@@ -104,8 +100,9 @@ struct rs_worker {
 	struct rs_stats *stats; /* owns; cache-line aligned, read by main */
 	const struct rs_snapshot *snap; /* the one new requests start on */
 	/* Older snapshots that requests of this shard still hold. */
-	const struct rs_snapshot *held[RS_SNAP_HELD_MAX];
+	const struct rs_snapshot **held; /* owns the array */
 	unsigned nheld;
+	unsigned cap_held;
 	struct rs_pool *pools; /* owns */
 	struct rs_ds *ds_list; /* borrowed: every downstream connection */
 	struct rs_io wake;

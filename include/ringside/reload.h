@@ -34,7 +34,6 @@ struct rs_reloader {
 	int ifd; /* inotify, or -1 */
 	struct rs_watch *watches; /* owns */
 	size_t nwatches;
-	size_t cap_watches;
 	uint64_t due_ns; /* a reload is due at this time (0: none) */
 	uint64_t generation;
 	size_t rejected; /* resources rejected by the load in force */

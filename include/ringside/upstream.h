@@ -8,10 +8,10 @@
  * (its own, and the WorkloadEntries its workloadSelector picks; an
  * endpoint's port: its port named like the service port, else targetPort,
  * else the service port), and one per subset of the DestinationRules in
- * force for the host as namespace ns sees them, with the endpoints whose
+ * force for the host as workload id sees them, with the endpoints whose
  * labels the subset selects. Problems go to diags. Returns 0 or -ENOMEM. */
-int rs_clusters_build(const struct rs_config *cfg, const char *ns, struct rs_clusters *out,
-		      struct rs_diags *diags);
+int rs_clusters_build(const struct rs_config *cfg, const struct rs_identity *id,
+		      struct rs_clusters *out, struct rs_diags *diags);
 void rs_clusters_free(struct rs_clusters *cs);
 /* Index of the cluster for host, port and subset (NULL: the whole service),
  * or -1. */

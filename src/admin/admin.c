@@ -81,8 +81,28 @@ static void reply(int fd, int status, const char *reason, const char *ctype, con
 			 status, reason, ctype, len);
 	struct iovec iov[2] = {{head, (size_t)n}, {(void *)body, len}};
 	struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
+	/* Each send waits at most SO_SNDTIMEO; a reader this slow in all
+	 * gets a cut answer (content-length tells it) rather than holding the
+	 * probes that share this thread. */
+	uint64_t deadline = rs_now_ns() + 2000000000ull;
 
-	(void)!sendmsg(fd, &msg, MSG_NOSIGNAL);
+	while (msg.msg_iovlen && rs_now_ns() < deadline) {
+		ssize_t sent = sendmsg(fd, &msg, MSG_NOSIGNAL);
+
+		if (sent < 0 && errno == EINTR)
+			continue;
+		if (sent <= 0)
+			return;
+		while (msg.msg_iovlen && (size_t)sent >= msg.msg_iov->iov_len) {
+			sent -= (ssize_t)msg.msg_iov->iov_len;
+			msg.msg_iov++;
+			msg.msg_iovlen--;
+		}
+		if (msg.msg_iovlen) {
+			msg.msg_iov->iov_base = (char *)msg.msg_iov->iov_base + sent;
+			msg.msg_iov->iov_len -= (size_t)sent;
+		}
+	}
 }
 
 static void reply_text(int fd, int status, const char *reason, const char *body)

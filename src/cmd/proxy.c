@@ -95,6 +95,9 @@ static void *shard_main(void *arg)
 	/* The ring must be created on the thread that submits to it
 	 * (IORING_SETUP_SINGLE_ISSUER). */
 	w->failed = rs_worker_init(w, w->id, w->cpu, w->opts, w->shared) < 0;
+	/* A shard that never ran holds no snapshot (the process drains). */
+	if (w->failed)
+		rs_rcu_report(&w->shared->rcu.readers[w->id], UINT64_MAX, UINT64_MAX);
 	pthread_barrier_wait(&px->ready);
 	if (!w->failed)
 		rs_worker_main(w);
@@ -312,6 +315,10 @@ int rs_cmd_proxy(int argc, char **argv)
 	px.id.labels = px.labels;
 	if (getenv("RINGSIDE_LABELS") && *getenv("RINGSIDE_LABELS")) {
 		env_labels = strdup(getenv("RINGSIDE_LABELS"));
+		if (!env_labels) {
+			fprintf(stderr, "ringside proxy: out of memory\n");
+			goto out;
+		}
 		for (char *save = NULL, *kv = strtok_r(env_labels, ",", &save); kv;
 		     kv = strtok_r(NULL, ",", &save))
 			if (add_label(&px, kv, "RINGSIDE_LABELS") < 0)

@@ -494,6 +494,8 @@ int rs_config_load(const char *const *paths, size_t npaths, struct rs_config **o
 		else
 			r = load_file(&ld, paths[i]);
 	}
+	if (r == 0)
+		r = rs_config__index_drs(ld.cfg);
 	if (r < 0)
 		goto cleanup;
 	rs_config__check(ld.cfg, ld.diags);
@@ -596,6 +598,8 @@ int rs_config_keep_last_good(struct rs_config *cfg, const struct rs_config *prev
 	}
 	free(entry);
 	rs_diags_free(&scratch);
+	if (r == 0 && kept)
+		r = rs_config__index_drs(cfg);
 	return r < 0 ? r : kept;
 }
 
@@ -623,5 +627,7 @@ void rs_config_free(struct rs_config *cfg)
 		free(cfg->resources[i].id);
 	free(cfg->resources);
 	rs_config__strv_free(cfg->dirs, cfg->ndirs);
+	free(cfg->dr_exact);
+	free(cfg->dr_wild);
 	free(cfg);
 }

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -54,62 +55,96 @@ static void unwatch_all(struct rs_reloader *rl)
 	rl->nwatches = 0;
 }
 
-/* Watches dir for changes to name (NULL: to anything in it). */
-static void watch(struct rs_reloader *rl, const char *dir, const char *name)
+/* Watches dir for changes to name (NULL: to anything in it) into v. The
+ * kernel gives a directory already watched the descriptor it has. */
+static void watch(struct rs_reloader *rl, struct rs_watch **v, size_t *n, const char *dir,
+		  const char *name)
 {
 	int wd = inotify_add_watch(rl->ifd, dir, WATCH_DIR_EVENTS);
-	struct rs_watch *v;
+	struct rs_watch *nv;
 
 	if (wd < 0) {
 		rs_warn("config: cannot watch %s for changes: %s", dir, strerror(errno));
 		return;
 	}
-	if (rl->nwatches == rl->cap_watches) {
-		size_t cap = rl->cap_watches ? rl->cap_watches * 2 : 8;
+	nv = realloc(*v, (*n + 1) * sizeof *nv);
+	if (!nv)
+		return;
+	*v = nv;
+	nv[(*n)++] = (struct rs_watch){wd, name ? strdup(name) : NULL};
+}
 
-		v = realloc(rl->watches, cap * sizeof *v);
-		if (!v)
-			return;
-		rl->watches = v;
-		rl->cap_watches = cap;
-	}
-	rl->watches[rl->nwatches++] = (struct rs_watch){wd, name ? strdup(name) : NULL};
+static bool has_wd(const struct rs_watch *v, size_t n, int wd)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i].wd == wd)
+			return true;
+	return false;
 }
 
 /* What to watch follows what was read: every directory loaded (a ConfigMap's
- * hidden timestamped one too), and for each path given its parent, so that a
- * file replaced by rename or a swapped symlink is seen. */
+ * hidden timestamped one too); for each path given, its parent, so that a
+ * file replaced by rename is seen; and for a path that is a symlink (a file
+ * of a ConfigMap volume given alone), the whole parent, where `..data` is
+ * swapped, and the directory the link resolves into. New watches are added
+ * before stale ones go, so no event falls between. */
 static void rewatch(struct rs_reloader *rl, const struct rs_config *cfg)
 {
+	struct rs_watch *v = NULL;
+	size_t n = 0;
+	struct stat st;
+
 	if (rl->ifd < 0)
 		return;
-	unwatch_all(rl);
 	for (size_t i = 0; i < rl->npaths; i++) {
-		char *a = strdup(rl->paths[i]), *b = strdup(rl->paths[i]);
+		char *a = strdup(rl->paths[i]), *b = strdup(rl->paths[i]), *real;
+		bool link = lstat(rl->paths[i], &st) == 0 && S_ISLNK(st.st_mode);
 
 		if (a && b)
-			watch(rl, dirname(a), basename(b));
+			watch(rl, &v, &n, dirname(a), link ? NULL : basename(b));
+		real = link ? realpath(rl->paths[i], NULL) : NULL;
+		if (real && stat(real, &st) == 0 && !S_ISDIR(st.st_mode))
+			watch(rl, &v, &n, dirname(real), NULL);
+		free(real);
 		free(a);
 		free(b);
 	}
 	for (size_t i = 0; i < cfg->ndirs; i++)
-		watch(rl, cfg->dirs[i], NULL);
+		watch(rl, &v, &n, cfg->dirs[i], NULL);
+	for (size_t i = 0; i < rl->nwatches; i++) {
+		if (!has_wd(v, n, rl->watches[i].wd))
+			inotify_rm_watch(rl->ifd, rl->watches[i].wd);
+		free(rl->watches[i].name);
+	}
+	free(rl->watches);
+	rl->watches = v;
+	rl->nwatches = n;
 }
 
-/* True when cfg read the same files with the same text as the active one,
- * and nothing had to be kept: a reload would change nothing. */
+/* The next file cfg read itself (not a kept one) from *i on, or NULL. */
+static const struct rs_config_file *next_read(const struct rs_config *cfg, size_t *i)
+{
+	while (*i < cfg->nfiles && cfg->files[*i].kept)
+		(*i)++;
+	return *i < cfg->nfiles ? &cfg->files[(*i)++] : NULL;
+}
+
+/* True when cfg read the same files with the same text as the load in force
+ * did: loading them again, keeping included, would change nothing. A file
+ * that could not be read is never the same. */
 static bool unchanged(const struct rs_config *cfg, const struct rs_config *cur)
 {
-	if (cfg->nfiles != cur->nfiles)
-		return false;
-	for (size_t i = 0; i < cfg->nfiles; i++) {
-		const struct rs_config_file *a = &cfg->files[i], *b = &cur->files[i];
+	size_t i = 0, j = 0;
 
-		if (a->kept || b->kept || a->broken || b->broken || a->len != b->len ||
-		    strcmp(a->path, b->path) != 0 || memcmp(a->text, b->text, a->len) != 0)
+	for (;;) {
+		const struct rs_config_file *a = next_read(cfg, &i), *b = next_read(cur, &j);
+
+		if (!a || !b)
+			return !a && !b;
+		if (!a->text || !b->text || a->len != b->len || strcmp(a->path, b->path) != 0 ||
+		    memcmp(a->text, b->text, a->len) != 0)
 			return false;
 	}
-	return true;
 }
 
 static size_t count_rejected(const struct rs_config *cfg)
@@ -136,12 +171,14 @@ static int load_and_publish(struct rs_reloader *rl, bool force)
 	ret = rs_config_load(rl->paths, rl->npaths, &cfg, &diags);
 	if (ret < 0)
 		goto fail;
+	/* Before anything returns: a new empty directory changes nothing
+	 * now but must be watched for what lands in it. */
+	rewatch(rl, cfg);
 	if (cur && !force && unchanged(cfg, cur->cfg)) {
 		rs_config_free(cfg);
 		rs_diags_free(&diags);
 		return 1;
 	}
-	rewatch(rl, cfg);
 	if (cur) {
 		ret = rs_config_keep_last_good(cfg, cur->cfg, &diags);
 		if (ret < 0)
@@ -254,6 +291,14 @@ void rs_reloader_on_fd(struct rs_reloader *rl)
 				hit = true;
 				continue;
 			}
+			/* The kernel's note that a watch went (ours, removed by
+			 * rewatch, or its directory deleted, which the parent's
+			 * watch reports). */
+			if (ev->mask & IN_IGNORED)
+				continue;
+			/* A descriptor no longer listed was replaced while the
+			 * event waited: count it. */
+			hit |= !has_wd(rl->watches, rl->nwatches, ev->wd);
 			for (size_t i = 0; i < rl->nwatches; i++) {
 				const struct rs_watch *w = &rl->watches[i];
 

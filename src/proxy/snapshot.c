@@ -23,7 +23,7 @@ int rs_snapshot_build(struct rs_config *cfg, const struct rs_identity *id, uint6
 	s->loaded_at = (int64_t)time(NULL);
 	s->cfg = cfg;
 	s->nshards = nshards;
-	ret = rs_clusters_build(cfg, id->ns, &s->clusters, diags);
+	ret = rs_clusters_build(cfg, id, &s->clusters, diags);
 	if (ret < 0)
 		goto fail;
 	ret = rs_router_init(&s->router, &s->clusters, cfg, id->ns);

@@ -79,9 +79,21 @@ static void quiesce(struct rs_worker *w)
 	bool changed = false;
 	unsigned n = 0;
 
-	if (s != w->snap && w->nheld < RS_SNAP_HELD_MAX) {
-		if (rs_snap_shard(w->snap, w->id)->refs)
+	if (s != w->snap) {
+		if (rs_snap_shard(w->snap, w->id)->refs) {
+			if (w->nheld == w->cap_held) {
+				unsigned cap = w->cap_held ? w->cap_held * 2 : 4;
+				const struct rs_snapshot **v = realloc(w->held, cap * sizeof *v);
+
+				/* Out of memory: stay on this snapshot, try again
+				 * after the next batch. */
+				if (!v)
+					return;
+				w->held = v;
+				w->cap_held = cap;
+			}
 			w->held[w->nheld++] = w->snap;
+		}
 		w->snap = s;
 		changed = true;
 	}
@@ -180,7 +192,9 @@ void *rs_worker_main(void *arg)
 		free(p);
 	}
 	/* Every request has ended: this shard reaches no snapshot any more. */
-	w->nheld = 0;
+	free(w->held);
+	w->held = NULL;
+	w->nheld = w->cap_held = 0;
 	rs_rcu_report(&w->shared->rcu.readers[w->id], UINT64_MAX, UINT64_MAX);
 	rs_loop_fini(&w->loop);
 	close(w->wake_fd);

@@ -71,7 +71,7 @@ static const struct rs_virtual_service *vs_for(const struct rs_config *cfg, cons
 }
 
 /* Whether route can match a request on port (0: an unlisted port, which
- * only routes without a port in every match can). */
+ * a route can match only through a match without a port). */
 static bool route_on_port(const struct rs_vs_http_route *route, uint32_t port)
 {
 	if (route->nmatch == 0)

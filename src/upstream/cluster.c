@@ -23,14 +23,39 @@ struct ep_src {
 
 struct builder {
 	const struct rs_config *cfg;
-	const char *ns;
+	const struct rs_identity *id;
 	struct rs_clusters *out;
 	size_t cap;
 	struct rs_diags *diags;
 	struct ep_src *eps; /* owns: the endpoints of the service port being built */
 	size_t neps;
 	size_t cap_eps;
+	/* Whole-service clusters by host and port, open addressing: a large
+	 * mesh must not build in time quadratic in its services. */
+	int *index; /* owns: cluster index + 1, 0 for empty */
+	size_t mask;
 };
+
+static uint32_t key_hash(const char *host, uint32_t port)
+{
+	uint32_t h = 2166136261u ^ port; /* FNV-1a over the host, seeded by the port */
+
+	while (*host)
+		h = (h ^ (uint8_t)*host++) * 16777619u;
+	return h;
+}
+
+/* The slot of host:port in b->index: its cluster's, or the empty one to take. */
+static int *index_slot(const struct builder *b, const char *host, uint32_t port)
+{
+	for (size_t i = key_hash(host, port) & b->mask;; i = (i + 1) & b->mask) {
+		int *slot = &b->index[i];
+		const struct rs_cluster *c = *slot ? &b->out->v[*slot - 1] : NULL;
+
+		if (!c || (c->port == port && strcmp(c->host, host) == 0))
+			return slot;
+	}
+}
 
 /* An endpoint's port for service port sp: its port named like sp, else sp's
  * targetPort, else sp's number (Istio's ServiceEntry rules). */
@@ -144,23 +169,30 @@ static int add_cluster(struct builder *b, const char *res, const char *host, uin
 	return 0;
 }
 
+static bool has_subset(const struct builder *b, size_t from, const char *name)
+{
+	for (size_t i = from; i < b->out->n; i++)
+		if (b->out->v[i].subset && strcmp(b->out->v[i].subset, name) == 0)
+			return true;
+	return false;
+}
+
 /* The subsets in force for host (merged DestinationRules, the first of a
- * name wins), each as a cluster. */
-static int add_subsets(struct builder *b, const char *res, const char *host, uint32_t port)
+ * name wins), each as a cluster after the whole service's at index from. */
+static int add_subsets(struct builder *b, const char *res, const char *host, uint32_t port,
+		       size_t from)
 {
 	const struct rs_config *cfg = b->cfg;
-	struct rs_dr_pick best = rs_dr_best_match(cfg, host, b->ns);
+	struct rs_dr_pick pick = rs_dr_in_force(cfg, host, b->id->ns, b->id);
 
-	for (size_t i = 0; i < cfg->n_destination_rules && best.match; i++) {
-		const struct rs_destination_rule *dr = &cfg->destination_rules[i];
+	for (size_t i = 0; i < pick.n; i++) {
+		const struct rs_destination_rule *dr = &cfg->destination_rules[pick.idx[i]];
 
-		if (!rs_dr_applies(dr, host, b->ns, best))
-			continue;
 		for (size_t k = 0; k < dr->nsubsets; k++) {
 			const struct rs_dr_subset *s = &dr->subsets[k];
 			int r;
 
-			if (!s->name || rs_clusters_find_subset(b->out, host, port, s->name) >= 0)
+			if (!s->name || has_subset(b, from, s->name))
 				continue;
 			r = add_cluster(b, res, host, port, s->name, s->labels, s->nlabels);
 			if (r < 0)
@@ -170,13 +202,22 @@ static int add_subsets(struct builder *b, const char *res, const char *host, uin
 	return 0;
 }
 
-int rs_clusters_build(const struct rs_config *cfg, const char *ns, struct rs_clusters *out,
-		      struct rs_diags *diags)
+int rs_clusters_build(const struct rs_config *cfg, const struct rs_identity *id,
+		      struct rs_clusters *out, struct rs_diags *diags)
 {
-	struct builder b = {.cfg = cfg, .ns = ns, .out = out, .diags = diags};
+	struct builder b = {.cfg = cfg, .id = id, .out = out, .diags = diags};
+	size_t keys = 0, cap = 16;
 	int r = 0;
 
 	memset(out, 0, sizeof *out);
+	for (size_t i = 0; i < cfg->n_service_entries; i++)
+		keys += cfg->service_entries[i].nhosts * cfg->service_entries[i].nports;
+	while (cap < keys * 2)
+		cap *= 2;
+	b.index = calloc(cap, sizeof *b.index);
+	if (!b.index)
+		return -ENOMEM;
+	b.mask = cap - 1;
 	for (size_t i = 0; i < cfg->n_service_entries && r == 0; i++) {
 		const struct rs_service_entry *se = &cfg->service_entries[i];
 		char res[256];
@@ -192,7 +233,9 @@ int rs_clusters_build(const struct rs_config *cfg, const char *ns, struct rs_clu
 
 			r = gather(&b, se, sp);
 			for (size_t h = 0; h < se->nhosts && r == 0; h++) {
-				if (rs_clusters_find(out, se->hosts[h], sp->number) >= 0) {
+				size_t from = out->n;
+
+				if (*index_slot(&b, se->hosts[h], sp->number)) {
 					rs_diags_add(diags, RS_DIAG_WARNING, &se->pos, res,
 						     "host %s port %u is already defined by an "
 						     "earlier ServiceEntry; this one is ignored",
@@ -200,12 +243,15 @@ int rs_clusters_build(const struct rs_config *cfg, const char *ns, struct rs_clu
 					continue;
 				}
 				r = add_cluster(&b, res, se->hosts[h], sp->number, NULL, NULL, 0);
-				if (r == 0)
-					r = add_subsets(&b, res, se->hosts[h], sp->number);
+				if (r == 0) {
+					*index_slot(&b, se->hosts[h], sp->number) = (int)from + 1;
+					r = add_subsets(&b, res, se->hosts[h], sp->number, from);
+				}
 			}
 		}
 	}
 	free(b.eps);
+	free(b.index);
 	if (r < 0)
 		rs_clusters_free(out);
 	return r;

@@ -200,6 +200,30 @@ def test_configmap_symlink_swap_reloads(make_proxy, origin, origin2, tmp_path):
     assert p.get("/echo", host="c.test").status_code == 200
 
 
+def test_configmap_file_given_alone_reloads_on_swap(make_proxy, origin, origin2, tmp_path):
+    cm = tmp_path / "cm"
+    cm.mkdir()
+    write_configmap(cm, 1, se_doc("a-se", "a.test", origin.port))
+    p = make_proxy(hosts={"unused.test": origin.port}, extra_args=["--config", str(cm / "mesh.yaml")])
+    assert p.get("/echo", host="a.test").status_code == 200
+    write_configmap(cm, 2, se_doc("a-se", "a.test", origin2.port))
+    wait_status(p, lambda s: s["generation"] >= 2 and s["generation_on_all_shards"] >= 2)
+    assert p.get("/echo", host="a.test", headers={"x-seq": "2"}).status_code == 200
+    assert served_by(origin2, "2")
+
+
+def test_a_new_subdirectory_is_watched(make_proxy, origin, tmp_path):
+    d = tmp_path / "conf"
+    d.mkdir()
+    (d / "a.yaml").write_text(se_doc("a-se", "a.test", origin.port))
+    p = make_proxy(extra_args=["--config", str(d)])
+    (d / "sub").mkdir()
+    wait_status(p, lambda s: s["reloads"]["unchanged"] >= 1)
+    (d / "sub" / "b.yaml").write_text(se_doc("b-se", "b.test", origin.port))
+    wait_status(p, lambda s: s["generation"] >= 2)
+    assert p.get("/echo", host="b.test").status_code == 200
+
+
 def test_touching_a_file_without_change_is_not_a_new_generation(make_proxy, origin):
     p = make_proxy()
     text = p.config_path.read_text()

@@ -28,7 +28,7 @@ static int load(const char *ns)
 	memset(&fx, 0, sizeof fx);
 	if (rs_config_load(paths, 1, &fx.cfg, &fx.diags) < 0 || fx.diags.errors)
 		return -1;
-	if (rs_clusters_build(fx.cfg, ns, &fx.cs, &fx.diags) < 0)
+	if (rs_clusters_build(fx.cfg, &(struct rs_identity){.ns = ns}, &fx.cs, &fx.diags) < 0)
 		return -1;
 	return rs_router_init(&fx.r, &fx.cs, fx.cfg, ns);
 }

@@ -27,7 +27,7 @@ static int setup(void **state)
 	memset(&f, 0, sizeof f);
 	if (rs_config_load(paths, 3, &f.cfg, &f.diags) < 0 || f.diags.errors)
 		return -1;
-	if (rs_clusters_build(f.cfg, "default", &f.cs, &f.diags) < 0)
+	if (rs_clusters_build(f.cfg, &(struct rs_identity){.ns = "default"}, &f.cs, &f.diags) < 0)
 		return -1;
 	*state = &f;
 	return 0;
@@ -93,6 +93,8 @@ static void test_less_specific_and_hidden_rules_are_not_used(void **state)
 
 	assert_int_equal(rs_clusters_find_subset(&f->cs, host, 9080, "wild"), -1);
 	assert_int_equal(rs_clusters_find_subset(&f->cs, host, 9080, "private"), -1);
+	assert_int_equal(rs_clusters_find_subset(&f->cs, host, 9080, "unrelated"), -1);
+	assert_int_equal(rs_clusters_find_subset(&f->cs, host, 9080, "canary"), -1);
 	/* 2 ports x (whole + v1 v2 v3). */
 	assert_int_equal(f->cs.n, 8);
 }
@@ -102,17 +104,33 @@ static void test_other_namespace_sees_other_rules(void **state)
 	struct fixture *f = *state;
 	struct rs_clusters cs;
 
+	const struct rs_kv canary[] = {{"app", "canary-client"}};
+
 	/* From namespace other, its own rule comes first (Istio's lookup:
-	 * client namespace, then others, then the root namespace). */
-	assert_int_equal(rs_clusters_build(f->cfg, "other", &cs, &f->diags), 0);
+	 * client namespace, then the service's, then the root namespace). */
+	assert_int_equal(rs_clusters_build(f->cfg, &(struct rs_identity){.ns = "other"}, &cs,
+					   &f->diags),
+			 0);
 	assert_true(rs_clusters_find_subset(&cs, host, 9080, "private") >= 0);
 	assert_int_equal(rs_clusters_find_subset(&cs, host, 9080, "v1"), -1);
 	rs_clusters_free(&cs);
-	/* From a namespace with no rule of its own, the root namespace's
-	 * wildcard is the only one visible besides default's, which wins. */
-	assert_int_equal(rs_clusters_build(f->cfg, "third", &cs, &f->diags), 0);
+	/* From a namespace with no rule of its own, the service's namespace
+	 * (default) comes before the root namespace's wildcard. */
+	assert_int_equal(rs_clusters_build(f->cfg, &(struct rs_identity){.ns = "third"}, &cs,
+					   &f->diags),
+			 0);
 	assert_true(rs_clusters_find_subset(&cs, host, 9080, "v1") >= 0);
 	assert_int_equal(rs_clusters_find_subset(&cs, host, 9080, "wild"), -1);
+	assert_int_equal(rs_clusters_find_subset(&cs, host, 9080, "unrelated"), -1);
+	rs_clusters_free(&cs);
+	/* A client the workloadSelector picks gets that rule alone. */
+	assert_int_equal(rs_clusters_build(f->cfg,
+					   &(struct rs_identity){.ns = "default", .labels = canary,
+								 .nlabels = 1},
+					   &cs, &f->diags),
+			 0);
+	assert_string_equal(eps(&cs, 9080, "canary"), "10.0.0.3:18083");
+	assert_int_equal(rs_clusters_find_subset(&cs, host, 9080, "v1"), -1);
 	rs_clusters_free(&cs);
 }
 
