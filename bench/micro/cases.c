@@ -146,7 +146,7 @@ int micro_router_setup(size_t n)
 		snprintf(authorities[i % 1000], sizeof authorities[0], "svc-%zu:9080", i);
 	}
 	clusters.n = n;
-	return rs_router_init(&router, &clusters, NULL, "default");
+	return rs_router_init(&router, &clusters, NULL, &(struct rs_identity){.ns = "default"});
 }
 
 int micro_router_match(size_t i)

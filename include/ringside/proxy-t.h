@@ -125,6 +125,8 @@ enum rs_rflag {
 	RS_RFLAG_UPE, /* upstream protocol error */
 	RS_RFLAG_DC, /* downstream connection termination */
 	RS_RFLAG_UH, /* no healthy upstream */
+	RS_RFLAG_NC, /* no cluster for the route's destination */
+	RS_RFLAG_FI, /* fault injected: abort */
 };
 
 struct rs_stream {
@@ -132,6 +134,9 @@ struct rs_stream {
 	struct rs_ds *ds; /* borrowed: the downstream that owns this stream */
 	struct rs_us *us; /* borrowed: the upstream carrying it, while it does */
 	const struct rs_snapshot *snap;
+	const struct rs_table_route *route; /* NULL: the host has no VirtualService */
+	uint32_t dest; /* the destination picked in route */
+	uint64_t route_timeout_ns; /* --route-timeout, or the route's timeout */
 	const struct rs_cluster *cluster;
 	const struct rs_endpoint *ep;
 	struct rs_msg req;

@@ -1,24 +1,70 @@
-/* Routing: the request's authority picks a host, and the host's
- * VirtualService routes for the port (compiled here, matched by the
- * traffic-management issue's router) pick a cluster; today a host and port
- * name their service's cluster. */
+/* Routing: the request's authority picks a host; the host's VirtualService,
+ * compiled into route tables by port, picks a route by the first match; the
+ * route's destinations, resolved to clusters when the snapshot is built, are
+ * picked by weight. A host no VirtualService covers goes to its service's
+ * cluster for the port. */
 #ifndef RINGSIDE_ROUTER_H
 #define RINGSIDE_ROUTER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ringside/config-networking-t.h"
 #include "ringside/config-t.h"
 #include "ringside/upstream-t.h"
 
-struct rs_virtual_service;
-struct rs_vs_http_route;
+struct rs_msg;
+struct rs_regex;
 
-/* The http routes of a host's VirtualService that can match on one port, in
- * the order written (first match wins). */
+/* A StringMatch, compiled. */
+struct rs_smatch {
+	enum rs_string_match_kind kind;
+	const char *s; /* borrowed from the snapshot's configuration */
+	uint32_t len;
+	struct rs_regex *re; /* owns, for RS_SM_REGEX */
+};
+
+/* One entry of headers, withoutHeaders or queryParams. */
+struct rs_nmatch {
+	const char *name; /* borrowed; headers lower-cased by the loader */
+	uint32_t nlen;
+	struct rs_smatch m;
+};
+
+/* One HTTPMatchRequest: every field written must match. */
+struct rs_rmatch {
+	struct rs_smatch uri, scheme, method, authority;
+	struct rs_nmatch *headers; /* owns */
+	uint32_t nheaders;
+	struct rs_nmatch *without; /* owns: withoutHeaders */
+	uint32_t nwithout;
+	struct rs_nmatch *query; /* owns: queryParams */
+	uint32_t nquery;
+	uint32_t port; /* 0: any */
+	bool nocase;   /* ignoreUriCase */
+};
+
+/* One VirtualService http route, compiled. What it does is read from src. */
+struct rs_route {
+	const struct rs_vs_http_route *src; /* borrowed */
+	struct rs_rmatch *matches; /* owns: one of them must match */
+	uint32_t nmatches;
+	bool any; /* no match written: every request */
+	uint32_t total_weight;
+};
+
+/* A route as one port of one host sees it. */
+struct rs_table_route {
+	const struct rs_route *r;
+	int *cluster; /* owns: per destination of r->src->route, its cluster or -1 */
+};
+
+/* The routes of a host's VirtualService that can match on one port, in the
+ * order written (first match wins). */
 struct rs_route_table {
 	uint32_t port; /* 0: any port the host's services do not list */
-	const struct rs_vs_http_route **routes; /* owns the array; borrowed routes */
+	struct rs_table_route *routes; /* owns */
 	uint32_t nroutes;
 };
 
@@ -28,7 +74,7 @@ struct rs_router_host {
 	uint32_t hash;
 	uint32_t nports;
 	uint32_t *port;  /* owns: port numbers */
-	int *cluster;    /* owns: cluster index per port */
+	int *cluster;    /* owns: the whole service's cluster index per port */
 	int default_idx; /* port 80's cluster, else the only port's, else -1 */
 	const struct rs_virtual_service *vs; /* borrowed; NULL: none applies */
 	struct rs_route_table *tables; /* owns: one per port, then port 0 */
@@ -37,29 +83,52 @@ struct rs_router_host {
 
 struct rs_router {
 	const struct rs_clusters *clusters; /* borrowed from the same snapshot */
+	const struct rs_config *cfg;        /* borrowed from the same snapshot */
 	char *ns;                           /* owns: the proxy's namespace */
 	struct rs_router_host *slots;       /* owns: open addressing by host */
 	uint32_t mask;
+	struct rs_route **vs_routes; /* owns: per cfg VirtualService, compiled once */
 };
 
 /* Indexes the hosts of cs and, when cfg is not NULL, compiles for each host
- * the VirtualService that applies to it from namespace ns (Istio: one whose
- * gateways include `mesh` or are empty, exported to ns, with the most
- * specific host; among equals the first loaded) into route tables by port.
- * Hosts that only a VirtualService names are indexed too. 0 or -ENOMEM. */
+ * the VirtualService that applies to it for workload id (Istio: one whose
+ * gateways include `mesh` or are empty, exported to id's namespace, with the
+ * most specific host; among equals the first loaded) into route tables by
+ * port. Match blocks whose sourceLabels or sourceNamespace exclude id are
+ * dropped here, as they can never match this proxy's requests. Hosts that
+ * only a VirtualService names are indexed too. 0 or -ENOMEM. */
 int rs_router_init(struct rs_router *r, const struct rs_clusters *cs,
-		   const struct rs_config *cfg, const char *ns);
+		   const struct rs_config *cfg, const struct rs_identity *id);
+void rs_router_free(struct rs_router *r);
 /* The host's entry for an exact host name, or NULL. */
 const struct rs_router_host *rs_router_host(const struct rs_router *r, const char *host);
-void rs_router_free(struct rs_router *r);
 
-/* The cluster for an authority ("reviews", "reviews:9080", "[::1]:80"), or -1.
- * Short names resolve in the proxy's namespace as Kubernetes DNS search paths
- * do: `reviews` and `reviews.ns` and `reviews.ns.svc` mean
- * `reviews.ns.svc.cluster.local`. Without a port, a host with one port
- * matches it, else port 80. The host written into host (lower case, without
- * port) is what the 404 message names. */
+/* The host an authority ("reviews", "reviews:9080", "[::1]:80") names, or
+ * NULL. Short names resolve in the proxy's namespace as Kubernetes DNS
+ * search paths do: `reviews`, `reviews.ns` and `reviews.ns.svc` mean
+ * `reviews.ns.svc.cluster.local`. *port is the port written, else the
+ * host's default (port 80, else its only port), else 80. The host written
+ * into host (lower case, without port) is what a 404 message names. */
+const struct rs_router_host *rs_router_lookup(const struct rs_router *r, const char *authority,
+					      size_t len, char *host, size_t hostlen,
+					      uint32_t *port);
+/* The whole service's cluster of e for port, or -1. */
+int rs_router_host_cluster(const struct rs_router_host *e, uint32_t port);
+/* rs_router_lookup then rs_router_host_cluster: the cluster or -1. */
 int rs_router_match(const struct rs_router *r, const char *authority, size_t len, char *host,
 		    size_t hostlen);
+
+/* The first route of e's VirtualService (e->vs set) for port that matches
+ * request m, or NULL (Envoy's NR); *matched: the match block that did (NULL
+ * for a route without matches). */
+const struct rs_table_route *rs_router_route(const struct rs_router_host *e, uint32_t port,
+					     const struct rs_msg *m, const char *scheme,
+					     const struct rs_rmatch **matched);
+/* Whether one compiled route matches m on port, and with which block. */
+bool rs_route_matches(const struct rs_route *r, const struct rs_msg *m, uint32_t port,
+		      const char *scheme, const struct rs_rmatch **matched);
+/* A destination of tr by weight (its index in tr->r->src->route), with x a
+ * uniform random number. */
+uint32_t rs_route_pick(const struct rs_table_route *tr, uint64_t x);
 
 #endif

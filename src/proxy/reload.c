@@ -471,7 +471,7 @@ static json_t *routes_json(const struct rs_router *r)
 			json_t *idx = json_array();
 
 			for (uint32_t j = 0; idx && j < t->nroutes; j++)
-				json_array_append_new(idx, json_integer(t->routes[j] - e->vs->http));
+				json_array_append_new(idx, json_integer(t->routes[j].r->src - e->vs->http));
 			json_array_append_new(tables, json_pack("{s:o, s:o}", "port",
 								t->port ? json_integer(t->port)
 									: json_string("other"),

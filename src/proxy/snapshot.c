@@ -26,7 +26,7 @@ int rs_snapshot_build(struct rs_config *cfg, const struct rs_identity *id, uint6
 	ret = rs_clusters_build(cfg, id, &s->clusters, diags);
 	if (ret < 0)
 		goto fail;
-	ret = rs_router_init(&s->router, &s->clusters, cfg, id->ns);
+	ret = rs_router_init(&s->router, &s->clusters, cfg, id);
 	if (ret < 0)
 		goto fail;
 	ret = rs_config_select(cfg, id, &s->selected);

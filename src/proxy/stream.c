@@ -12,7 +12,8 @@
 static const char *const rflag_names[] = {
 	[RS_RFLAG_NONE] = "-", [RS_RFLAG_NR] = "NR", [RS_RFLAG_UF] = "UF",
 	[RS_RFLAG_UC] = "UC",  [RS_RFLAG_UT] = "UT", [RS_RFLAG_UPE] = "UPE",
-	[RS_RFLAG_DC] = "DC",  [RS_RFLAG_UH] = "UH",
+	[RS_RFLAG_DC] = "DC",  [RS_RFLAG_UH] = "UH",  [RS_RFLAG_NC] = "NC",
+	[RS_RFLAG_FI] = "FI",
 };
 
 static uint64_t rng_next(uint64_t s[2])
@@ -66,6 +67,7 @@ struct rs_stream *rs_proxy__stream_new(struct rs_ds *ds)
 	st->snap = ds->w->snap;
 	rs_snap_shard(st->snap, ds->w->id)->refs++;
 	st->t_start = ds->w->loop.now;
+	st->route_timeout_ns = ds->w->opts->route_timeout_ns;
 	st->timeout.fn = on_timeout;
 	rs_msg_init(&st->req);
 	rs_msg_init(&st->resp);
@@ -163,13 +165,201 @@ static int add_forwarding_headers(struct rs_stream *st)
 	return 0;
 }
 
+/* Istio's Headers.HeaderOperations on m, in Envoy's order: remove, then
+ * set (replace), then add (append). 0 or -ENOMEM. */
+static int header_ops(struct rs_msg *m, const struct rs_header_ops *ops)
+{
+	for (size_t i = 0; i < ops->nremove; i++)
+		rs_msg_remove(m, ops->remove[i], strlen(ops->remove[i]));
+	for (size_t i = 0; i < ops->nset; i++) {
+		const struct rs_kv *kv = &ops->set[i];
+
+		rs_msg_remove(m, kv->key, strlen(kv->key));
+		if (rs_msg_add_header(m, kv->key, strlen(kv->key), kv->value, strlen(kv->value)) < 0)
+			return -ENOMEM;
+	}
+	for (size_t i = 0; i < ops->nadd; i++) {
+		const struct rs_kv *kv = &ops->add[i];
+
+		if (rs_msg_add_header(m, kv->key, strlen(kv->key), kv->value, strlen(kv->value)) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* A percentage (unset: 100, as Istio's faults) hit by this request. */
+static bool percent_hit(struct rs_stream *st, const struct rs_opt_pct *p)
+{
+	double v = p->set ? p->v : 100.0;
+
+	return (double)(rng_next(st->w->rng) >> 11) * 0x1p-53 * 100.0 < v;
+}
+
+/* An answer the route gives itself (direct response, redirect): a response
+ * sent through the same path as an upstream's, so the route's response
+ * header rules apply to it too. */
+static void synthetic(struct rs_stream *st, int status, const char *body, size_t blen,
+		      const char *location, size_t llen)
+{
+	struct rs_msg *r = &st->resp;
+	char cl[24];
+	int n = snprintf(cl, sizeof cl, "%zu", blen);
+
+	st->local = true;
+	if (!st->req_done && st->req.body != RS_BODY_NONE)
+		st->close_after = true;
+	r->status = status;
+	r->http_major = 1;
+	r->http_minor = 1;
+	r->body = RS_BODY_LENGTH;
+	r->content_length = (int64_t)blen;
+	if (rs_msg_add_header(r, "content-length", 14, cl, (size_t)n) < 0 ||
+	    (blen && rs_msg_add_header(r, "content-type", 12, "text/plain", 10) < 0) ||
+	    (location && rs_msg_add_header(r, "location", 8, location, llen) < 0) ||
+	    rs_msg_add_header(r, "server", 6, "ringside", 8) < 0) {
+		rs_proxy__stream_local_reply(st, RS_RFLAG_NONE, 503, "out of memory");
+		return;
+	}
+	rs_proxy__stream_response_head(st);
+	if (blen && st->req.method != RS_METHOD_HEAD && !rs_conn_closing(&st->ds->c))
+		rs_proxy__stream_response_data(st, body, blen);
+	if (!rs_conn_closing(&st->ds->c))
+		rs_proxy__stream_response_end(st, true);
+}
+
+/* HTTPRedirect: Location from the request with the parts the rule names
+ * replaced (Envoy keeps the query when the new path has none). */
+static void redirect(struct rs_stream *st, const struct rs_vs_redirect *rd, const char *host,
+		     uint32_t port)
+{
+	const struct rs_msg *m = &st->req;
+	const char *path = m->buf + m->path.value_off;
+	size_t plen = m->path.value_len;
+	const char *q = memchr(path, '?', plen);
+	char loc[2048];
+	int n;
+
+	n = snprintf(loc, sizeof loc, "%s://%s", rd->scheme ? rd->scheme : "http",
+		     rd->authority ? rd->authority : host);
+	if (rd->port)
+		n += snprintf(loc + n, sizeof loc - (size_t)n, ":%u", rd->port);
+	else if (!rd->authority && port != 80)
+		n += snprintf(loc + n, sizeof loc - (size_t)n, ":%u", port);
+	if (rd->uri)
+		n += snprintf(loc + n, sizeof loc - (size_t)n, "%s%.*s", rd->uri,
+			      q && !strchr(rd->uri, '?') ? (int)(plen - (size_t)(q - path)) : 0,
+			      q ? q : "");
+	else
+		n += snprintf(loc + n, sizeof loc - (size_t)n, "%.*s", (int)plen, path);
+	if ((size_t)n >= sizeof loc) {
+		rs_proxy__stream_local_reply(st, RS_RFLAG_NONE, 503, "redirect too long");
+		return;
+	}
+	synthetic(st, (int)rd->redirect_code, NULL, 0, loc, (size_t)n);
+}
+
+/* Replaces the value of header field f of m (path or authority) by v. */
+static int replace_value(struct rs_msg *m, struct rs_hdr *f, const char *v, size_t len)
+{
+	int64_t off = rs_msg_append(m, v, len);
+
+	if (off < 0)
+		return -ENOMEM;
+	f->value_off = (uint32_t)off;
+	f->value_len = (uint32_t)len;
+	return 0;
+}
+
+/* HTTPRewrite: the matched prefix of the path (the whole path for an exact
+ * match; "/" otherwise, as Istio configures Envoy's prefix_rewrite) is
+ * replaced by uri; authority replaces Host. */
+static int rewrite(struct rs_stream *st, const struct rs_vs_rewrite *rw,
+		   const struct rs_rmatch *matched)
+{
+	struct rs_msg *m = &st->req;
+	char path[8192];
+	size_t plen = m->path.value_len, cut = 1, ulen;
+	const char *p = m->buf + m->path.value_off, *q = memchr(p, '?', plen);
+
+	if (rw->uri) {
+		if (matched && matched->uri.kind == RS_SM_PREFIX)
+			cut = matched->uri.len;
+		else if (matched && matched->uri.kind == RS_SM_EXACT)
+			cut = q ? (size_t)(q - p) : plen;
+		if (cut > plen || (cut == 1 && (!plen || p[0] != '/')))
+			cut = 0;
+		ulen = strlen(rw->uri);
+		if (ulen + plen - cut >= sizeof path)
+			return -E2BIG;
+		memcpy(path, rw->uri, ulen);
+		memcpy(path + ulen, p + cut, plen - cut);
+		if (replace_value(m, &m->path, path, ulen + plen - cut) < 0)
+			return -ENOMEM;
+	}
+	if (rw->authority) {
+		rs_msg_remove(m, "host", 4);
+		if (rs_msg_add_header(m, "host", 4, rw->authority, strlen(rw->authority)) < 0 ||
+		    replace_value(m, &m->authority, rw->authority, strlen(rw->authority)) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Applies the host's VirtualService: the route that matches, its faults,
+ * answers and rewrites, and the destination it picks. Returns that
+ * destination's cluster; -1 when no route matches (st->route NULL: NR) or
+ * the destination has no cluster (NC); -2 when the route answered. */
+static int apply_route(struct rs_stream *st, const struct rs_router_host *e, const char *host,
+		       uint32_t port)
+{
+	const struct rs_rmatch *matched = NULL;
+	const struct rs_table_route *tr = rs_router_route(e, port, &st->req, "http", &matched);
+	const struct rs_vs_http_route *r;
+	int ret;
+
+	if (!tr)
+		return -1;
+	st->route = tr;
+	r = tr->r->src;
+	if (r->fault.abort_set && percent_hit(st, &r->fault.abort_percentage)) {
+		rs_proxy__stream_local_reply(st, RS_RFLAG_FI, (int)r->fault.abort_http_status,
+					     "fault filter abort");
+		return -2;
+	}
+	if (r->direct_response.set) {
+		synthetic(st, (int)r->direct_response.status, r->direct_response.body,
+			  r->direct_response.body ? r->direct_response.body_len : 0, NULL, 0);
+		return -2;
+	}
+	if (r->redirect.set) {
+		redirect(st, &r->redirect, host, port);
+		return -2;
+	}
+	st->dest = rs_route_pick(tr, rng_next(st->w->rng));
+	if (r->timeout.set)
+		st->route_timeout_ns = r->timeout.ns;
+	ret = r->rewrite.set ? rewrite(st, &r->rewrite, matched) : 0;
+	if (ret == -E2BIG) {
+		rs_proxy__stream_local_reply(st, RS_RFLAG_NONE, 414, "rewritten path too long");
+		return -2;
+	}
+	if (ret < 0 || (r->nroute && header_ops(&st->req, &r->route[st->dest].headers.request) < 0) ||
+	    header_ops(&st->req, &r->headers.request) < 0) {
+		rs_proxy__stream_local_reply(st, RS_RFLAG_NONE, 503, "out of memory");
+		return -2;
+	}
+	return r->nroute ? tr->cluster[st->dest] : -1;
+}
+
 void rs_proxy__stream_request_head(struct rs_stream *st)
 {
 	struct rs_msg *m = &st->req;
 	struct rs_worker *w = st->w;
 	const struct rs_hdr *expect;
+	const struct rs_router_host *e;
 	bool expect_continue = false;
 	char host[256], text[400];
+	uint32_t port = 0;
 	int idx;
 
 	if (rs_msg_strip_hop_by_hop(m))
@@ -186,14 +376,23 @@ void rs_proxy__stream_request_head(struct rs_stream *st)
 		rs_proxy__stream_local_reply(st, RS_RFLAG_NONE, 503, "out of memory");
 		return;
 	}
-	idx = st->snap ? rs_router_match(&st->snap->router, m->buf + m->authority.value_off,
-					 m->authority.value_len, host, sizeof host)
-		       : -1;
-	if (idx < 0) {
+	e = rs_router_lookup(&st->snap->router, m->buf + m->authority.value_off,
+			     m->authority.value_len, host, sizeof host, &port);
+	idx = e && !e->vs ? rs_router_host_cluster(e, port) : -1;
+	if (e && e->vs) {
+		idx = apply_route(st, e, host, port);
+		if (idx == -2)
+			return; /* answered by the route itself */
+	}
+	if (idx < 0 && !st->route) {
 		snprintf(text, sizeof text, "no route for host \"%.*s\"",
 			 (int)(m->authority.value_len > 255 ? 255 : m->authority.value_len),
 			 m->buf + m->authority.value_off);
 		rs_proxy__stream_local_reply(st, RS_RFLAG_NR, 404, text);
+		return;
+	}
+	if (idx < 0) {
+		rs_proxy__stream_local_reply(st, RS_RFLAG_NC, 503, "no healthy upstream");
 		return;
 	}
 	st->cluster = &st->snap->clusters.v[idx];
@@ -235,7 +434,7 @@ void rs_proxy__stream_request_data(struct rs_stream *st, const char *p, size_t n
 void rs_proxy__stream_request_end(struct rs_stream *st)
 {
 	struct rs_us *us = st->us;
-	uint64_t t = st->w->opts->route_timeout_ns;
+	uint64_t t = st->route_timeout_ns;
 
 	if (!us || st->local)
 		return;
@@ -254,6 +453,16 @@ void rs_proxy__stream_response_head(struct rs_stream *st)
 	 * one is independent and stays open. */
 	rs_msg_strip_hop_by_hop(&st->resp);
 	st->resp_started = true;
+	if (st->route) {
+		const struct rs_vs_http_route *r = st->route->r->src;
+
+		if ((r->nroute &&
+		     header_ops(&st->resp, &r->route[st->dest].headers.response) < 0) ||
+		    header_ops(&st->resp, &r->headers.response) < 0) {
+			rs_proxy__ds_abort(st->ds);
+			return;
+		}
+	}
 	if (rs_proxy__ds_response_head(st->ds, st) < 0)
 		rs_proxy__ds_abort(st->ds);
 }

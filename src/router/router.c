@@ -1,5 +1,9 @@
+/* The host index and the route tables: which VirtualService applies to a
+ * host, its routes per port with their destinations resolved to clusters,
+ * and the lookup of a request's authority. */
 #include <ctype.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,7 +12,7 @@
 #include "ringside/config.h"
 #include "ringside/router.h"
 #include "ringside/upstream.h"
-#include <stdint.h>
+#include "internal.h"
 
 static uint32_t hash_host(const char *s)
 {
@@ -45,12 +49,11 @@ static bool vs_applies(const struct rs_virtual_service *vs, const char *ns)
 	return mesh && seen;
 }
 
-/* The VirtualService for host: the most specific host match, the first
- * loaded among equals. */
-static const struct rs_virtual_service *vs_for(const struct rs_config *cfg, const char *host,
-					       const char *ns)
+/* The index of the VirtualService for host: the most specific host match,
+ * the first loaded among equals; -1 for none. */
+static long vs_for(const struct rs_config *cfg, const char *host, const char *ns)
 {
-	const struct rs_virtual_service *best = NULL;
+	long best = -1;
 	size_t best_m = 0;
 
 	for (size_t i = 0; i < cfg->n_virtual_services; i++) {
@@ -62,7 +65,7 @@ static const struct rs_virtual_service *vs_for(const struct rs_config *cfg, cons
 			size_t m = rs_host_match(vs->hosts_fqdn[h], host);
 
 			if (m > best_m) {
-				best = vs;
+				best = (long)i;
 				best_m = m;
 			}
 		}
@@ -72,40 +75,107 @@ static const struct rs_virtual_service *vs_for(const struct rs_config *cfg, cons
 
 /* Whether route can match a request on port (0: an unlisted port, which
  * a route can match only through a match without a port). */
-static bool route_on_port(const struct rs_vs_http_route *route, uint32_t port)
+static bool route_on_port(const struct rs_route *route, uint32_t port)
 {
-	if (route->nmatch == 0)
+	if (route->any)
 		return true;
-	for (size_t i = 0; i < route->nmatch; i++)
-		if (route->match[i].port == 0 || (port && route->match[i].port == port))
+	for (uint32_t i = 0; i < route->nmatches; i++)
+		if (route->matches[i].port == 0 || (port && route->matches[i].port == port))
 			return true;
 	return false;
 }
 
-static int compile_table(struct rs_route_table *t, const struct rs_virtual_service *vs,
-			 uint32_t port)
+/* The cluster of destination d as a request on port sees it: d's port,
+ * else that port when d's host has it, else d's host's default port; then
+ * the subset among the clusters the builder put after the whole service's. */
+static int dest_cluster(const struct rs_router *r, const struct rs_destination *d, uint32_t port)
+{
+	const struct rs_router_host *e = rs_router_host(r, d->host_fqdn);
+	int whole;
+
+	if (!e)
+		return -1;
+	whole = rs_router_host_cluster(e, d->port ? d->port : port);
+	if (whole < 0 && !d->port)
+		whole = e->default_idx;
+	if (whole < 0 || !d->subset)
+		return whole;
+	for (size_t i = (size_t)whole + 1; i < r->clusters->n; i++) {
+		const struct rs_cluster *c = &r->clusters->v[i];
+
+		if (!c->subset || c->port != r->clusters->v[whole].port ||
+		    strcmp(c->host, r->clusters->v[whole].host) != 0)
+			break;
+		if (strcmp(c->subset, d->subset) == 0)
+			return (int)i;
+	}
+	return -1;
+}
+
+static int compile_table(const struct rs_router *r, struct rs_route_table *t,
+			 const struct rs_route *routes, size_t n, uint32_t port)
 {
 	t->port = port;
-	t->routes = calloc(vs->nhttp ? vs->nhttp : 1, sizeof *t->routes);
+	t->routes = calloc(n ? n : 1, sizeof *t->routes);
 	if (!t->routes)
 		return -ENOMEM;
-	for (size_t i = 0; i < vs->nhttp; i++)
-		if (route_on_port(&vs->http[i], port))
-			t->routes[t->nroutes++] = &vs->http[i];
+	for (size_t i = 0; i < n; i++) {
+		struct rs_table_route *tr;
+		const struct rs_vs_http_route *src = routes[i].src;
+
+		if (!route_on_port(&routes[i], port) || (!routes[i].any && !routes[i].nmatches))
+			continue;
+		tr = &t->routes[t->nroutes++];
+		tr->r = &routes[i];
+		tr->cluster = calloc(src->nroute ? src->nroute : 1, sizeof *tr->cluster);
+		if (!tr->cluster)
+			return -ENOMEM;
+		for (size_t k = 0; k < src->nroute; k++)
+			tr->cluster[k] = dest_cluster(r, &src->route[k].dest, port);
+	}
 	return 0;
 }
 
-static int compile_host(struct rs_router_host *e, const struct rs_config *cfg, const char *ns)
+/* The compiled routes of VirtualService vi, compiled at first use. */
+static struct rs_route *vs_routes(struct rs_router *r, size_t vi, const struct rs_identity *id)
 {
-	e->vs = vs_for(cfg, e->host, ns);
-	if (!e->vs)
+	const struct rs_virtual_service *vs = &r->cfg->virtual_services[vi];
+	struct rs_route *v;
+
+	if (r->vs_routes[vi])
+		return r->vs_routes[vi];
+	v = calloc(vs->nhttp ? vs->nhttp : 1, sizeof *v);
+	if (!v)
+		return NULL;
+	for (size_t i = 0; i < vs->nhttp; i++) {
+		if (rs_router__route_compile(&v[i], &vs->http[i], id) < 0) {
+			while (i--)
+				rs_router__route_free(&v[i]);
+			free(v);
+			return NULL;
+		}
+	}
+	r->vs_routes[vi] = v;
+	return v;
+}
+
+static int compile_host(struct rs_router *r, struct rs_router_host *e,
+			const struct rs_identity *id)
+{
+	long vi = vs_for(r->cfg, e->host, id->ns);
+	const struct rs_route *routes;
+
+	if (vi < 0)
 		return 0;
+	e->vs = &r->cfg->virtual_services[vi];
+	routes = vs_routes(r, (size_t)vi, id);
 	e->tables = calloc(e->nports + 1, sizeof *e->tables);
-	if (!e->tables)
+	if (!routes || !e->tables)
 		return -ENOMEM;
 	for (uint32_t k = 0; k <= e->nports; k++) {
 		e->ntables = k + 1;
-		if (compile_table(&e->tables[k], e->vs, k < e->nports ? e->port[k] : 0) < 0)
+		if (compile_table(r, &e->tables[k], routes, e->vs->nhttp,
+				  k < e->nports ? e->port[k] : 0) < 0)
 			return -ENOMEM;
 	}
 	return 0;
@@ -141,16 +211,17 @@ static size_t vs_only_hosts(struct rs_router *r, const struct rs_config *cfg, bo
 }
 
 int rs_router_init(struct rs_router *r, const struct rs_clusters *cs,
-		   const struct rs_config *cfg, const char *ns)
+		   const struct rs_config *cfg, const struct rs_identity *id)
 {
 	uint32_t cap = 16;
 
 	memset(r, 0, sizeof *r);
 	r->clusters = cs;
+	r->cfg = cfg;
 	while (cap < (cs->n + (cfg ? vs_only_hosts(r, cfg, false) : 0)) * 2)
 		cap *= 2;
 	r->mask = cap - 1;
-	r->ns = strdup(ns);
+	r->ns = strdup(id->ns);
 	r->slots = calloc(cap, sizeof *r->slots);
 	if (!r->ns || !r->slots)
 		goto nomem;
@@ -193,9 +264,13 @@ int rs_router_init(struct rs_router *r, const struct rs_clusters *cs,
 	}
 	if (!cfg)
 		return 0;
+	r->vs_routes = calloc(cfg->n_virtual_services ? cfg->n_virtual_services : 1,
+			      sizeof *r->vs_routes);
+	if (!r->vs_routes)
+		goto nomem;
 	vs_only_hosts(r, cfg, true);
 	for (uint32_t i = 0; i <= r->mask; i++)
-		if (r->slots[i].host && compile_host(&r->slots[i], cfg, ns) < 0)
+		if (r->slots[i].host && compile_host(r, &r->slots[i], id) < 0)
 			goto nomem;
 	return 0;
 nomem:
@@ -209,11 +284,23 @@ void rs_router_free(struct rs_router *r)
 		for (uint32_t i = 0; i <= r->mask; i++) {
 			free(r->slots[i].port);
 			free(r->slots[i].cluster);
-			for (uint32_t k = 0; k < r->slots[i].ntables; k++)
-				free(r->slots[i].tables[k].routes);
+			for (uint32_t k = 0; k < r->slots[i].ntables; k++) {
+				struct rs_route_table *t = &r->slots[i].tables[k];
+
+				for (uint32_t j = 0; j < t->nroutes; j++)
+					free(t->routes[j].cluster);
+				free(t->routes);
+			}
 			free(r->slots[i].tables);
 		}
 	}
+	for (size_t i = 0; r->vs_routes && i < r->cfg->n_virtual_services; i++) {
+		for (size_t k = 0; r->vs_routes[i] && k < r->cfg->virtual_services[i].nhttp; k++)
+			rs_router__route_free(&r->vs_routes[i][k]);
+		free(r->vs_routes[i]);
+	}
+	free(r->vs_routes);
+	r->vs_routes = NULL;
 	free(r->slots);
 	free(r->ns);
 	r->slots = NULL;
@@ -227,13 +314,8 @@ const struct rs_router_host *rs_router_host(const struct rs_router *r, const cha
 	return e->host ? e : NULL;
 }
 
-/* Finds host with a port (0: the host's default port). */
-static int find(const struct rs_router *r, const char *host, uint32_t port)
+int rs_router_host_cluster(const struct rs_router_host *e, uint32_t port)
 {
-	const struct rs_router_host *e = slot_for(r, host, hash_host(host));
-
-	if (!e->host)
-		return -1;
 	if (!port)
 		return e->default_idx;
 	for (uint32_t k = 0; k < e->nports; k++)
@@ -242,25 +324,23 @@ static int find(const struct rs_router *r, const char *host, uint32_t port)
 	return -1;
 }
 
-int rs_router_match(const struct rs_router *r, const char *authority, size_t len, char *host,
-		    size_t hostlen)
+/* The host of an authority and its port (0 when none is written), or false
+ * when the authority is malformed or the host does not fit hostlen. */
+static bool split_authority(const char *authority, size_t len, char *host, size_t hostlen,
+			    size_t *hl_out, uint32_t *port_out)
 {
-	char fq[300];
-	const char *colon = NULL;
-	size_t hl, dots = 0;
+	const char *colon = NULL, *end = authority + len;
 	uint32_t port = 0;
-	int idx;
-
-	const char *end = authority + len;
+	size_t hl;
 
 	if (len && authority[0] == '[') {
 		const char *rb = memchr(authority, ']', len);
 
 		if (!rb)
-			return -1;
+			return false;
 		if (rb + 1 < end) {
 			if (rb[1] != ':')
-				return -1;
+				return false;
 			colon = rb + 1;
 		}
 		authority++;
@@ -273,34 +353,78 @@ int rs_router_match(const struct rs_router *r, const char *authority, size_t len
 		const char *p = colon + 1;
 
 		if (p == end)
-			return -1;
+			return false;
 		for (; p < end; p++) {
 			if (!isdigit((unsigned char)*p))
-				return -1;
+				return false;
 			port = port * 10 + (uint32_t)(*p - '0');
 			if (port > 65535)
-				return -1;
+				return false;
 		}
 		if (port == 0)
-			return -1;
+			return false;
 	}
 	if (hl == 0 || hl >= hostlen)
-		return -1;
-	for (size_t i = 0; i < hl; i++) {
+		return false;
+	for (size_t i = 0; i < hl; i++)
 		host[i] = (char)tolower((unsigned char)authority[i]);
-		dots += host[i] == '.';
-	}
 	host[hl] = '\0';
-	idx = find(r, host, port);
-	if (idx >= 0)
-		return idx;
-	if (dots == 0)
-		snprintf(fq, sizeof fq, "%s.%s.svc.cluster.local", host, r->ns);
-	else if (dots == 1)
-		snprintf(fq, sizeof fq, "%s.svc.cluster.local", host);
-	else if (hl > 4 && strcmp(host + hl - 4, ".svc") == 0)
-		snprintf(fq, sizeof fq, "%s.cluster.local", host);
-	else
-		return -1;
-	return find(r, fq, port);
+	*hl_out = hl;
+	*port_out = port;
+	return true;
+}
+
+const struct rs_router_host *rs_router_lookup(const struct rs_router *r, const char *authority,
+					      size_t len, char *host, size_t hostlen,
+					      uint32_t *port)
+{
+	const struct rs_router_host *e;
+	size_t hl, dots = 0;
+	char fq[300];
+
+	if (!split_authority(authority, len, host, hostlen, &hl, port))
+		return NULL;
+	e = rs_router_host(r, host);
+	if (!e) {
+		for (size_t i = 0; i < hl; i++)
+			dots += host[i] == '.';
+		if (dots == 0)
+			snprintf(fq, sizeof fq, "%s.%s.svc.cluster.local", host, r->ns);
+		else if (dots == 1)
+			snprintf(fq, sizeof fq, "%s.svc.cluster.local", host);
+		else if (hl > 4 && strcmp(host + hl - 4, ".svc") == 0)
+			snprintf(fq, sizeof fq, "%s.cluster.local", host);
+		else
+			return NULL;
+		e = rs_router_host(r, fq);
+	}
+	if (e && !*port)
+		*port = e->default_idx >= 0 ? r->clusters->v[e->default_idx].port : 80;
+	return e;
+}
+
+int rs_router_match(const struct rs_router *r, const char *authority, size_t len, char *host,
+		    size_t hostlen)
+{
+	uint32_t port;
+	const struct rs_router_host *e = rs_router_lookup(r, authority, len, host, hostlen, &port);
+
+	return e ? rs_router_host_cluster(e, port) : -1;
+}
+
+const struct rs_table_route *rs_router_route(const struct rs_router_host *e, uint32_t port,
+					     const struct rs_msg *m, const char *scheme,
+					     const struct rs_rmatch **matched)
+{
+	const struct rs_route_table *t = NULL;
+
+	for (uint32_t k = 0; k < e->ntables && !t; k++)
+		if (e->tables[k].port == port)
+			t = &e->tables[k];
+	if (!t && e->ntables)
+		t = &e->tables[e->ntables - 1]; /* port 0: the ports not listed */
+	for (uint32_t i = 0; t && i < t->nroutes; i++)
+		if (rs_route_matches(t->routes[i].r, m, port, scheme, matched))
+			return &t->routes[i];
+	return NULL;
 }

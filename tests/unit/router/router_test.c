@@ -32,7 +32,7 @@ static int setup_default(void **state)
 	struct rs_router *r = calloc(1, sizeof *r);
 
 	assert_non_null(r);
-	assert_int_equal(rs_router_init(r, &clusters, NULL, "default"), 0);
+	assert_int_equal(rs_router_init(r, &clusters, NULL, &(struct rs_identity){.ns = "default"}), 0);
 	*state = r;
 	return 0;
 }
@@ -42,7 +42,7 @@ static int setup_other(void **state)
 	struct rs_router *r = calloc(1, sizeof *r);
 
 	assert_non_null(r);
-	assert_int_equal(rs_router_init(r, &clusters, NULL, "other"), 0);
+	assert_int_equal(rs_router_init(r, &clusters, NULL, &(struct rs_identity){.ns = "other"}), 0);
 	*state = r;
 	return 0;
 }
@@ -246,7 +246,7 @@ static void test_ipv6_literal_with_port(void **state)
 	struct rs_router r;
 	char host[64];
 
-	assert_int_equal(rs_router_init(&r, &v6, NULL, "default"), 0);
+	assert_int_equal(rs_router_init(&r, &v6, NULL, &(struct rs_identity){.ns = "default"}), 0);
 	/* Without a port the one-port rule applies, and this already works. */
 	want(&r, "[::1]", 0, "::1");
 	want(&r, "[FD00::2]", 1, "fd00::2");

@@ -30,7 +30,7 @@ static int load(const char *ns)
 		return -1;
 	if (rs_clusters_build(fx.cfg, &(struct rs_identity){.ns = ns}, &fx.cs, &fx.diags) < 0)
 		return -1;
-	return rs_router_init(&fx.r, &fx.cs, fx.cfg, ns);
+	return rs_router_init(&fx.r, &fx.cs, fx.cfg, &(struct rs_identity){.ns = ns});
 }
 
 static void unload(void)
@@ -58,7 +58,7 @@ static const char *routes(const char *host, uint32_t port)
 			continue;
 		buf[0] = '\0';
 		for (uint32_t j = 0; j < e->tables[k].nroutes; j++) {
-			const char *n = e->tables[k].routes[j]->name;
+			const char *n = e->tables[k].routes[j].r->src->name;
 
 			len += (size_t)snprintf(buf + len, sizeof buf - len, "%s%s", j ? " " : "",
 						n ? n : "-");

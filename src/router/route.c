@@ -1,0 +1,284 @@
+/* VirtualService http routes: compiled once per snapshot (regexes with RE2,
+ * match blocks that cannot apply to this workload dropped), and matched
+ * against a request in order, as Envoy matches the routes Istio gives it.
+ * Nothing here allocates while matching. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "ringside/config.h"
+#include "ringside/http.h"
+#include "ringside/regex.h"
+#include "ringside/router.h"
+#include "internal.h"
+
+static int compile_sm(struct rs_smatch *out, const struct rs_string_match *in)
+{
+	char err[256];
+
+	out->kind = in->kind;
+	out->s = in->value;
+	out->len = in->value ? (uint32_t)strlen(in->value) : 0;
+	if (in->kind != RS_SM_REGEX)
+		return 0;
+	/* Checked at load: only out of memory can fail here. */
+	out->re = rs_regex_compile(in->value, out->len, err, sizeof err);
+	return out->re ? 0 : -ENOMEM;
+}
+
+static void free_sm(struct rs_smatch *m)
+{
+	if (m->re)
+		rs_regex_free(m->re);
+}
+
+static int compile_named(struct rs_nmatch **out, uint32_t *n, const struct rs_named_match *in,
+			 size_t nin)
+{
+	*n = 0;
+	*out = nin ? calloc(nin, sizeof **out) : NULL;
+	if (nin && !*out)
+		return -ENOMEM;
+	for (size_t i = 0; i < nin; i++) {
+		struct rs_nmatch *m = &(*out)[(*n)++];
+
+		m->name = in[i].name;
+		m->nlen = (uint32_t)strlen(in[i].name);
+		if (compile_sm(&m->m, &in[i].match) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static void free_named(struct rs_nmatch *v, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		free_sm(&v[i].m);
+	free(v);
+}
+
+/* Whether a match block can ever apply to a request of this proxy:
+ * sourceLabels and sourceNamespace name the client workload, which is this
+ * one; gateways other than `mesh` are not sidecars. */
+static bool applies_here(const struct rs_vs_match *m, const struct rs_identity *id)
+{
+	bool mesh = m->ngateways == 0;
+
+	for (size_t i = 0; i < m->ngateways; i++)
+		mesh |= strcmp(m->gateways[i], "mesh") == 0;
+	if (!mesh)
+		return false;
+	if (m->source_namespace && strcmp(m->source_namespace, id->ns) != 0)
+		return false;
+	return rs_labels_include(id->labels, id->nlabels, m->source_labels, m->nsource_labels);
+}
+
+void rs_router__route_free(struct rs_route *r)
+{
+	for (uint32_t i = 0; i < r->nmatches; i++) {
+		struct rs_rmatch *m = &r->matches[i];
+
+		free_sm(&m->uri);
+		free_sm(&m->scheme);
+		free_sm(&m->method);
+		free_sm(&m->authority);
+		free_named(m->headers, m->nheaders);
+		free_named(m->without, m->nwithout);
+		free_named(m->query, m->nquery);
+	}
+	free(r->matches);
+	memset(r, 0, sizeof *r);
+}
+
+int rs_router__route_compile(struct rs_route *r, const struct rs_vs_http_route *src,
+			     const struct rs_identity *id)
+{
+	memset(r, 0, sizeof *r);
+	r->src = src;
+	r->any = src->nmatch == 0;
+	for (size_t i = 0; i < src->nroute; i++)
+		r->total_weight += src->route[i].weight;
+	r->matches = src->nmatch ? calloc(src->nmatch, sizeof *r->matches) : NULL;
+	if (src->nmatch && !r->matches)
+		return -ENOMEM;
+	for (size_t i = 0; i < src->nmatch; i++) {
+		const struct rs_vs_match *in = &src->match[i];
+		struct rs_rmatch *m;
+
+		if (!applies_here(in, id))
+			continue;
+		m = &r->matches[r->nmatches++];
+		m->port = in->port;
+		m->nocase = in->ignore_uri_case;
+		if (compile_sm(&m->uri, &in->uri) < 0 || compile_sm(&m->scheme, &in->scheme) < 0 ||
+		    compile_sm(&m->method, &in->method) < 0 ||
+		    compile_sm(&m->authority, &in->authority) < 0 ||
+		    compile_named(&m->headers, &m->nheaders, in->headers, in->nheaders) < 0 ||
+		    compile_named(&m->without, &m->nwithout, in->without_headers,
+				  in->nwithout_headers) < 0 ||
+		    compile_named(&m->query, &m->nquery, in->query_params, in->nquery_params) < 0)
+			goto nomem;
+	}
+	return 0;
+nomem:
+	rs_router__route_free(r);
+	return -ENOMEM;
+}
+
+/* A StringMatch against a value (RS_SM_PRESENT: the value exists at all). */
+static bool sm_matches(const struct rs_smatch *m, const char *v, size_t len, bool nocase)
+{
+	switch (m->kind) {
+	case RS_SM_NONE:
+	case RS_SM_PRESENT:
+		return true;
+	case RS_SM_EXACT:
+		return len == m->len &&
+		       (nocase ? strncasecmp(v, m->s, len) == 0 : memcmp(v, m->s, len) == 0);
+	case RS_SM_PREFIX:
+		return len >= m->len && (nocase ? strncasecmp(v, m->s, m->len) == 0
+						: memcmp(v, m->s, m->len) == 0);
+	case RS_SM_REGEX:
+		return rs_regex_full_match(m->re, v, len);
+	}
+	return false;
+}
+
+/* The value of header name in m: the first field's, or every field's joined
+ * with "," into buf (Envoy's rule for repeated headers). NULL when absent. */
+static const char *header_value(const struct rs_msg *m, const struct rs_nmatch *n, char *buf,
+				size_t cap, size_t *len)
+{
+	const char *first = NULL;
+	size_t used = 0;
+	unsigned count = 0;
+
+	for (uint32_t i = 0; i < m->nh; i++) {
+		const struct rs_hdr *h = &m->h[i];
+
+		if (!h->name_len || !rs_hdr_name_is(m, h, n->name, n->nlen))
+			continue;
+		if (count++ == 0) {
+			first = m->buf + h->value_off;
+			*len = h->value_len;
+			continue;
+		}
+		if (count == 2) {
+			if (*len > cap)
+				return first; /* too long to join: the first value stands */
+			memcpy(buf, first, *len);
+			used = *len;
+		}
+		if (used + 1 + h->value_len > cap)
+			break;
+		buf[used++] = ',';
+		memcpy(buf + used, m->buf + h->value_off, h->value_len);
+		used += h->value_len;
+	}
+	if (count > 1 && used) {
+		*len = used;
+		return buf;
+	}
+	return first;
+}
+
+/* The value of query parameter name in the target's query, or NULL. */
+static const char *query_value(const char *q, size_t qlen, const struct rs_nmatch *n,
+			       size_t *len)
+{
+	const char *end = q + qlen;
+
+	while (q < end) {
+		const char *amp = memchr(q, '&', (size_t)(end - q)), *stop = amp ? amp : end;
+		const char *eq = memchr(q, '=', (size_t)(stop - q));
+		const char *kend = eq ? eq : stop;
+
+		if ((size_t)(kend - q) == n->nlen && memcmp(q, n->name, n->nlen) == 0) {
+			*len = eq ? (size_t)(stop - eq - 1) : 0;
+			return eq ? eq + 1 : stop;
+		}
+		q = stop + 1;
+	}
+	return NULL;
+}
+
+static bool block_matches(const struct rs_rmatch *b, const struct rs_msg *m, uint32_t port,
+			  const char *scheme)
+{
+	const char *path = m->buf + m->path.value_off;
+	size_t plen = m->path.value_len;
+	const char *q = memchr(path, '?', plen);
+	size_t nq = q ? (size_t)(q - path) : plen; /* the path without its query */
+	char buf[4096];
+
+	if (b->port && b->port != port)
+		return false;
+	/* Envoy: exact and regex see the path without the query string, a
+	 * prefix the whole target. */
+	if (b->uri.kind && !sm_matches(&b->uri, path, b->uri.kind == RS_SM_PREFIX ? plen : nq,
+				       b->nocase))
+		return false;
+	if (b->method.kind && !sm_matches(&b->method, m->buf + m->method_s.value_off,
+					  m->method_s.value_len, false))
+		return false;
+	if (b->authority.kind && !sm_matches(&b->authority, m->buf + m->authority.value_off,
+					     m->authority.value_len, false))
+		return false;
+	if (b->scheme.kind && !sm_matches(&b->scheme, scheme, strlen(scheme), false))
+		return false;
+	for (uint32_t i = 0; i < b->nheaders; i++) {
+		size_t len = 0;
+		const char *v = header_value(m, &b->headers[i], buf, sizeof buf, &len);
+
+		if (!v || !sm_matches(&b->headers[i].m, v, len, false))
+			return false;
+	}
+	for (uint32_t i = 0; i < b->nwithout; i++) {
+		size_t len = 0;
+		const char *v = header_value(m, &b->without[i], buf, sizeof buf, &len);
+
+		if (v && sm_matches(&b->without[i].m, v, len, false))
+			return false;
+	}
+	for (uint32_t i = 0; i < b->nquery; i++) {
+		size_t len = 0;
+		const char *v = q ? query_value(q + 1, plen - nq - 1, &b->query[i], &len) : NULL;
+
+		if (!v || !sm_matches(&b->query[i].m, v, len, false))
+			return false;
+	}
+	return true;
+}
+
+bool rs_route_matches(const struct rs_route *r, const struct rs_msg *m, uint32_t port,
+		      const char *scheme, const struct rs_rmatch **matched)
+{
+	*matched = NULL;
+	if (r->any)
+		return true;
+	for (uint32_t i = 0; i < r->nmatches; i++) {
+		if (block_matches(&r->matches[i], m, port, scheme)) {
+			*matched = &r->matches[i];
+			return true;
+		}
+	}
+	return false;
+}
+
+uint32_t rs_route_pick(const struct rs_table_route *tr, uint64_t x)
+{
+	const struct rs_vs_http_route *src = tr->r->src;
+	uint64_t at;
+
+	if (src->nroute <= 1 || !tr->r->total_weight)
+		return 0;
+	/* Multiply-shift: x in [0, 2^64) onto [0, total) without a division. */
+	at = (uint64_t)(((unsigned __int128)x * tr->r->total_weight) >> 64);
+	for (uint32_t i = 0; i < src->nroute; i++) {
+		if (at < src->route[i].weight)
+			return i;
+		at -= src->route[i].weight;
+	}
+	return (uint32_t)src->nroute - 1;
+}
