@@ -127,6 +127,7 @@ enum rs_rflag {
 	RS_RFLAG_UH, /* no healthy upstream */
 	RS_RFLAG_NC, /* no cluster for the route's destination */
 	RS_RFLAG_FI, /* fault injected: abort */
+	RS_RFLAG_URX, /* the answer of the last try the retry policy allowed */
 };
 
 struct rs_stream {
@@ -152,7 +153,10 @@ struct rs_stream {
 	bool local;          /* the proxy answered itself */
 	bool retried;        /* resent once after a pooled connection closed */
 	enum rs_rflag rflag;
-	struct rs_timer timeout;
+	struct rs_timer timeout;   /* the route timeout, over every try */
+	struct rs_timer per_try;   /* HTTPRetry.perTryTimeout of the current try */
+	struct rs_timer backoff;   /* until the next try */
+	uint32_t retries_done;
 };
 
 struct rs_parse_buf {

@@ -45,6 +45,33 @@ struct rs_rmatch {
 	bool nocase;   /* ignoreUriCase */
 };
 
+/* HTTPRetry.retryOn conditions (Envoy's x-envoy-retry-on and
+ * x-envoy-retry-grpc-on names). */
+enum {
+	RS_RETRY_5XX = 1u << 0,            /* any 5xx, a reset, a connect failure, a timeout */
+	RS_RETRY_GATEWAY_ERROR = 1u << 1,  /* 502, 503, 504, a reset, a connect failure */
+	RS_RETRY_RESET = 1u << 2,          /* no response: disconnect, reset, timeout */
+	RS_RETRY_CONNECT_FAILURE = 1u << 3,
+	RS_RETRY_REFUSED_STREAM = 1u << 4, /* HTTP/2 REFUSED_STREAM */
+	RS_RETRY_RETRIABLE_4XX = 1u << 5,  /* 409 */
+	RS_RETRY_STATUS_CODES = 1u << 6,   /* the codes listed */
+	RS_RETRY_GRPC_CANCELLED = 1u << 7,
+	RS_RETRY_GRPC_DEADLINE_EXCEEDED = 1u << 8,
+	RS_RETRY_GRPC_RESOURCE_EXHAUSTED = 1u << 9,
+	RS_RETRY_GRPC_UNAVAILABLE = 1u << 10,
+	RS_RETRY_GRPC_INTERNAL = 1u << 11,
+};
+
+#define RS_RETRY_CODES_MAX 16
+
+struct rs_retry_policy {
+	uint32_t retries; /* HTTPRetry.attempts: tries after the first; 0: none */
+	uint32_t on;      /* RS_RETRY_* */
+	uint64_t per_try_ns; /* 0: none */
+	uint16_t codes[RS_RETRY_CODES_MAX];
+	uint32_t ncodes;
+};
+
 /* One VirtualService http route, compiled. What it does is read from src. */
 struct rs_route {
 	const struct rs_vs_http_route *src; /* borrowed */
@@ -52,7 +79,12 @@ struct rs_route {
 	uint32_t nmatches;
 	bool any; /* no match written: every request */
 	uint32_t total_weight;
+	struct rs_retry_policy retry;
 };
+
+/* Parses an Istio retryOn value ("connect-failure,refused-stream,503") into
+ * p->on and p->codes; unknown conditions are ignored (validate warns). */
+void rs_retry_parse(struct rs_retry_policy *p, const char *retry_on);
 
 /* A route as one port of one host sees it. */
 struct rs_table_route {

@@ -48,9 +48,10 @@ enum rs_counter {
 	RS_C_US_CX_ACTIVE,        /* gauge: upstream connections open */
 	RS_C_US_CX_CONNECT_FAIL,  /* upstream connects refused or failed */
 	RS_C_US_CX_CONNECT_TIMEOUT, /* upstream connects that timed out */
-	RS_C_US_RQ_TIMEOUT,       /* requests that hit the route timeout */
+	RS_C_US_RQ_TIMEOUT,       /* tries that hit the route or per-try timeout */
 	RS_C_US_RQ_RESET,         /* upstream reset or closed before the response ended */
 	RS_C_US_CX_REUSED,        /* requests sent on a pooled keep-alive connection */
+	RS_C_US_RQ_RETRY,         /* tries after the first, by a route's retry policy */
 	RS_C__COUNT,
 };
 

@@ -60,6 +60,9 @@ void rs_proxy__stream_request_head(struct rs_stream *st);
 void rs_proxy__stream_request_data(struct rs_stream *st, const char *p, size_t n);
 void rs_proxy__stream_request_end(struct rs_stream *st);
 void rs_proxy__stream_response_head(struct rs_stream *st);
+/* A response head arrived: true when the retry policy sends the request
+ * again instead (the upstream connection is then let go). */
+bool rs_proxy__stream_retry_response(struct rs_stream *st);
 void rs_proxy__stream_response_data(struct rs_stream *st, const char *p, size_t n);
 void rs_proxy__stream_response_end(struct rs_stream *st, bool keep_alive);
 void rs_proxy__stream_upstream_failed(struct rs_stream *st, enum rs_rflag flag, int status,

@@ -13,7 +13,7 @@ static const char *const rflag_names[] = {
 	[RS_RFLAG_NONE] = "-", [RS_RFLAG_NR] = "NR", [RS_RFLAG_UF] = "UF",
 	[RS_RFLAG_UC] = "UC",  [RS_RFLAG_UT] = "UT", [RS_RFLAG_UPE] = "UPE",
 	[RS_RFLAG_DC] = "DC",  [RS_RFLAG_UH] = "UH",  [RS_RFLAG_NC] = "NC",
-	[RS_RFLAG_FI] = "FI",
+	[RS_RFLAG_FI] = "FI",  [RS_RFLAG_URX] = "URX",
 };
 
 static uint64_t rng_next(uint64_t s[2])
@@ -56,6 +56,163 @@ static void on_timeout(struct rs_timer *t)
 	rs_proxy__stream_upstream_failed(st, RS_RFLAG_UT, 504, "upstream request timeout");
 }
 
+/* --- retries (HTTPRetry, as Envoy's retry policy) --- */
+
+enum try_outcome {
+	TRY_CONNECT_FAILURE, /* the connection could not be made */
+	TRY_RESET,           /* closed or reset before the response head */
+	TRY_TIMEOUT,         /* perTryTimeout passed */
+	TRY_STATUS,          /* a response head arrived: its status decides */
+};
+
+static const struct rs_retry_policy *retry_policy(const struct rs_stream *st)
+{
+	return st->route && st->route->r->retry.retries ? &st->route->r->retry : NULL;
+}
+
+/* gRPC's status of a response (grpc-status), or -1. */
+static int grpc_status(const struct rs_msg *m)
+{
+	const struct rs_hdr *h = rs_msg_find(m, "grpc-status");
+	int v = 0;
+
+	if (!h || !h->value_len || h->value_len > 2)
+		return -1;
+	for (uint32_t i = 0; i < h->value_len; i++) {
+		char c = m->buf[h->value_off + i];
+
+		if (c < '0' || c > '9')
+			return -1;
+		v = v * 10 + (c - '0');
+	}
+	return v;
+}
+
+static bool retriable(const struct rs_retry_policy *p, enum try_outcome o, const struct rs_msg *resp)
+{
+	uint32_t on = p->on;
+	int s, g;
+
+	switch (o) {
+	case TRY_CONNECT_FAILURE:
+		return on & (RS_RETRY_5XX | RS_RETRY_GATEWAY_ERROR | RS_RETRY_RESET |
+			     RS_RETRY_CONNECT_FAILURE);
+	case TRY_RESET:
+	case TRY_TIMEOUT:
+		return on & (RS_RETRY_5XX | RS_RETRY_GATEWAY_ERROR | RS_RETRY_RESET);
+	case TRY_STATUS:
+		break;
+	}
+	s = resp->status;
+	if (((on & RS_RETRY_5XX) && s >= 500 && s <= 599) ||
+	    ((on & RS_RETRY_GATEWAY_ERROR) && s >= 502 && s <= 504) ||
+	    ((on & RS_RETRY_RETRIABLE_4XX) && s == 409))
+		return true;
+	for (uint32_t i = 0; (on & RS_RETRY_STATUS_CODES) && i < p->ncodes; i++)
+		if (p->codes[i] == s)
+			return true;
+	g = grpc_status(resp);
+	return (g == 1 && (on & RS_RETRY_GRPC_CANCELLED)) ||
+	       (g == 4 && (on & RS_RETRY_GRPC_DEADLINE_EXCEEDED)) ||
+	       (g == 8 && (on & RS_RETRY_GRPC_RESOURCE_EXHAUSTED)) ||
+	       (g == 14 && (on & RS_RETRY_GRPC_UNAVAILABLE)) ||
+	       (g == 13 && (on & RS_RETRY_GRPC_INTERNAL));
+}
+
+/* Envoy's back-off: fully jittered, exponential from a 25 ms base, capped
+ * at ten times that (x-envoy-retry-on docs, "Retry back-off"). */
+#define RETRY_BASE_NS (25 * 1000000ull)
+
+/* Whether the try that ended with o is tried again: a policy that allows
+ * another try and o, nothing of the response sent, and a request that can
+ * be sent again (complete, without a body: bodies are not kept). Then the
+ * current upstream is let go and the next try waits its back-off. */
+static bool try_again(struct rs_stream *st, enum try_outcome o)
+{
+	const struct rs_retry_policy *p = retry_policy(st);
+	struct rs_worker *w = st->w;
+	uint64_t cap, wait;
+
+	if (!p || st->resp_started || st->local || !st->req_done ||
+	    st->req.body != RS_BODY_NONE || !retriable(p, o, &st->resp))
+		return false;
+	if (st->retries_done >= p->retries) {
+		st->rflag = RS_RFLAG_URX;
+		return false;
+	}
+	st->retries_done++;
+	rs_timer_cancel(&w->loop.timers, &st->per_try);
+	if (st->us) {
+		struct rs_us *us = st->us;
+
+		st->us = NULL;
+		rs_proxy__us_release(us, false);
+	}
+	cap = RETRY_BASE_NS * ((1ull << (st->retries_done < 5 ? st->retries_done : 5)) - 1);
+	if (cap > 10 * RETRY_BASE_NS)
+		cap = 10 * RETRY_BASE_NS;
+	wait = rng_next(w->rng) % (cap + 1);
+	rs_stat_inc(w->stats, RS_C_US_RQ_RETRY);
+	rs_debug("retry %u of %.*s in %llu us", st->retries_done, (int)st->req.path.value_len,
+		 st->req.buf + st->req.path.value_off, (unsigned long long)(wait / 1000));
+	rs_timer_arm(&w->loop.timers, &st->backoff, w->loop.now + wait);
+	return true;
+}
+
+static void arm_per_try(struct rs_stream *st)
+{
+	const struct rs_retry_policy *p = retry_policy(st);
+
+	if (p && p->per_try_ns)
+		rs_timer_arm(&st->w->loop.timers, &st->per_try, st->w->loop.now + p->per_try_ns);
+}
+
+static void on_backoff(struct rs_timer *t)
+{
+	struct rs_stream *st = (struct rs_stream *)((char *)t - offsetof(struct rs_stream, backoff));
+	struct rs_worker *w = st->w;
+	const struct rs_endpoint *prev = st->ep;
+	uint32_t *rr = &rs_snap_shard(st->snap, w->id)->rr[st->cluster - st->snap->clusters.v];
+
+	/* Another endpoint when there is one (Envoy's default retry host
+	 * predicate does the same for previous hosts). */
+	st->ep = rs_cluster_pick_rr(st->cluster, rr);
+	if (st->ep == prev && st->cluster->neps > 1)
+		st->ep = rs_cluster_pick_rr(st->cluster, rr);
+	st->resp.status = 0;
+	st->us = st->ep ? rs_proxy__us_acquire(w, st->ep, st, false) : NULL;
+	if (!st->us) {
+		rs_proxy__stream_upstream_failed(st, st->ep ? RS_RFLAG_UF : RS_RFLAG_UH, 503,
+						 st->ep ? "upstream connect error or disconnect/reset "
+							  "before headers. reset reason: connection "
+							  "failure"
+							: "no healthy upstream");
+		return;
+	}
+	if (rs_proxy__us_request_head(st->us, st) < 0) {
+		rs_proxy__stream_upstream_failed(st, RS_RFLAG_NONE, 503, "out of memory");
+		return;
+	}
+	/* A timer, not a read, started this try: nothing else flushes. */
+	rs_conn_flush(&st->us->c);
+	arm_per_try(st);
+}
+
+static void on_per_try_timeout(struct rs_timer *t)
+{
+	struct rs_stream *st = (struct rs_stream *)((char *)t - offsetof(struct rs_stream, per_try));
+
+	rs_stat_inc(st->w->stats, RS_C_US_RQ_TIMEOUT);
+	if (try_again(st, TRY_TIMEOUT))
+		return;
+	rs_proxy__stream_upstream_failed(st, RS_RFLAG_UT, 504, "upstream request timeout");
+}
+
+bool rs_proxy__stream_retry_response(struct rs_stream *st)
+{
+	return try_again(st, TRY_STATUS);
+}
+
 struct rs_stream *rs_proxy__stream_new(struct rs_ds *ds)
 {
 	struct rs_stream *st = calloc(1, sizeof *st);
@@ -69,6 +226,8 @@ struct rs_stream *rs_proxy__stream_new(struct rs_ds *ds)
 	st->t_start = ds->w->loop.now;
 	st->route_timeout_ns = ds->w->opts->route_timeout_ns;
 	st->timeout.fn = on_timeout;
+	st->per_try.fn = on_per_try_timeout;
+	st->backoff.fn = on_backoff;
 	rs_msg_init(&st->req);
 	rs_msg_init(&st->resp);
 	rs_stat_inc(ds->w->stats, RS_C_DS_RQ_ACTIVE);
@@ -78,6 +237,8 @@ struct rs_stream *rs_proxy__stream_new(struct rs_ds *ds)
 void rs_proxy__stream_free(struct rs_stream *st)
 {
 	rs_timer_cancel(&st->w->loop.timers, &st->timeout);
+	rs_timer_cancel(&st->w->loop.timers, &st->per_try);
+	rs_timer_cancel(&st->w->loop.timers, &st->backoff);
 	if (st->us)
 		rs_proxy__us_release(st->us, false);
 	rs_stat_dec(st->w->stats, RS_C_DS_RQ_ACTIVE);
@@ -445,6 +606,8 @@ void rs_proxy__stream_request_end(struct rs_stream *st)
 	/* Envoy's route timeout runs from the end of the request. */
 	if (t && !st->resp_started)
 		rs_timer_arm(&st->w->loop.timers, &st->timeout, st->w->loop.now + t);
+	if (!st->resp_started)
+		arm_per_try(st);
 }
 
 void rs_proxy__stream_response_head(struct rs_stream *st)
@@ -453,6 +616,7 @@ void rs_proxy__stream_response_head(struct rs_stream *st)
 	 * one is independent and stays open. */
 	rs_msg_strip_hop_by_hop(&st->resp);
 	st->resp_started = true;
+	rs_timer_cancel(&st->w->loop.timers, &st->per_try);
 	if (st->route) {
 		const struct rs_vs_http_route *r = st->route->r->src;
 
@@ -531,6 +695,11 @@ void rs_proxy__stream_upstream_failed(struct rs_stream *st, enum rs_rflag flag, 
 {
 	if (flag == RS_RFLAG_UC && retry_on_fresh_connection(st))
 		return;
+	/* The route timeout covers every try: it is never retried. */
+	if ((flag == RS_RFLAG_UF && try_again(st, TRY_CONNECT_FAILURE)) ||
+	    ((flag == RS_RFLAG_UC || flag == RS_RFLAG_UPE) && try_again(st, TRY_RESET)))
+		return;
+	rs_timer_cancel(&st->w->loop.timers, &st->per_try);
 	if (st->us) {
 		struct rs_us *us = st->us;
 

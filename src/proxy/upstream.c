@@ -111,6 +111,8 @@ static int on_headers_complete(llhttp_t *p)
 	} else {
 		m->body = RS_BODY_STREAM; /* until the upstream closes */
 	}
+	if (rs_proxy__stream_retry_response(st))
+		return -1; /* this try is over; its connection is being closed */
 	rs_timer_cancel(&us->w->loop.timers, &st->timeout);
 	rs_proxy__stream_response_head(st);
 	/* For HEAD the length describes a body that is not sent. */

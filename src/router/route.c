@@ -91,11 +91,68 @@ void rs_router__route_free(struct rs_route *r)
 	memset(r, 0, sizeof *r);
 }
 
+void rs_retry_parse(struct rs_retry_policy *p, const char *retry_on)
+{
+	static const struct {
+		const char *name;
+		uint32_t bit;
+	} names[] = {
+		{"5xx", RS_RETRY_5XX},
+		{"gateway-error", RS_RETRY_GATEWAY_ERROR},
+		{"reset", RS_RETRY_RESET},
+		{"connect-failure", RS_RETRY_CONNECT_FAILURE},
+		{"refused-stream", RS_RETRY_REFUSED_STREAM},
+		{"retriable-4xx", RS_RETRY_RETRIABLE_4XX},
+		{"retriable-status-codes", RS_RETRY_STATUS_CODES},
+		{"cancelled", RS_RETRY_GRPC_CANCELLED},
+		{"deadline-exceeded", RS_RETRY_GRPC_DEADLINE_EXCEEDED},
+		{"resource-exhausted", RS_RETRY_GRPC_RESOURCE_EXHAUSTED},
+		{"unavailable", RS_RETRY_GRPC_UNAVAILABLE},
+		{"internal", RS_RETRY_GRPC_INTERNAL},
+	};
+	const char *s = retry_on;
+
+	while (s && *s) {
+		size_t len = strcspn(s, ",");
+		const char *t = s;
+		size_t tl = len;
+
+		while (tl && (*t == ' ' || *t == '\t'))
+			t++, tl--;
+		while (tl && (t[tl - 1] == ' ' || t[tl - 1] == '\t'))
+			tl--;
+		if (tl == 3 && t[0] >= '1' && t[0] <= '5' && t[1] >= '0' && t[1] <= '9' &&
+		    t[2] >= '0' && t[2] <= '9') {
+			/* A bare status code: Istio turns it into Envoy's
+			 * retriable_status_codes. */
+			p->on |= RS_RETRY_STATUS_CODES;
+			if (p->ncodes < RS_RETRY_CODES_MAX)
+				p->codes[p->ncodes++] =
+				    (uint16_t)((t[0] - '0') * 100 + (t[1] - '0') * 10 + (t[2] - '0'));
+		} else {
+			for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+				if (strlen(names[i].name) == tl && memcmp(names[i].name, t, tl) == 0)
+					p->on |= names[i].bit;
+		}
+		s += len + (s[len] == ',');
+	}
+}
+
 int rs_router__route_compile(struct rs_route *r, const struct rs_vs_http_route *src,
 			     const struct rs_identity *id)
 {
 	memset(r, 0, sizeof *r);
 	r->src = src;
+	if (src->retries.set) {
+		r->retry.retries = src->retries.attempts;
+		r->retry.per_try_ns = src->retries.per_try_timeout.set ? src->retries.per_try_timeout.ns : 0;
+		/* Istio's default retryOn (and its retriable code, 503) when
+		 * attempts are given without one. */
+		rs_retry_parse(&r->retry, src->retries.retry_on
+						  ? src->retries.retry_on
+						  : "connect-failure,refused-stream,unavailable,cancelled,"
+						    "503");
+	}
 	r->any = src->nmatch == 0;
 	for (size_t i = 0; i < src->nroute; i++)
 		r->total_weight += src->route[i].weight;

@@ -60,8 +60,10 @@ static const struct metric metrics[] = {
 	 "Upstream connection attempts that timed out.", RS_C_US_CX_CONNECT_TIMEOUT},
 	{"ringside_upstream_cx_reused_total", "counter",
 	 "Requests sent on a pooled keep-alive upstream connection.", RS_C_US_CX_REUSED},
-	{"ringside_upstream_rq_timeout_total", "counter", "Requests that hit the route timeout.",
-	 RS_C_US_RQ_TIMEOUT},
+	{"ringside_upstream_rq_timeout_total", "counter",
+	 "Tries that hit the route timeout or a retry policy's per-try timeout.", RS_C_US_RQ_TIMEOUT},
+	{"ringside_upstream_rq_retry_total", "counter",
+	 "Tries after the first, sent by a route's retry policy.", RS_C_US_RQ_RETRY},
 	{"ringside_upstream_rq_reset_total", "counter",
 	 "Upstream connections reset or closed before the response ended.", RS_C_US_RQ_RESET},
 };

@@ -181,6 +181,8 @@ class Origin:
         self.requests = []
         self.errors = []  # requests the origin could not parse (what the proxy sent)
         self.internal_errors = []  # exceptions in the origin itself
+        self.force_status = None  # when set, every request gets this status (a failing endpoint)
+        self.flaky = {}  # /flaky key -> requests seen
         self._stopping = threading.Event()
         self._threads = []
         self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -442,6 +444,20 @@ class Origin:
         head_only = req.method == "HEAD"
         client_close = (req.header("connection") or "").lower() == "close" or req.version == "HTTP/1.0"
 
+        if self.force_status is not None:
+            self._consume_body(r, req, keep=False)
+            self._respond(conn, self.force_status, b"forced %d\n" % self.force_status, [("Content-Type", "text/plain")])
+            return not client_close
+        if path == "/flaky":
+            # The first `fail` requests with this key get `code`, the rest 200.
+            self._consume_body(r, req)
+            key = q.get("key", "")
+            with self.lock:
+                n = self.flaky.get(key, 0)
+                self.flaky[key] = n + 1
+            code = int(q.get("code", "503")) if n < int(q.get("fail", "1")) else 200
+            self._respond(conn, code, b"try %d\n" % (n + 1), [("Content-Type", "text/plain")])
+            return not client_close
         if path == "/upload":
             self._consume_body(r, req, keep=False)
             body = json.dumps({"bytes": req.body_len, "sha256": req.body_sha256}).encode()

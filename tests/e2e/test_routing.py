@@ -300,3 +300,100 @@ def test_header_rules(actions):
     assert [v for k, v in hs if k == "x-added"] == ["zero", "one"]
     assert not any(k == "x-secret" for k, _ in hs)
     assert r.headers["x-resp"] == "route"
+
+
+def mission_03_copy(tmp_path, timeout, per_try, retry_on=None):
+    """The mission's 03 with its durations (and, if given, retryOn) replaced."""
+    text = mission("03-ratings-retries-timeouts.yaml").read_text()
+    assert "timeout: 10s" in text and "perTryTimeout: 3s" in text
+    text = text.replace("timeout: 10s", "timeout: %s" % timeout).replace("perTryTimeout: 3s", "perTryTimeout: %s" % per_try)
+    if retry_on:
+        text = text.replace("retryOn: connect-failure,refused-stream,503", "retryOn: %s" % retry_on)
+    p = tmp_path / "03-copy.yaml"
+    p.write_text(text)
+    return p
+
+
+@pytest.fixture
+def ratings(make_proxy, tmp_path, origins, refused):
+    a, b, _ = origins
+
+    def make(endpoints=None, **kw):
+        eps = endpoints or [(a, {"version": "v1"})]
+        return proxy_with(make_proxy, tmp_path, service("ratings", "ratings.default.svc.cluster.local", eps), files=[mission_03_copy(tmp_path, **kw)])
+
+    return make
+
+
+def test_mission_03_parsed_as_written(make_proxy, tmp_path):
+    p = make_proxy(extra_args=["--config", str(mission("03-ratings-retries-timeouts.yaml"))])
+    with http_client() as c:
+        d = c.get("http://127.0.0.1:%d/config_dump" % p.admin).json()
+    (vs,) = [r for r in d["config"]["resources"] if r["kind"] == "VirtualService"]
+    route = vs["object"]["spec"]["http"][0]
+    assert route["timeout"] == "10s"
+    assert route["retries"] == {"attempts": 3, "perTryTimeout": "3s", "retryOn": "connect-failure,refused-stream,503"}
+
+
+def test_mission_03_a_503_is_retried(ratings, origins):
+    p = ratings(timeout="5s", per_try="2s")
+    r = get(p, "ratings", "/flaky?key=once&fail=1&code=503")
+    assert r.status_code == 200 and r.text == "try 2\n"
+    assert origins[0].flaky["once"] == 2
+    assert p.metrics().value("ringside_upstream_rq_retry_total") == 1
+
+
+def test_mission_03_retries_stop_after_three(ratings, origins):
+    p = ratings(timeout="5s", per_try="2s")
+    r = get(p, "ratings", "/flaky?key=always&fail=100&code=503")
+    # attempts: 3 is Envoy's num_retries: the first try and three more.
+    assert r.status_code == 503 and r.text == "try 4\n"
+    assert origins[0].flaky["always"] == 4
+    # A status not in retryOn is not retried.
+    r = get(p, "ratings", "/flaky?key=500&fail=100&code=500")
+    assert r.status_code == 500 and origins[0].flaky["500"] == 1
+
+
+def test_mission_03_connect_failures_are_retried_on_another_endpoint(ratings, origins, refused):
+    class Refused:
+        port = refused.port
+
+    p = ratings([(Refused, {"version": "v1"}), (origins[0], {"version": "v1"})], timeout="5s", per_try="2s")
+    for i in range(10):
+        r = get(p, "ratings", "/echo")
+        assert r.status_code == 200, r.text
+    assert p.metrics().value("ringside_upstream_rq_retry_total") >= 4
+
+
+def test_mission_03_each_try_is_cut_at_its_timeout(ratings, origins):
+    import time
+
+    # retryOn of 03 does not retry timeouts: one try, cut at perTryTimeout.
+    p = ratings(timeout="5s", per_try="300ms")
+    t0 = time.monotonic()
+    r = get(p, "ratings", "/slow?ms=3000")
+    took = time.monotonic() - t0
+    assert r.status_code == 504 and r.text.strip() == "upstream request timeout"
+    assert 0.25 < took < 2.0
+    assert sum(1 for q in origins[0].requests if q.path == "/slow") == 1
+
+
+def test_mission_03_the_whole_request_is_cut_at_the_route_timeout(ratings, origins):
+    import time
+
+    # With timeouts retried, tries of 300 ms go on until the route's 800 ms.
+    p = ratings(timeout="800ms", per_try="300ms", retry_on="5xx")
+    t0 = time.monotonic()
+    r = get(p, "ratings", "/slow?ms=3000")
+    took = time.monotonic() - t0
+    assert r.status_code == 504
+    assert 0.7 < took < 2.5
+    assert sum(1 for q in origins[0].requests if q.path == "/slow") >= 2
+
+
+def test_retry_goes_to_another_endpoint(ratings, origins):
+    a, b, _ = origins
+    a.force_status = 503
+    p = ratings([(a, {"version": "v1"}), (b, {"version": "v1"})], timeout="5s", per_try="2s")
+    for i in range(10):
+        assert get(p, "ratings", "/echo").status_code == 200
