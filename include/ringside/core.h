@@ -25,6 +25,18 @@ void rs_log(enum rs_log_level lvl, const char *fmt, ...) __attribute__((format(p
 /* Names the calling thread in log lines ("main", "shard 0"). */
 void rs_log_set_thread(const char *name);
 
+/* --- random numbers: xorshift128+, per shard; for ids, weights and load
+ * balancing, which need spread, not secrecy --- */
+static inline uint64_t rs_rng_next(uint64_t s[2])
+{
+	uint64_t a = s[0], b = s[1];
+
+	s[0] = b;
+	a ^= a << 23;
+	s[1] = a ^ b ^ (a >> 17) ^ (b >> 26);
+	return s[1] + b;
+}
+
 /* --- time --- */
 uint64_t rs_now_ns(void);
 /* Parses "250ms", "10s", "5m", "1h", "1.5s", "100us"; 0 and a plain "0" mean

@@ -39,8 +39,9 @@ struct rs_proxy_opts {
 };
 
 /* What one shard writes for one snapshot, on a cache line of its own: how
- * many of its requests still hold the snapshot, and its round-robin
- * positions (one per cluster). */
+ * many of its requests still hold the snapshot, its round-robin positions
+ * (one per cluster), then its requests in flight per endpoint (from each
+ * cluster's ep_base). */
 struct rs_snap_shard {
 	uint64_t refs;
 	uint32_t rr[];
@@ -140,6 +141,7 @@ struct rs_stream {
 	uint64_t route_timeout_ns; /* --route-timeout, or the route's timeout */
 	const struct rs_cluster *cluster;
 	const struct rs_endpoint *ep;
+	uint32_t *active; /* the shard's in-flight count of ep, while it counts this */
 	struct rs_msg req;
 	struct rs_msg resp;
 	char request_id[40];

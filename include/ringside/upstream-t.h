@@ -2,14 +2,28 @@
 #ifndef RINGSIDE_UPSTREAM_T_H
 #define RINGSIDE_UPSTREAM_T_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+
+struct rs_lb_settings;
+struct rs_conn_pool;
+struct rs_outlier_detection;
 
 struct rs_endpoint {
 	struct sockaddr_storage addr;
 	socklen_t addr_len;
 	char *name; /* owns: "ip:port" for logs */
+};
+
+/* How a cluster picks an endpoint (DestinationRule loadBalancer). */
+enum rs_lb_kind {
+	RS_LB_KIND_LEAST_REQUEST, /* Istio's default: the less busy of two random picks */
+	RS_LB_KIND_ROUND_ROBIN,
+	RS_LB_KIND_RANDOM,
+	RS_LB_KIND_RING_HASH,
+	RS_LB_KIND_MAGLEV,
 };
 
 struct rs_cluster {
@@ -19,11 +33,36 @@ struct rs_cluster {
 	uint32_t port;
 	struct rs_endpoint *eps; /* owns */
 	size_t neps;
+	/* The traffic policy in force (Istio's precedence: the subset's
+	 * port-level, the subset's, the rule's port-level, the rule's);
+	 * borrowed from the snapshot's configuration, NULL when unset. */
+	const struct rs_lb_settings *lb_cfg;
+	const struct rs_conn_pool *pool_cfg;
+	const struct rs_outlier_detection *outlier_cfg;
+	enum rs_lb_kind lb;
+	uint32_t ep_base; /* this cluster's first slot in a shard's per-endpoint counters */
+	/* Consistent hashing: the ring's points (sorted hashes, with the
+	 * endpoint of each), or Maglev's lookup table (endpoint per slot). */
+	uint64_t *ring;  /* owns */
+	uint32_t *table; /* owns */
+	size_t table_len;
 };
 
 struct rs_clusters {
 	struct rs_cluster *v; /* owns */
 	size_t n;
+	uint32_t neps_total; /* endpoints over all clusters */
+};
+
+/* What a pick reads and writes besides the cluster: the shard's counters
+ * for it and the request's hash key. */
+struct rs_lb_ctx {
+	uint32_t *rr;     /* the shard's round-robin position for the cluster */
+	uint32_t *active; /* the shard's requests in flight per endpoint of the cluster */
+	uint64_t *rng;    /* the shard's random state */
+	bool has_hash;
+	uint64_t hash;
+	const struct rs_endpoint *avoid; /* a retry's previous endpoint, or NULL */
 };
 
 #endif

@@ -20,14 +20,14 @@ int rs_clusters_find_subset(const struct rs_clusters *cs, const char *host, uint
 /* Index of the whole service's cluster for host and port, or -1. */
 int rs_clusters_find(const struct rs_clusters *cs, const char *host, uint32_t port);
 
-/* Round robin over a cluster's endpoints with a counter the caller owns (one
- * per shard, so picking needs no shared write). NULL when it has none. */
-static inline const struct rs_endpoint *rs_cluster_pick_rr(const struct rs_cluster *c,
-							   uint32_t *rr)
-{
-	if (c->neps == 0)
-		return NULL;
-	return &c->eps[(*rr)++ % c->neps];
-}
+/* Picks an endpoint of c by its load balancer with the shard's counters in
+ * ctx (no shared write), avoiding ctx->avoid when another is there; its
+ * index in *idx. NULL when the cluster has none. */
+const struct rs_endpoint *rs_lb_pick(const struct rs_cluster *c, struct rs_lb_ctx *ctx,
+				     uint32_t *idx);
+/* Builds c's consistent-hash ring or Maglev table. 0 or -ENOMEM. */
+int rs_lb_build(struct rs_cluster *c);
+/* The 64-bit hash consistent hashing uses for a key. */
+uint64_t rs_lb_hash(const char *p, size_t n);
 
 #endif

@@ -34,7 +34,8 @@ int rs_snapshot_build(struct rs_config *cfg, const struct rs_identity *id, uint6
 		goto fail;
 	/* Each shard's part on cache lines of its own: shards write them on
 	 * every request, and must never share a line. */
-	stride = sizeof(struct rs_snap_shard) + s->clusters.n * sizeof(uint32_t);
+	stride = sizeof(struct rs_snap_shard) +
+		 (s->clusters.n + s->clusters.neps_total) * sizeof(uint32_t);
 	stride = (stride + 63) & ~(size_t)63;
 	s->shard_stride = stride;
 	s->shard_parts = aligned_alloc(64, stride * (nshards ? nshards : 1));

@@ -16,23 +16,13 @@ static const char *const rflag_names[] = {
 	[RS_RFLAG_FI] = "FI",  [RS_RFLAG_URX] = "URX",
 };
 
-static uint64_t rng_next(uint64_t s[2])
-{
-	/* xorshift128+: request ids need uniqueness, not secrecy. */
-	uint64_t a = s[0], b = s[1];
-
-	s[0] = b;
-	a ^= a << 23;
-	s[1] = a ^ b ^ (a >> 17) ^ (b >> 26);
-	return s[1] + b;
-}
 
 /* A version 4 UUID (RFC 9562 §5.4), as Envoy generates x-request-id. */
 static void uuid4(uint64_t s[2], char out[37])
 {
 	static const char hex[] = "0123456789abcdef";
 	uint8_t b[16];
-	uint64_t x = rng_next(s), y = rng_next(s);
+	uint64_t x = rs_rng_next(s), y = rs_rng_next(s);
 	int o = 0;
 
 	memcpy(b, &x, 8);
@@ -54,6 +44,131 @@ static void on_timeout(struct rs_timer *t)
 
 	rs_stat_inc(st->w->stats, RS_C_US_RQ_TIMEOUT);
 	rs_proxy__stream_upstream_failed(st, RS_RFLAG_UT, 504, "upstream request timeout");
+}
+
+/* --- load balancing --- */
+
+/* The value of query parameter name in the request target, or NULL. */
+static const char *query_param(const struct rs_msg *m, const char *name, size_t *len)
+{
+	const char *p = m->buf + m->path.value_off, *end = p + m->path.value_len;
+	const char *q = memchr(p, '?', m->path.value_len);
+	size_t nlen = strlen(name);
+
+	for (q = q ? q + 1 : end; q < end;) {
+		const char *amp = memchr(q, '&', (size_t)(end - q)), *stop = amp ? amp : end;
+		const char *eq = memchr(q, '=', (size_t)(stop - q));
+
+		if ((size_t)((eq ? eq : stop) - q) == nlen && memcmp(q, name, nlen) == 0) {
+			*len = eq ? (size_t)(stop - eq - 1) : 0;
+			return eq ? eq + 1 : stop;
+		}
+		q = stop + 1;
+	}
+	return NULL;
+}
+
+/* The value of cookie name in the Cookie fields, or NULL. */
+static const char *cookie(const struct rs_msg *m, const char *name, size_t *len)
+{
+	size_t nlen = strlen(name);
+
+	for (uint32_t i = 0; i < m->nh; i++) {
+		const char *p, *end;
+
+		if (!m->h[i].name_len || !rs_hdr_name_is(m, &m->h[i], "cookie", 6))
+			continue;
+		p = m->buf + m->h[i].value_off;
+		end = p + m->h[i].value_len;
+		while (p < end) {
+			const char *semi = memchr(p, ';', (size_t)(end - p)), *stop = semi ? semi : end;
+			const char *eq;
+
+			while (p < stop && *p == ' ')
+				p++;
+			eq = memchr(p, '=', (size_t)(stop - p));
+			if (eq && (size_t)(eq - p) == nlen && memcmp(p, name, nlen) == 0) {
+				*len = (size_t)(stop - eq - 1);
+				return eq + 1;
+			}
+			p = stop + 1;
+		}
+	}
+	return NULL;
+}
+
+/* The request's consistentHash key, hashed; false when it has none (a
+ * missing header, cookie or parameter: any endpoint then). */
+static bool hash_key(const struct rs_stream *st, uint64_t *out)
+{
+	const struct rs_lb_settings *s = st->cluster->lb_cfg;
+	const struct rs_msg *m = &st->req;
+	const char *v = NULL;
+	size_t len = 0;
+
+	switch (s->hash_key) {
+	case RS_LB_HASH_HEADER: {
+		const struct rs_hdr *h = rs_msg_find(m, s->http_header_name);
+
+		if (h) {
+			v = m->buf + h->value_off;
+			len = h->value_len;
+		}
+		break;
+	}
+	case RS_LB_HASH_COOKIE:
+		v = cookie(m, s->cookie_name, &len);
+		break;
+	case RS_LB_HASH_SOURCE_IP:
+		v = st->ds->peer_ip;
+		len = strlen(v);
+		break;
+	case RS_LB_HASH_QUERY_PARAM:
+		v = query_param(m, s->http_query_parameter_name, &len);
+		break;
+	case RS_LB_HASH_NONE:
+		break;
+	}
+	if (!v)
+		return false;
+	*out = rs_lb_hash(v, len);
+	return true;
+}
+
+static void drop_active(struct rs_stream *st)
+{
+	if (st->active) {
+		(*st->active)--;
+		st->active = NULL;
+	}
+}
+
+/* An endpoint of st->cluster by its load balancer (avoid: the previous
+ * try's, for a retry), counted in flight until the try ends. */
+static const struct rs_endpoint *pick_endpoint(struct rs_stream *st,
+					       const struct rs_endpoint *avoid)
+{
+	const struct rs_snapshot *s = st->snap;
+	struct rs_snap_shard *part = rs_snap_shard(s, st->w->id);
+	const struct rs_cluster *c = st->cluster;
+	struct rs_lb_ctx ctx = {
+	    .rr = &part->rr[c - s->clusters.v],
+	    .active = &part->rr[s->clusters.n + c->ep_base],
+	    .rng = st->w->rng,
+	    .avoid = avoid,
+	};
+	const struct rs_endpoint *ep;
+	uint32_t i;
+
+	drop_active(st);
+	if (c->lb == RS_LB_KIND_RING_HASH || c->lb == RS_LB_KIND_MAGLEV)
+		ctx.has_hash = hash_key(st, &ctx.hash);
+	ep = rs_lb_pick(c, &ctx, &i);
+	if (ep) {
+		st->active = &ctx.active[i];
+		(*st->active)++;
+	}
+	return ep;
 }
 
 /* --- retries (HTTPRetry, as Envoy's retry policy) --- */
@@ -151,7 +266,7 @@ static bool try_again(struct rs_stream *st, enum try_outcome o)
 	cap = RETRY_BASE_NS * ((1ull << (st->retries_done < 5 ? st->retries_done : 5)) - 1);
 	if (cap > 10 * RETRY_BASE_NS)
 		cap = 10 * RETRY_BASE_NS;
-	wait = rng_next(w->rng) % (cap + 1);
+	wait = rs_rng_next(w->rng) % (cap + 1);
 	rs_stat_inc(w->stats, RS_C_US_RQ_RETRY);
 	rs_debug("retry %u of %.*s in %llu us", st->retries_done, (int)st->req.path.value_len,
 		 st->req.buf + st->req.path.value_off, (unsigned long long)(wait / 1000));
@@ -171,14 +286,9 @@ static void on_backoff(struct rs_timer *t)
 {
 	struct rs_stream *st = (struct rs_stream *)((char *)t - offsetof(struct rs_stream, backoff));
 	struct rs_worker *w = st->w;
-	const struct rs_endpoint *prev = st->ep;
-	uint32_t *rr = &rs_snap_shard(st->snap, w->id)->rr[st->cluster - st->snap->clusters.v];
-
-	/* Another endpoint when there is one (Envoy's default retry host
-	 * predicate does the same for previous hosts). */
-	st->ep = rs_cluster_pick_rr(st->cluster, rr);
-	if (st->ep == prev && st->cluster->neps > 1)
-		st->ep = rs_cluster_pick_rr(st->cluster, rr);
+	/* Another endpoint when there is one (Istio sets Envoy's
+	 * previous-hosts retry predicate). */
+	st->ep = pick_endpoint(st, st->ep);
 	st->resp.status = 0;
 	st->us = st->ep ? rs_proxy__us_acquire(w, st->ep, st, false) : NULL;
 	if (!st->us) {
@@ -239,6 +349,7 @@ void rs_proxy__stream_free(struct rs_stream *st)
 	rs_timer_cancel(&st->w->loop.timers, &st->timeout);
 	rs_timer_cancel(&st->w->loop.timers, &st->per_try);
 	rs_timer_cancel(&st->w->loop.timers, &st->backoff);
+	drop_active(st);
 	if (st->us)
 		rs_proxy__us_release(st->us, false);
 	rs_stat_dec(st->w->stats, RS_C_DS_RQ_ACTIVE);
@@ -353,7 +464,7 @@ static bool percent_hit(struct rs_stream *st, const struct rs_opt_pct *p)
 {
 	double v = p->set ? p->v : 100.0;
 
-	return (double)(rng_next(st->w->rng) >> 11) * 0x1p-53 * 100.0 < v;
+	return (double)(rs_rng_next(st->w->rng) >> 11) * 0x1p-53 * 100.0 < v;
 }
 
 /* An answer the route gives itself (direct response, redirect): a response
@@ -496,7 +607,7 @@ static int apply_route(struct rs_stream *st, const struct rs_router_host *e, con
 		redirect(st, &r->redirect, host, port);
 		return -2;
 	}
-	st->dest = rs_route_pick(tr, rng_next(st->w->rng));
+	st->dest = rs_route_pick(tr, rs_rng_next(st->w->rng));
 	if (r->timeout.set)
 		st->route_timeout_ns = r->timeout.ns;
 	ret = r->rewrite.set ? rewrite(st, &r->rewrite, matched) : 0;
@@ -557,7 +668,7 @@ void rs_proxy__stream_request_head(struct rs_stream *st)
 		return;
 	}
 	st->cluster = &st->snap->clusters.v[idx];
-	st->ep = rs_cluster_pick_rr(st->cluster, &rs_snap_shard(st->snap, w->id)->rr[idx]);
+	st->ep = pick_endpoint(st, NULL);
 	if (!st->ep) {
 		rs_proxy__stream_local_reply(st, RS_RFLAG_UH, 503, "no healthy upstream");
 		return;

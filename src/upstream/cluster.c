@@ -119,10 +119,51 @@ static int gather(struct builder *b, const struct rs_service_entry *se, const st
 	return r;
 }
 
+static const struct rs_port_traffic_policy *port_level(const struct rs_traffic_policy *tp,
+						      uint32_t port)
+{
+	for (size_t i = 0; tp && i < tp->nport_level_settings; i++)
+		if (tp->port_level_settings[i].port == port)
+			return &tp->port_level_settings[i];
+	return NULL;
+}
+
+/* Istio's precedence for each part of a traffic policy: the subset's
+ * port-level settings, the subset's, the rule's port-level, the rule's. */
+#define POLICY(field)                                                                       \
+	(sp && sp->field.set	 ? &sp->field                                               \
+	 : sub && sub->field.set ? &sub->field                                              \
+	 : dp && dp->field.set	 ? &dp->field                                               \
+	 : dr && dr->field.set	 ? &dr->field                                               \
+				 : NULL)
+
+static void set_policy(struct rs_cluster *c, const struct rs_traffic_policy *dr,
+		       const struct rs_traffic_policy *sub)
+{
+	const struct rs_port_traffic_policy *dp = port_level(dr, c->port);
+	const struct rs_port_traffic_policy *sp = port_level(sub, c->port);
+	const struct rs_lb_settings *lb = POLICY(load_balancer);
+
+	c->lb_cfg = lb;
+	c->pool_cfg = POLICY(connection_pool);
+	c->outlier_cfg = POLICY(outlier_detection);
+	c->lb = RS_LB_KIND_LEAST_REQUEST; /* Istio's default since 1.14 */
+	if (lb && lb->consistent_hash)
+		c->lb = lb->hash_algo == RS_LB_HASH_MAGLEV ? RS_LB_KIND_MAGLEV : RS_LB_KIND_RING_HASH;
+	else if (lb && lb->simple == RS_LB_ROUND_ROBIN)
+		c->lb = RS_LB_KIND_ROUND_ROBIN;
+	else if (lb && lb->simple == RS_LB_RANDOM)
+		c->lb = RS_LB_KIND_RANDOM;
+	/* PASSTHROUGH (the original destination) needs traffic capture:
+	 * without it, the default stands. */
+}
+
 /* Adds the cluster of host:port (subset NULL: the whole service) with the
- * gathered endpoints that sel selects. */
+ * gathered endpoints that sel selects, under the traffic policies dr (the
+ * rule's) and sub (the subset's). */
 static int add_cluster(struct builder *b, const char *res, const char *host, uint32_t port,
-		       const char *subset, const struct rs_kv *sel, size_t nsel)
+		       const char *subset, const struct rs_kv *sel, size_t nsel,
+		       const struct rs_traffic_policy *dr, const struct rs_traffic_policy *sub)
 {
 	struct rs_cluster *c;
 	char name[512];
@@ -166,7 +207,10 @@ static int add_cluster(struct builder *b, const char *res, const char *host, uin
 		}
 		c->neps++;
 	}
-	return 0;
+	c->ep_base = b->out->neps_total;
+	b->out->neps_total += (uint32_t)c->neps;
+	set_policy(c, dr, sub);
+	return rs_lb_build(c);
 }
 
 static bool has_subset(const struct builder *b, size_t from, const char *name)
@@ -177,24 +221,40 @@ static bool has_subset(const struct builder *b, size_t from, const char *name)
 	return false;
 }
 
-/* The subsets in force for host (merged DestinationRules, the first of a
- * name wins), each as a cluster after the whole service's at index from. */
-static int add_subsets(struct builder *b, const char *res, const char *host, uint32_t port,
-		       size_t from)
+/* The traffic policy of the rules in force: the first that has one (Istio
+ * merges several rules' subsets, not their policies). */
+static const struct rs_traffic_policy *rule_policy(const struct rs_config *cfg,
+						   const struct rs_dr_pick *pick)
+{
+	for (size_t i = 0; i < pick->n; i++)
+		if (cfg->destination_rules[pick->idx[i]].traffic_policy.set)
+			return &cfg->destination_rules[pick->idx[i]].traffic_policy;
+	return NULL;
+}
+
+/* The service's cluster for host:port, then one per subset in force
+ * (merged DestinationRules, the first of a name wins). */
+static int add_service(struct builder *b, const char *res, const char *host, uint32_t port)
 {
 	const struct rs_config *cfg = b->cfg;
 	struct rs_dr_pick pick = rs_dr_in_force(cfg, host, b->id->ns, b->id);
+	const struct rs_traffic_policy *tp = rule_policy(cfg, &pick);
+	size_t from = b->out->n;
+	int r = add_cluster(b, res, host, port, NULL, NULL, 0, tp, NULL);
 
+	if (r < 0)
+		return r;
+	*index_slot(b, host, port) = (int)from + 1;
 	for (size_t i = 0; i < pick.n; i++) {
 		const struct rs_destination_rule *dr = &cfg->destination_rules[pick.idx[i]];
 
 		for (size_t k = 0; k < dr->nsubsets; k++) {
 			const struct rs_dr_subset *s = &dr->subsets[k];
-			int r;
 
 			if (!s->name || has_subset(b, from, s->name))
 				continue;
-			r = add_cluster(b, res, host, port, s->name, s->labels, s->nlabels);
+			r = add_cluster(b, res, host, port, s->name, s->labels, s->nlabels, tp,
+					&s->traffic_policy);
 			if (r < 0)
 				return r;
 		}
@@ -233,8 +293,6 @@ int rs_clusters_build(const struct rs_config *cfg, const struct rs_identity *id,
 
 			r = gather(&b, se, sp);
 			for (size_t h = 0; h < se->nhosts && r == 0; h++) {
-				size_t from = out->n;
-
 				if (*index_slot(&b, se->hosts[h], sp->number)) {
 					rs_diags_add(diags, RS_DIAG_WARNING, &se->pos, res,
 						     "host %s port %u is already defined by an "
@@ -242,11 +300,7 @@ int rs_clusters_build(const struct rs_config *cfg, const struct rs_identity *id,
 						     se->hosts[h], sp->number);
 					continue;
 				}
-				r = add_cluster(&b, res, se->hosts[h], sp->number, NULL, NULL, 0);
-				if (r == 0) {
-					*index_slot(&b, se->hosts[h], sp->number) = (int)from + 1;
-					r = add_subsets(&b, res, se->hosts[h], sp->number, from);
-				}
+				r = add_service(&b, res, se->hosts[h], sp->number);
 			}
 		}
 	}
@@ -265,6 +319,8 @@ void rs_clusters_free(struct rs_clusters *cs)
 		for (size_t e = 0; c->eps && e < c->neps; e++)
 			free(c->eps[e].name);
 		free(c->eps);
+		free(c->ring);
+		free(c->table);
 		free(c->name);
 		free(c->host);
 		free(c->subset);

@@ -182,6 +182,7 @@ class Origin:
         self.errors = []  # requests the origin could not parse (what the proxy sent)
         self.internal_errors = []  # exceptions in the origin itself
         self.force_status = None  # when set, every request gets this status (a failing endpoint)
+        self.force_delay = 0  # seconds every request waits before its answer (a slow endpoint)
         self.flaky = {}  # /flaky key -> requests seen
         self._stopping = threading.Event()
         self._threads = []
@@ -444,6 +445,8 @@ class Origin:
         head_only = req.method == "HEAD"
         client_close = (req.header("connection") or "").lower() == "close" or req.version == "HTTP/1.0"
 
+        if self.force_delay:
+            time.sleep(self.force_delay)
         if self.force_status is not None:
             self._consume_body(r, req, keep=False)
             self._respond(conn, self.force_status, b"forced %d\n" % self.force_status, [("Content-Type", "text/plain")])

@@ -359,10 +359,13 @@ def test_mission_03_connect_failures_are_retried_on_another_endpoint(ratings, or
         port = refused.port
 
     p = ratings([(Refused, {"version": "v1"}), (origins[0], {"version": "v1"})], timeout="5s", per_try="2s")
-    for i in range(10):
+    for i in range(30):
         r = get(p, "ratings", "/echo")
         assert r.status_code == 200, r.text
-    assert p.metrics().value("ringside_upstream_rq_retry_total") >= 4
+    m = p.metrics()
+    # Every connect failure was retried, and the retry went elsewhere; with
+    # 30 picks between two endpoints some first tries met the refused one.
+    assert m.value("ringside_upstream_rq_retry_total") == m.value("ringside_upstream_cx_connect_fail_total") >= 1
 
 
 def test_mission_03_each_try_is_cut_at_its_timeout(ratings, origins):

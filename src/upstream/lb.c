@@ -1,0 +1,213 @@
+/* Load balancers (DestinationRule loadBalancer): round robin, random, least
+ * request by two random choices, and consistent hashing on a ring or a
+ * Maglev table, as Envoy implements the policies Istio names. Picking reads
+ * the cluster and writes only the calling shard's counters. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ringside/config-networking-t.h"
+#include "ringside/core.h"
+#include "ringside/upstream.h"
+
+static uint64_t mix(uint64_t x)
+{
+	/* splitmix64's finaliser: spreads FNV's low-entropy bits. */
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ull;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+uint64_t rs_lb_hash(const char *p, size_t n)
+{
+	uint64_t h = 14695981039346656037ull; /* FNV-1a 64 */
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (uint8_t)p[i]) * 1099511628211ull;
+	return mix(h);
+}
+
+static uint32_t below(uint64_t *rng, size_t n)
+{
+	return (uint32_t)(((unsigned __int128)rs_rng_next(rng) * n) >> 64);
+}
+
+const struct rs_endpoint *rs_lb_pick(const struct rs_cluster *c, struct rs_lb_ctx *ctx,
+				     uint32_t *idx)
+{
+	size_t n = c->neps;
+	uint32_t i = 0, j;
+
+	if (n == 0)
+		return NULL;
+	switch (c->lb) {
+	case RS_LB_KIND_ROUND_ROBIN:
+		i = (*ctx->rr)++ % (uint32_t)n;
+		if (&c->eps[i] == ctx->avoid && n > 1)
+			i = (*ctx->rr)++ % (uint32_t)n;
+		break;
+	case RS_LB_KIND_RANDOM:
+		i = below(ctx->rng, n);
+		if (&c->eps[i] == ctx->avoid && n > 1)
+			i = (i + 1 + below(ctx->rng, n - 1)) % (uint32_t)n;
+		break;
+	case RS_LB_KIND_LEAST_REQUEST:
+		/* Envoy's default choice count of 2 (power of two choices). */
+		i = below(ctx->rng, n);
+		if (n > 1) {
+			j = (i + 1 + below(ctx->rng, n - 1)) % (uint32_t)n;
+			if (&c->eps[i] == ctx->avoid ||
+			    (&c->eps[j] != ctx->avoid && ctx->active[j] < ctx->active[i]))
+				i = j;
+		}
+		break;
+	case RS_LB_KIND_RING_HASH:
+		if (!ctx->has_hash) {
+			i = below(ctx->rng, n); /* no key in this request: any endpoint */
+			break;
+		} else {
+			size_t lo = 0, hi = c->table_len;
+
+			while (lo < hi) {
+				size_t mid = lo + (hi - lo) / 2;
+
+				if (c->ring[mid] < ctx->hash)
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			i = c->table[lo == c->table_len ? 0 : lo];
+		}
+		break;
+	case RS_LB_KIND_MAGLEV:
+		i = ctx->has_hash ? c->table[ctx->hash % c->table_len] : below(ctx->rng, n);
+		break;
+	}
+	*idx = i;
+	return &c->eps[i];
+}
+
+static uint64_t point_hash(const char *name, size_t k)
+{
+	char key[128];
+	int n = snprintf(key, sizeof key, "%s_%zu", name, k);
+
+	return rs_lb_hash(key, (size_t)n);
+}
+
+static int cmp_points(const void *a, const void *b)
+{
+	const uint64_t *x = a, *y = b;
+
+	return (x[0] > y[0]) - (x[0] < y[0]);
+}
+
+/* Envoy's ring hash: each endpoint gets ring_size / n points at the hashes
+ * of "address_k"; a key goes to the first point at or after its hash. */
+static int build_ring(struct rs_cluster *c)
+{
+	const struct rs_lb_settings *s = c->lb_cfg;
+	size_t size = s && s->minimum_ring_size ? s->minimum_ring_size : 1024, per, len;
+	uint64_t *pairs;
+
+	if (size > (1u << 23))
+		size = 1u << 23; /* Envoy's maximum ring size */
+	per = (size + c->neps - 1) / c->neps;
+	len = per * c->neps;
+	pairs = malloc(len * 2 * sizeof *pairs);
+	c->ring = malloc(len * sizeof *c->ring);
+	c->table = malloc(len * sizeof *c->table);
+	if (!pairs || !c->ring || !c->table) {
+		free(pairs);
+		return -ENOMEM;
+	}
+	for (size_t e = 0, at = 0; e < c->neps; e++) {
+		for (size_t k = 0; k < per; k++, at++) {
+			pairs[2 * at] = point_hash(c->eps[e].name, k);
+			pairs[2 * at + 1] = e;
+		}
+	}
+	qsort(pairs, len, 2 * sizeof *pairs, cmp_points);
+	for (size_t i = 0; i < len; i++) {
+		c->ring[i] = pairs[2 * i];
+		c->table[i] = (uint32_t)pairs[2 * i + 1];
+	}
+	c->table_len = len;
+	free(pairs);
+	return 0;
+}
+
+/* Maglev (Eisenbud et al., NSDI 2016, as Envoy implements it): endpoints
+ * take turns claiming slots of a prime-sized table in the order of their
+ * own permutation, so each owns an equal share and a change moves few. */
+static bool prime(size_t n)
+{
+	if (n < 2)
+		return false;
+	for (size_t d = 2; d * d <= n; d++)
+		if (n % d == 0)
+			return false;
+	return true;
+}
+
+static int build_maglev(struct rs_cluster *c)
+{
+	const struct rs_lb_settings *s = c->lb_cfg;
+	size_t m = s && s->maglev_table_size ? s->maglev_table_size : 65537, filled = 0;
+
+	/* The permutations cover every slot only for a prime size (Istio
+	 * requires one); anything else, or a table smaller than the
+	 * endpoints, takes the next prime up. */
+	if (m < c->neps)
+		m = c->neps;
+	if (m > 5000011)
+		m = 5000011;
+	while (!prime(m))
+		m++;
+	uint64_t *offset = calloc(c->neps, sizeof *offset), *skip = calloc(c->neps, sizeof *skip);
+	uint64_t *next = calloc(c->neps, sizeof *next);
+
+	c->table = malloc(m * sizeof *c->table);
+	if (!offset || !skip || !next || !c->table) {
+		free(offset);
+		free(skip);
+		free(next);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < m; i++)
+		c->table[i] = UINT32_MAX;
+	for (size_t e = 0; e < c->neps; e++) {
+		offset[e] = point_hash(c->eps[e].name, 0) % m;
+		skip[e] = point_hash(c->eps[e].name, 1) % (m - 1) + 1;
+	}
+	while (filled < m) {
+		for (size_t e = 0; e < c->neps && filled < m; e++) {
+			size_t slot;
+
+			do {
+				slot = (offset[e] + next[e]++ * skip[e]) % m;
+			} while (c->table[slot] != UINT32_MAX);
+			c->table[slot] = (uint32_t)e;
+			filled++;
+		}
+	}
+	c->table_len = m;
+	free(offset);
+	free(skip);
+	free(next);
+	return 0;
+}
+
+int rs_lb_build(struct rs_cluster *c)
+{
+	if (c->neps == 0)
+		return 0;
+	if (c->lb == RS_LB_KIND_RING_HASH)
+		return build_ring(c);
+	if (c->lb == RS_LB_KIND_MAGLEV)
+		return build_maglev(c);
+	return 0;
+}
