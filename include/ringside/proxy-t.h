@@ -40,8 +40,9 @@ struct rs_proxy_opts {
 
 /* What one shard writes for one snapshot, on a cache line of its own: how
  * many of its requests still hold the snapshot, its round-robin positions
- * (one per cluster), then its requests in flight per endpoint (from each
- * cluster's ep_base). */
+ * (one per cluster), then per endpoint (from each cluster's ep_base, E in
+ * all) its requests in flight, its consecutive 5xx and its consecutive
+ * gateway errors: rr[n], rr[n + e], rr[n + E + e], rr[n + 2E + e]. */
 struct rs_snap_shard {
 	uint64_t refs;
 	uint32_t rr[];
@@ -58,6 +59,7 @@ struct rs_snapshot {
 	struct rs_clusters clusters;
 	struct rs_router router;
 	struct rs_selected selected; /* the policies and Sidecar for this workload */
+	struct rs_ejection *eject; /* owns: per endpoint (ep_base), shared by the shards */
 	unsigned nshards;
 	size_t shard_stride; /* bytes from one shard's part to the next */
 	unsigned char *shard_parts; /* owns; 64-byte aligned */

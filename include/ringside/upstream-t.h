@@ -2,6 +2,7 @@
 #ifndef RINGSIDE_UPSTREAM_T_H
 #define RINGSIDE_UPSTREAM_T_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -54,9 +55,19 @@ struct rs_clusters {
 	uint32_t neps_total; /* endpoints over all clusters */
 };
 
+/* An endpoint's outlier ejection, seen by every shard: written only when a
+ * shard's count of its consecutive errors crosses the threshold. */
+struct rs_ejection {
+	_Atomic uint64_t until_ns; /* ejected until then (monotonic clock) */
+	_Atomic uint32_t times;    /* ejections so far */
+};
+
 /* What a pick reads and writes besides the cluster: the shard's counters
  * for it and the request's hash key. */
 struct rs_lb_ctx {
+	const struct rs_ejection *eject; /* the cluster's endpoints' (NULL: none) */
+	uint64_t now;
+	uint32_t min_health_pct; /* below this share of healthy endpoints, ejections are ignored */
 	uint32_t *rr;     /* the shard's round-robin position for the cluster */
 	uint32_t *active; /* the shard's requests in flight per endpoint of the cluster */
 	uint64_t *rng;    /* the shard's random state */

@@ -35,7 +35,7 @@ int rs_snapshot_build(struct rs_config *cfg, const struct rs_identity *id, uint6
 	/* Each shard's part on cache lines of its own: shards write them on
 	 * every request, and must never share a line. */
 	stride = sizeof(struct rs_snap_shard) +
-		 (s->clusters.n + s->clusters.neps_total) * sizeof(uint32_t);
+		 (s->clusters.n + 3 * (size_t)s->clusters.neps_total) * sizeof(uint32_t);
 	stride = (stride + 63) & ~(size_t)63;
 	s->shard_stride = stride;
 	s->shard_parts = aligned_alloc(64, stride * (nshards ? nshards : 1));
@@ -43,6 +43,9 @@ int rs_snapshot_build(struct rs_config *cfg, const struct rs_identity *id, uint6
 	if (!s->shard_parts)
 		goto fail;
 	memset(s->shard_parts, 0, stride * (nshards ? nshards : 1));
+	s->eject = calloc(s->clusters.neps_total ? s->clusters.neps_total : 1, sizeof *s->eject);
+	if (!s->eject)
+		goto fail;
 	*out = s;
 	return 0;
 fail:
@@ -61,5 +64,6 @@ void rs_snapshot_free(void *snapshot)
 	rs_clusters_free(&s->clusters);
 	rs_config_free(s->cfg);
 	free(s->shard_parts);
+	free(s->eject);
 	free(s);
 }

@@ -151,11 +151,15 @@ static const struct rs_endpoint *pick_endpoint(struct rs_stream *st,
 	const struct rs_snapshot *s = st->snap;
 	struct rs_snap_shard *part = rs_snap_shard(s, st->w->id);
 	const struct rs_cluster *c = st->cluster;
+	const struct rs_outlier_detection *od = c->outlier_cfg;
 	struct rs_lb_ctx ctx = {
 	    .rr = &part->rr[c - s->clusters.v],
 	    .active = &part->rr[s->clusters.n + c->ep_base],
 	    .rng = st->w->rng,
 	    .avoid = avoid,
+	    .eject = od ? &s->eject[c->ep_base] : NULL,
+	    .now = st->w->loop.now,
+	    .min_health_pct = od && od->min_health_percent.set ? od->min_health_percent.v : 0,
 	};
 	const struct rs_endpoint *ep;
 	uint32_t i;
@@ -169,6 +173,65 @@ static const struct rs_endpoint *pick_endpoint(struct rs_stream *st,
 		(*st->active)++;
 	}
 	return ep;
+}
+
+/* --- outlier detection (DestinationRule outlierDetection) --- */
+
+/* Envoy's cap on one ejection (max_ejection_time, its default). */
+#define MAX_EJECTION_NS (300 * 1000000000ull)
+
+/* Ejects endpoint g (global index) of st's cluster for baseEjectionTime
+ * times the ejections so far, unless maxEjectionPercent is reached (one is
+ * ejected whatever the percentage, as Envoy does). Every shard sees it. */
+static void eject(struct rs_stream *st, uint32_t g, const struct rs_outlier_detection *od)
+{
+	const struct rs_cluster *c = st->cluster;
+	struct rs_ejection *e = &st->snap->eject[g];
+	uint64_t now = st->w->loop.now, base, dur;
+	uint32_t max_pct = od->max_ejection_percent.set ? od->max_ejection_percent.v : 10;
+	size_t ejected = 0;
+	uint32_t times;
+
+	for (size_t i = 0; i < c->neps; i++)
+		ejected += atomic_load_explicit(&st->snap->eject[c->ep_base + i].until_ns,
+						memory_order_relaxed) > now;
+	if (ejected && (ejected + 1) * 100 > (size_t)max_pct * c->neps)
+		return;
+	times = atomic_fetch_add_explicit(&e->times, 1, memory_order_relaxed) + 1;
+	base = od->base_ejection_time.set ? od->base_ejection_time.ns : 30 * 1000000000ull;
+	dur = base * times;
+	if (dur > MAX_EJECTION_NS || dur / times != base)
+		dur = base > MAX_EJECTION_NS ? base : MAX_EJECTION_NS;
+	atomic_store_explicit(&e->until_ns, now + dur, memory_order_relaxed);
+	rs_warn("outlier detection: %s of %s ejected for %llu ms (ejection %u)", st->ep->name,
+		c->name, (unsigned long long)(dur / 1000000), times);
+}
+
+/* Counts one try's outcome against its endpoint, on this shard: status
+ * (a connection failure, reset or timeout counts as the 503/504 Envoy
+ * records for it). Crossing consecutive5xxErrors (Istio's default 5) or
+ * consecutiveGatewayErrors (default off) ejects the endpoint. */
+static void outlier_record(struct rs_stream *st, int status)
+{
+	const struct rs_cluster *c = st->cluster;
+	const struct rs_outlier_detection *od = c ? c->outlier_cfg : NULL;
+	const struct rs_snapshot *s = st->snap;
+	uint32_t g, t5, tg, *c5, *cg, *base;
+
+	if (!od || !st->ep)
+		return;
+	g = c->ep_base + (uint32_t)(st->ep - c->eps);
+	base = rs_snap_shard(s, st->w->id)->rr + s->clusters.n;
+	c5 = &base[s->clusters.neps_total + g];
+	cg = &base[2 * (size_t)s->clusters.neps_total + g];
+	*c5 = status >= 500 ? *c5 + 1 : 0;
+	*cg = status >= 502 && status <= 504 ? *cg + 1 : 0;
+	t5 = od->consecutive_5xx_errors.set ? od->consecutive_5xx_errors.v : 5;
+	tg = od->consecutive_gateway_errors.set ? od->consecutive_gateway_errors.v : 0;
+	if ((t5 && *c5 >= t5) || (tg && *cg >= tg)) {
+		*c5 = *cg = 0;
+		eject(st, g, od);
+	}
 }
 
 /* --- retries (HTTPRetry, as Envoy's retry policy) --- */
@@ -313,6 +376,7 @@ static void on_per_try_timeout(struct rs_timer *t)
 	struct rs_stream *st = (struct rs_stream *)((char *)t - offsetof(struct rs_stream, per_try));
 
 	rs_stat_inc(st->w->stats, RS_C_US_RQ_TIMEOUT);
+	outlier_record(st, 504);
 	if (try_again(st, TRY_TIMEOUT))
 		return;
 	rs_proxy__stream_upstream_failed(st, RS_RFLAG_UT, 504, "upstream request timeout");
@@ -320,6 +384,7 @@ static void on_per_try_timeout(struct rs_timer *t)
 
 bool rs_proxy__stream_retry_response(struct rs_stream *st)
 {
+	outlier_record(st, st->resp.status);
 	return try_again(st, TRY_STATUS);
 }
 
@@ -806,6 +871,9 @@ void rs_proxy__stream_upstream_failed(struct rs_stream *st, enum rs_rflag flag, 
 {
 	if (flag == RS_RFLAG_UC && retry_on_fresh_connection(st))
 		return;
+	if (flag == RS_RFLAG_UF || flag == RS_RFLAG_UC || flag == RS_RFLAG_UPE ||
+	    flag == RS_RFLAG_UT)
+		outlier_record(st, flag == RS_RFLAG_UT ? 504 : 503);
 	/* The route timeout covers every try: it is never retried. */
 	if ((flag == RS_RFLAG_UF && try_again(st, TRY_CONNECT_FAILURE)) ||
 	    ((flag == RS_RFLAG_UC || flag == RS_RFLAG_UPE) && try_again(st, TRY_RESET)))

@@ -35,6 +35,27 @@ static uint32_t below(uint64_t *rng, size_t n)
 	return (uint32_t)(((unsigned __int128)rs_rng_next(rng) * n) >> 64);
 }
 
+/* i is ejected: the next endpoint that is not, unless too few are healthy
+ * (Envoy's panic threshold, Istio's minHealthPercent) or none is: then i. */
+static uint32_t skip_ejected(const struct rs_cluster *c, const struct rs_lb_ctx *ctx, uint32_t i)
+{
+	size_t n = c->neps, healthy = 0;
+	uint32_t first = UINT32_MAX;
+
+	for (size_t k = 1; k <= n; k++) {
+		uint32_t j = (uint32_t)((i + k) % n);
+
+		if (atomic_load_explicit(&ctx->eject[j].until_ns, memory_order_relaxed) <= ctx->now) {
+			healthy++;
+			if (first == UINT32_MAX)
+				first = j;
+		}
+	}
+	if (!healthy || healthy * 100 < (size_t)ctx->min_health_pct * n)
+		return i;
+	return first;
+}
+
 const struct rs_endpoint *rs_lb_pick(const struct rs_cluster *c, struct rs_lb_ctx *ctx,
 				     uint32_t *idx)
 {
@@ -86,6 +107,8 @@ const struct rs_endpoint *rs_lb_pick(const struct rs_cluster *c, struct rs_lb_ct
 		i = ctx->has_hash ? c->table[ctx->hash % c->table_len] : below(ctx->rng, n);
 		break;
 	}
+	if (ctx->eject && atomic_load_explicit(&ctx->eject[i].until_ns, memory_order_relaxed) > ctx->now)
+		i = skip_ejected(c, ctx, i);
 	*idx = i;
 	return &c->eps[i];
 }

@@ -400,3 +400,67 @@ def test_retry_goes_to_another_endpoint(ratings, origins):
     p = ratings([(a, {"version": "v1"}), (b, {"version": "v1"})], timeout="5s", per_try="2s")
     for i in range(10):
         assert get(p, "ratings", "/echo").status_code == 200
+
+
+def mission_04_copy(tmp_path, base="1s", max_pct=None):
+    text = mission("04-reviews-circuit-breaking.yaml").read_text()
+    assert "baseEjectionTime: 30s" in text and "maxEjectionPercent: 100" in text
+    text = text.replace("baseEjectionTime: 30s", "baseEjectionTime: %s" % base)
+    if max_pct is not None:
+        text = text.replace("maxEjectionPercent: 100", "maxEjectionPercent: %d" % max_pct)
+    p = tmp_path / "04-copy.yaml"
+    p.write_text(text)
+    return p
+
+
+def reviews_04(make_proxy, tmp_path, origins, **kw):
+    cfg = tmp_path / "svc.yaml"
+    cfg.write_text(service("reviews", "reviews.default.svc.cluster.local", [(o, {"version": "v1"}) for o in origins]))
+    # One shard: consecutive errors are counted per shard (see the README).
+    return make_proxy(extra_args=["--config", str(cfg), "--config", str(mission_04_copy(tmp_path, **kw))], concurrency=1)
+
+
+def reached(o, tag):
+    return sum(1 for r in o.requests if r.header("x-tag") == tag)
+
+
+def test_mission_04_five_5xx_eject_until_base_ejection_time(make_proxy, tmp_path, origins):
+    import time
+
+    bad, good1, good2 = origins
+    bad.force_status = 503
+    p = reviews_04(make_proxy, tmp_path, origins)
+    with httpx.Client(timeout=10.0) as c:
+        def send(n, tag):
+            for _ in range(n):
+                c.get(p.url("/echo"), headers={"Host": "reviews", "x-tag": tag})
+
+        for _ in range(200):
+            send(1, "warm")
+            if reached(bad, "warm") == 5:
+                break
+        assert reached(bad, "warm") == 5
+        t_eject = time.monotonic()
+        send(60, "ejected")
+        assert reached(bad, "ejected") == 0 and reached(good1, "ejected") + reached(good2, "ejected") == 60
+        time.sleep(max(0, 1.2 - (time.monotonic() - t_eject)))
+        send(60, "back")
+        # Back after baseEjectionTime, then ejected again after 5 more.
+        assert reached(bad, "back") == 5
+    assert "ejected for 1000 ms (ejection 1)" in p.stderr_text()
+    assert "ejected for 2000 ms (ejection 2)" in p.stderr_text()
+
+
+def test_mission_04_max_ejection_percent(make_proxy, tmp_path, origins):
+    a, b, good = origins
+    a.force_status = b.force_status = 503
+    p = reviews_04(make_proxy, tmp_path, origins, base="30s", max_pct=34)
+    with httpx.Client(timeout=10.0) as c:
+        for _ in range(120):
+            c.get(p.url("/echo"), headers={"Host": "reviews", "x-tag": "fill"})
+        for _ in range(90):
+            c.get(p.url("/echo"), headers={"Host": "reviews", "x-tag": "after"})
+    # 34% of 3 endpoints: one may be ejected, not two.
+    after = sorted([reached(a, "after"), reached(b, "after")])
+    assert after[0] == 0 and after[1] > 0, after
+    assert p.stderr_text().count("ejected for") == 1
