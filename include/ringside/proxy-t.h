@@ -114,6 +114,10 @@ struct rs_worker {
 	bool draining;
 	bool failed;
 	struct rs_timer sweep; /* once a second: idle timeouts */
+	/* Requests waiting for an upstream connection (http1MaxPendingRequests),
+	 * oldest first, and the timer that lets them try again. */
+	struct rs_stream *waiting_head, *waiting_tail;
+	struct rs_timer kick;
 	struct rs_timer drain_deadline;
 	uint64_t rng[2];
 };
@@ -131,6 +135,7 @@ enum rs_rflag {
 	RS_RFLAG_NC, /* no cluster for the route's destination */
 	RS_RFLAG_FI, /* fault injected: abort */
 	RS_RFLAG_URX, /* the answer of the last try the retry policy allowed */
+	RS_RFLAG_UO,  /* upstream overflow: a circuit breaker was open */
 };
 
 struct rs_stream {
@@ -161,6 +166,12 @@ struct rs_stream {
 	struct rs_timer per_try;   /* HTTPRetry.perTryTimeout of the current try */
 	struct rs_timer backoff;   /* until the next try */
 	uint32_t retries_done;
+	/* Circuit breaker tokens this stream holds (each given back once). */
+	bool cb_request; /* http2MaxRequests */
+	bool cb_pending; /* http1MaxPendingRequests, while waiting */
+	bool cb_retry;   /* maxRetries, while a retry is in flight */
+	bool waiting;    /* in the worker's waiting list */
+	struct rs_stream *wait_prev, *wait_next;
 };
 
 struct rs_parse_buf {
@@ -211,6 +222,9 @@ struct rs_us {
 	bool end_pending;  /* on_message_complete ran; deliver after execute */
 	bool got_bytes;    /* the current request has seen response bytes */
 	bool keep_alive;   /* the response allows another request */
+	struct rs_cluster_state *cb; /* borrowed: the budget of a connection token, or NULL */
+	uint32_t nrequests;    /* requests started on this connection */
+	uint32_t max_requests; /* maxRequestsPerConnection of the cluster that opened it; 0: none */
 	const char *exec_base;
 	char prev_last;
 	bool in_field;

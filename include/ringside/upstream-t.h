@@ -18,6 +18,43 @@ struct rs_endpoint {
 	char *name; /* owns: "ip:port" for logs */
 };
 
+/* Circuit breakers (DestinationRule connectionPool), per cluster over the
+ * whole proxy. */
+enum rs_cb_kind {
+	RS_CB_CONNECTIONS, /* tcp.maxConnections: upstream connections open */
+	RS_CB_PENDING,     /* http.http1MaxPendingRequests: requests waiting for one */
+	RS_CB_REQUESTS,    /* http.http2MaxRequests: requests in flight (any protocol) */
+	RS_CB_RETRIES,     /* http.maxRetries: retries in flight */
+	RS_CB__N,
+};
+
+#define RS_CB_UNLIMITED UINT32_MAX
+
+/* A shard's share of a cluster's budgets, on a cache line of its own. */
+struct rs_cb_local {
+	uint32_t used[RS_CB__N];
+	uint32_t tokens[RS_CB__N]; /* held by this shard, not used yet */
+} __attribute__((aligned(64)));
+
+/* A cluster's budgets, by cluster name, for the life of the process: they
+ * outlast snapshots, as connections opened under one may be closed under
+ * another. A limit is split into tokens; a shard takes them from the
+ * shared pool in batches and gives back what it does not use, so the
+ * request path touches the shared line only every batch and near the
+ * limit, and the sum in use never passes the limit. */
+struct rs_cluster_state {
+	char *name; /* owns */
+	_Atomic int64_t pool[RS_CB__N]; /* tokens no shard holds; < 0 after a limit shrank */
+	_Atomic uint32_t limit[RS_CB__N];
+	/* A shard has requests waiting for a connection of this cluster: the
+	 * others close connections they would keep idle, giving their tokens
+	 * back (set and cleared by the waiting shards, read on release). */
+	_Atomic uint32_t waiting;
+	unsigned nshards;
+	struct rs_cb_local *local; /* owns: [nshards] */
+	struct rs_cluster_state *next; /* the registry's list */
+};
+
 /* How a cluster picks an endpoint (DestinationRule loadBalancer). */
 enum rs_lb_kind {
 	RS_LB_KIND_LEAST_REQUEST, /* Istio's default: the less busy of two random picks */
@@ -41,6 +78,9 @@ struct rs_cluster {
 	const struct rs_conn_pool *pool_cfg;
 	const struct rs_outlier_detection *outlier_cfg;
 	enum rs_lb_kind lb;
+	struct rs_cluster_state *state; /* borrowed from the registry; NULL: no limits */
+	uint64_t connect_timeout_ns;    /* tcp.connectTimeout, 0: the proxy's */
+	uint32_t max_requests_per_connection; /* 0: unlimited */
 	uint32_t ep_base; /* this cluster's first slot in a shard's per-endpoint counters */
 	/* Consistent hashing: the ring's points (sorted hashes, with the
 	 * endpoint of each), or Maglev's lookup table (endpoint per slot). */

@@ -25,6 +25,20 @@ int rs_clusters_find(const struct rs_clusters *cs, const char *host, uint32_t po
  * index in *idx. NULL when the cluster has none. */
 const struct rs_endpoint *rs_lb_pick(const struct rs_cluster *c, struct rs_lb_ctx *ctx,
 				     uint32_t *idx);
+/* Gives each cluster of cs its budgets from the registry (created at first
+ * use), set to the limits of its connectionPool; main thread only. 0 or
+ * -ENOMEM. */
+int rs_cb_attach(struct rs_clusters *cs, unsigned nshards);
+/* Frees the registry; every shard must have stopped. */
+void rs_cb_registry_free(void);
+/* Takes one unit of kind for shard: RS_CB_TAKEN (give it back with
+ * rs_cb_release), RS_CB_FREE (no limit: nothing to give back) or RS_CB_FULL
+ * (the breaker is open). */
+enum { RS_CB_FULL = -1, RS_CB_FREE = 0, RS_CB_TAKEN = 1 };
+int rs_cb_acquire(struct rs_cluster_state *s, enum rs_cb_kind kind, unsigned shard);
+/* Gives back a unit rs_cb_acquire returned RS_CB_TAKEN for. */
+void rs_cb_release(struct rs_cluster_state *s, enum rs_cb_kind kind, unsigned shard);
+
 /* Builds c's consistent-hash ring or Maglev table. 0 or -ENOMEM. */
 int rs_lb_build(struct rs_cluster *c);
 /* The 64-bit hash consistent hashing uses for a key. */

@@ -39,9 +39,13 @@ void rs_proxy__ds_unblock(struct rs_ds *ds);
 void rs_proxy__ds_drain(struct rs_ds *ds);
 
 /* upstream.c */
-/* fresh: open a new connection even when the pool has one. */
-struct rs_us *rs_proxy__us_acquire(struct rs_worker *w, const struct rs_endpoint *ep,
-				   struct rs_stream *st, bool fresh);
+/* A pooled connection to ep, started for st, or NULL when none is idle. */
+struct rs_us *rs_proxy__us_take_idle(struct rs_worker *w, const struct rs_endpoint *ep,
+				     struct rs_stream *st);
+/* A new connection to ep for st; cb: the cluster whose connection budget it
+ * took a token of (given back when it closes), or NULL. */
+struct rs_us *rs_proxy__us_open(struct rs_worker *w, const struct rs_endpoint *ep,
+				struct rs_stream *st, struct rs_cluster_state *cb);
 /* Detaches the stream; a connection that can carry another request goes back
  * to the pool, any other is closed. */
 void rs_proxy__us_release(struct rs_us *us, bool reusable);
@@ -63,6 +67,9 @@ void rs_proxy__stream_response_head(struct rs_stream *st);
 /* A response head arrived: true when the retry policy sends the request
  * again instead (the upstream connection is then let go). */
 bool rs_proxy__stream_retry_response(struct rs_stream *st);
+/* A connection went idle or closed: requests waiting for one may go (soon,
+ * from a timer, never inside the caller). */
+void rs_proxy__stream_kick(struct rs_worker *w);
 void rs_proxy__stream_response_data(struct rs_stream *st, const char *p, size_t n);
 void rs_proxy__stream_response_end(struct rs_stream *st, bool keep_alive);
 void rs_proxy__stream_upstream_failed(struct rs_stream *st, enum rs_rflag flag, int status,

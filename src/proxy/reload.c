@@ -18,6 +18,7 @@
 #include "ringside/config.h"
 #include "ringside/proxy.h"
 #include "ringside/reload.h"
+#include "ringside/upstream.h"
 
 /* File events come in bursts (an editor's write and rename, a ConfigMap's
  * new directory, link and cleanup): reload once they have settled. */
@@ -550,4 +551,5 @@ void rs_reloader_fini(struct rs_reloader *rl)
 	rs_diags_free(&rl->diags);
 	if (rl->shared->rcu.readers)
 		rs_rcu_fini(&rl->shared->rcu);
+	rs_cb_registry_free();
 }

@@ -24,6 +24,8 @@ int rs_snapshot_build(struct rs_config *cfg, const struct rs_identity *id, uint6
 	s->cfg = cfg;
 	s->nshards = nshards;
 	ret = rs_clusters_build(cfg, id, &s->clusters, diags);
+	if (ret == 0)
+		ret = rs_cb_attach(&s->clusters, nshards);
 	if (ret < 0)
 		goto fail;
 	ret = rs_router_init(&s->router, &s->clusters, cfg, id);

@@ -13,8 +13,12 @@ static const char *const rflag_names[] = {
 	[RS_RFLAG_NONE] = "-", [RS_RFLAG_NR] = "NR", [RS_RFLAG_UF] = "UF",
 	[RS_RFLAG_UC] = "UC",  [RS_RFLAG_UT] = "UT", [RS_RFLAG_UPE] = "UPE",
 	[RS_RFLAG_DC] = "DC",  [RS_RFLAG_UH] = "UH",  [RS_RFLAG_NC] = "NC",
-	[RS_RFLAG_FI] = "FI",  [RS_RFLAG_URX] = "URX",
+	[RS_RFLAG_FI] = "FI",  [RS_RFLAG_URX] = "URX", [RS_RFLAG_UO] = "UO",
 };
+
+/* Envoy's answer when a circuit breaker is open. */
+static const char overflow_text[] =
+    "upstream connect error or disconnect/reset before headers. reset reason: overflow";
 
 
 /* A version 4 UUID (RFC 9562 §5.4), as Envoy generates x-request-id. */
@@ -175,6 +179,140 @@ static const struct rs_endpoint *pick_endpoint(struct rs_stream *st,
 	return ep;
 }
 
+/* --- circuit breakers (DestinationRule connectionPool) and waiting --- */
+
+static struct rs_cluster_state *cb_of(const struct rs_stream *st)
+{
+	return st->cluster ? st->cluster->state : NULL;
+}
+
+/* A connection for this try: a pooled one to st->ep, else a new one if the
+ * cluster's maxConnections allows. 0, -EBUSY (the breaker is open: wait or
+ * overflow) or -EIO (could not open one). */
+static int connect_upstream(struct rs_stream *st, bool fresh)
+{
+	struct rs_cluster_state *cb = cb_of(st);
+	int r;
+
+	st->us = fresh ? NULL : rs_proxy__us_take_idle(st->w, st->ep, st);
+	if (st->us)
+		return 0;
+	r = rs_cb_acquire(cb, RS_CB_CONNECTIONS, st->w->id);
+	if (r == RS_CB_FULL)
+		return -EBUSY;
+	st->us = rs_proxy__us_open(st->w, st->ep, st, r == RS_CB_TAKEN ? cb : NULL);
+	if (!st->us) {
+		if (r == RS_CB_TAKEN)
+			rs_cb_release(cb, RS_CB_CONNECTIONS, st->w->id);
+		return -EIO;
+	}
+	return 0;
+}
+
+static void unwait(struct rs_stream *st)
+{
+	struct rs_worker *w = st->w;
+
+	if (!st->waiting)
+		return;
+	if (cb_of(st))
+		atomic_fetch_sub_explicit(&cb_of(st)->waiting, 1, memory_order_relaxed);
+	if (st->wait_prev)
+		st->wait_prev->wait_next = st->wait_next;
+	else
+		w->waiting_head = st->wait_next;
+	if (st->wait_next)
+		st->wait_next->wait_prev = st->wait_prev;
+	else
+		w->waiting_tail = st->wait_prev;
+	st->wait_prev = st->wait_next = NULL;
+	st->waiting = false;
+	if (st->cb_pending) {
+		rs_cb_release(cb_of(st), RS_CB_PENDING, w->id);
+		st->cb_pending = false;
+	}
+}
+
+/* No connection can be had now: wait for one (http1MaxPendingRequests
+ * allowing), else overflow. Only a request whose body is complete waits:
+ * bodies are streamed, and one that arrives while waiting would have
+ * nowhere to go. */
+static bool wait_for_connection(struct rs_stream *st)
+{
+	struct rs_worker *w = st->w;
+	int r;
+
+	if (st->req.body != RS_BODY_NONE)
+		return false;
+	r = rs_cb_acquire(cb_of(st), RS_CB_PENDING, w->id);
+	if (r == RS_CB_FULL)
+		return false;
+	st->cb_pending = r == RS_CB_TAKEN;
+	st->waiting = true;
+	/* Other shards then close connections instead of keeping them idle. */
+	if (cb_of(st))
+		atomic_fetch_add_explicit(&cb_of(st)->waiting, 1, memory_order_relaxed);
+	st->wait_prev = w->waiting_tail;
+	if (w->waiting_tail)
+		w->waiting_tail->wait_next = st;
+	else
+		w->waiting_head = st;
+	w->waiting_tail = st;
+	rs_proxy__stream_kick(w);
+	return true;
+}
+
+static void arm_per_try(struct rs_stream *st);
+
+/* A waiting request got its connection: send it. */
+static void resume(struct rs_stream *st)
+{
+	if (rs_proxy__us_request_head(st->us, st) < 0 ||
+	    (st->req_done && rs_proxy__us_request_end(st->us, st) < 0)) {
+		rs_proxy__stream_upstream_failed(st, RS_RFLAG_NONE, 503, "out of memory");
+		return;
+	}
+	st->t_us_start = rs_now_ns();
+	rs_conn_flush(&st->us->c);
+	arm_per_try(st);
+}
+
+/* Tokens given back on another shard wake nobody here: while requests
+ * wait, look again this often. */
+#define KICK_POLL_NS (5 * 1000000ull)
+
+static void on_kick(struct rs_timer *t)
+{
+	struct rs_worker *w = (struct rs_worker *)((char *)t - offsetof(struct rs_worker, kick));
+
+	for (struct rs_stream *st = w->waiting_head, *next; st; st = next) {
+		int r;
+
+		next = st->wait_next;
+		r = connect_upstream(st, false);
+		if (r == -EBUSY)
+			continue;
+		unwait(st);
+		if (r < 0)
+			rs_proxy__stream_upstream_failed(st, RS_RFLAG_UF, 503,
+							 "upstream connect error or disconnect/reset "
+							 "before headers. reset reason: connection "
+							 "failure");
+		else
+			resume(st);
+	}
+	if (w->waiting_head)
+		rs_timer_arm(&w->loop.timers, &w->kick, w->loop.now + KICK_POLL_NS);
+}
+
+void rs_proxy__stream_kick(struct rs_worker *w)
+{
+	if (!w->waiting_head || rs_timer_armed(&w->kick))
+		return;
+	w->kick.fn = on_kick;
+	rs_timer_arm(&w->loop.timers, &w->kick, w->loop.now);
+}
+
 /* --- outlier detection (DestinationRule outlierDetection) --- */
 
 /* Envoy's cap on one ejection (max_ejection_time, its default). */
@@ -318,6 +456,14 @@ static bool try_again(struct rs_stream *st, enum try_outcome o)
 		st->rflag = RS_RFLAG_URX;
 		return false;
 	}
+	/* maxRetries: retries in flight for the cluster, one a stream. */
+	if (!st->cb_retry) {
+		int r = rs_cb_acquire(cb_of(st), RS_CB_RETRIES, w->id);
+
+		if (r == RS_CB_FULL)
+			return false;
+		st->cb_retry = r == RS_CB_TAKEN;
+	}
 	st->retries_done++;
 	rs_timer_cancel(&w->loop.timers, &st->per_try);
 	if (st->us) {
@@ -348,18 +494,25 @@ static void arm_per_try(struct rs_stream *st)
 static void on_backoff(struct rs_timer *t)
 {
 	struct rs_stream *st = (struct rs_stream *)((char *)t - offsetof(struct rs_stream, backoff));
-	struct rs_worker *w = st->w;
+	int ret;
 	/* Another endpoint when there is one (Istio sets Envoy's
 	 * previous-hosts retry predicate). */
 	st->ep = pick_endpoint(st, st->ep);
 	st->resp.status = 0;
-	st->us = st->ep ? rs_proxy__us_acquire(w, st->ep, st, false) : NULL;
-	if (!st->us) {
-		rs_proxy__stream_upstream_failed(st, st->ep ? RS_RFLAG_UF : RS_RFLAG_UH, 503,
-						 st->ep ? "upstream connect error or disconnect/reset "
-							  "before headers. reset reason: connection "
-							  "failure"
-							: "no healthy upstream");
+	if (!st->ep) {
+		rs_proxy__stream_upstream_failed(st, RS_RFLAG_UH, 503, "no healthy upstream");
+		return;
+	}
+	ret = connect_upstream(st, false);
+	if (ret == -EBUSY) {
+		if (!wait_for_connection(st))
+			rs_proxy__stream_local_reply(st, RS_RFLAG_UO, 503, overflow_text);
+		return;
+	}
+	if (ret < 0) {
+		rs_proxy__stream_upstream_failed(st, RS_RFLAG_UF, 503,
+						 "upstream connect error or disconnect/reset before "
+						 "headers. reset reason: connection failure");
 		return;
 	}
 	if (rs_proxy__us_request_head(st->us, st) < 0) {
@@ -415,6 +568,11 @@ void rs_proxy__stream_free(struct rs_stream *st)
 	rs_timer_cancel(&st->w->loop.timers, &st->per_try);
 	rs_timer_cancel(&st->w->loop.timers, &st->backoff);
 	drop_active(st);
+	unwait(st);
+	if (st->cb_request)
+		rs_cb_release(cb_of(st), RS_CB_REQUESTS, st->w->id);
+	if (st->cb_retry)
+		rs_cb_release(cb_of(st), RS_CB_RETRIES, st->w->id);
 	if (st->us)
 		rs_proxy__us_release(st->us, false);
 	rs_stat_dec(st->w->stats, RS_C_DS_RQ_ACTIVE);
@@ -456,6 +614,7 @@ void rs_proxy__stream_local_reply(struct rs_stream *st, enum rs_rflag flag, int 
 	struct rs_worker *w = st->w;
 
 	rs_timer_cancel(&w->loop.timers, &st->timeout);
+	unwait(st);
 	st->rflag = flag;
 	st->local = true;
 	st->resp.status = status;
@@ -697,7 +856,7 @@ void rs_proxy__stream_request_head(struct rs_stream *st)
 	bool expect_continue = false;
 	char host[256], text[400];
 	uint32_t port = 0;
-	int idx;
+	int idx, ret;
 
 	if (rs_msg_strip_hop_by_hop(m))
 		st->close_after = true;
@@ -733,13 +892,25 @@ void rs_proxy__stream_request_head(struct rs_stream *st)
 		return;
 	}
 	st->cluster = &st->snap->clusters.v[idx];
+	/* http2MaxRequests: requests in flight to the cluster (any protocol). */
+	ret = rs_cb_acquire(cb_of(st), RS_CB_REQUESTS, w->id);
+	if (ret == RS_CB_FULL) {
+		rs_proxy__stream_local_reply(st, RS_RFLAG_UO, 503, overflow_text);
+		return;
+	}
+	st->cb_request = ret == RS_CB_TAKEN;
 	st->ep = pick_endpoint(st, NULL);
 	if (!st->ep) {
 		rs_proxy__stream_local_reply(st, RS_RFLAG_UH, 503, "no healthy upstream");
 		return;
 	}
-	st->us = rs_proxy__us_acquire(w, st->ep, st, false);
-	if (!st->us) {
+	ret = connect_upstream(st, false);
+	if (ret == -EBUSY) {
+		if (!wait_for_connection(st))
+			rs_proxy__stream_local_reply(st, RS_RFLAG_UO, 503, overflow_text);
+		return;
+	}
+	if (ret < 0) {
 		rs_proxy__stream_local_reply(st, RS_RFLAG_UF, 503,
 					     "upstream connect error or disconnect/reset before "
 					     "headers. reset reason: connection failure");
@@ -773,6 +944,9 @@ void rs_proxy__stream_request_end(struct rs_stream *st)
 	struct rs_us *us = st->us;
 	uint64_t t = st->route_timeout_ns;
 
+	/* Waiting for a connection counts against the route timeout too. */
+	if (st->waiting && t)
+		rs_timer_arm(&st->w->loop.timers, &st->timeout, st->w->loop.now + t);
 	if (!us || st->local)
 		return;
 	if (rs_proxy__us_request_end(us, st) < 0) {
@@ -846,7 +1020,6 @@ static bool idempotent(enum rs_method m)
  * idempotent request without a body goes once more on a new connection. */
 static bool retry_on_fresh_connection(struct rs_stream *st)
 {
-	struct rs_worker *w = st->w;
 	struct rs_us *old = st->us;
 
 	if (!old || !old->reused || old->got_bytes || st->retried || st->resp_started ||
@@ -854,8 +1027,7 @@ static bool retry_on_fresh_connection(struct rs_stream *st)
 		return false;
 	st->retried = true;
 	rs_proxy__us_release(old, false);
-	st->us = rs_proxy__us_acquire(w, st->ep, st, true);
-	if (!st->us)
+	if (connect_upstream(st, true) < 0)
 		return false;
 	if (rs_proxy__us_request_head(st->us, st) < 0) {
 		rs_proxy__us_release(st->us, false);

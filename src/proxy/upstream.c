@@ -326,6 +326,11 @@ static void us_on_closed(struct rs_conn *c)
 	if (us->st)
 		us->st->us = NULL;
 	rs_stat_dec(us->w->stats, RS_C_US_CX_ACTIVE);
+	if (us->cb) {
+		/* Its cluster may take another connection: waiters may go. */
+		rs_cb_release(us->cb, RS_CB_CONNECTIONS, us->w->id);
+		rs_proxy__stream_kick(us->w);
+	}
 	free(us->pend.p);
 	free(us);
 }
@@ -358,6 +363,7 @@ static struct rs_pool *pool_for(struct rs_worker *w, const struct rs_endpoint *e
 static void start(struct rs_us *us, struct rs_stream *st)
 {
 	us->st = st;
+	us->nrequests++;
 	us->resp_done = false;
 	us->paused = false;
 	us->skip_interim = false;
@@ -370,16 +376,13 @@ static void start(struct rs_us *us, struct rs_stream *st)
 	us->p.data = us;
 }
 
-struct rs_us *rs_proxy__us_acquire(struct rs_worker *w, const struct rs_endpoint *ep,
-				   struct rs_stream *st, bool fresh)
+struct rs_us *rs_proxy__us_take_idle(struct rs_worker *w, const struct rs_endpoint *ep,
+				     struct rs_stream *st)
 {
 	struct rs_pool *pool = pool_for(w, ep);
 	struct rs_us *us;
-	int fd, one = 1;
 
-	if (!pool)
-		return NULL;
-	while (!fresh && (us = pool->idle)) {
+	while (pool && (us = pool->idle)) {
 		pool_unlink(us);
 		if (rs_conn_closing(&us->c) || (us->c.flags & RS_CONN_EOF)) {
 			rs_conn_close(&us->c);
@@ -390,6 +393,21 @@ struct rs_us *rs_proxy__us_acquire(struct rs_worker *w, const struct rs_endpoint
 		start(us, st);
 		return us;
 	}
+	return NULL;
+}
+
+struct rs_us *rs_proxy__us_open(struct rs_worker *w, const struct rs_endpoint *ep,
+				struct rs_stream *st, struct rs_cluster_state *cb)
+{
+	struct rs_pool *pool = pool_for(w, ep);
+	uint64_t timeout = st->cluster && st->cluster->connect_timeout_ns
+				   ? st->cluster->connect_timeout_ns
+				   : w->opts->connect_timeout_ns;
+	struct rs_us *us;
+	int fd, one = 1;
+
+	if (!pool)
+		return NULL;
 	fd = socket(ep->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return NULL;
@@ -402,11 +420,12 @@ struct rs_us *rs_proxy__us_acquire(struct rs_worker *w, const struct rs_endpoint
 	}
 	us->w = w;
 	us->pool = pool;
+	us->cb = cb;
+	us->max_requests = st->cluster ? st->cluster->max_requests_per_connection : 0;
 	rs_stat_inc(w->stats, RS_C_US_CX_TOTAL);
 	rs_stat_inc(w->stats, RS_C_US_CX_ACTIVE);
 	start(us, st);
-	rs_conn_connect(&us->c, (const struct sockaddr *)&ep->addr, ep->addr_len,
-			w->opts->connect_timeout_ns);
+	rs_conn_connect(&us->c, (const struct sockaddr *)&ep->addr, ep->addr_len, timeout);
 	return us;
 }
 
@@ -441,7 +460,9 @@ void rs_proxy__us_release(struct rs_us *us, bool reusable)
 	us->st = NULL;
 	if (!reusable || !us->resp_done || us->w->draining || rs_conn_closing(&us->c) ||
 	    (us->c.flags & RS_CONN_EOF) || us->pend.len > us->pend.off || us->c.out.bytes ||
-	    pool->nidle >= POOL_MAX_IDLE) {
+	    pool->nidle >= POOL_MAX_IDLE ||
+	    (us->max_requests && us->nrequests >= us->max_requests) ||
+	    (us->cb && atomic_load_explicit(&us->cb->waiting, memory_order_relaxed))) {
 		rs_conn_close(&us->c);
 		return;
 	}
@@ -455,6 +476,7 @@ void rs_proxy__us_release(struct rs_us *us, bool reusable)
 	pool->nidle++;
 	/* Keep reading: a close by the server while idle is seen at once. */
 	rs_conn_read_start(&us->c);
+	rs_proxy__stream_kick(us->w);
 }
 
 void rs_proxy__us_sweep(struct rs_worker *w)

@@ -184,6 +184,8 @@ class Origin:
         self.force_status = None  # when set, every request gets this status (a failing endpoint)
         self.force_delay = 0  # seconds every request waits before its answer (a slow endpoint)
         self.flaky = {}  # /flaky key -> requests seen
+        self.open_now = 0  # connections open now, and the most at once
+        self.max_open = 0
         self._stopping = threading.Event()
         self._threads = []
         self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -312,6 +314,8 @@ class Origin:
             conn = OriginConn(cid, s, peer)
             with self.lock:
                 self.conns.append(conn)
+                self.open_now += 1
+                self.max_open = max(self.max_open, self.open_now)
                 self.lock.notify_all()
             t = threading.Thread(target=self._serve, args=(conn,), name="origin-conn-%d" % cid, daemon=True)
             self._threads.append(t)
@@ -355,6 +359,7 @@ class Origin:
                 pass
             conn.closed.set()
             with self.lock:
+                self.open_now -= 1
                 self.lock.notify_all()
 
     @staticmethod

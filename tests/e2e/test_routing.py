@@ -464,3 +464,72 @@ def test_mission_04_max_ejection_percent(make_proxy, tmp_path, origins):
     after = sorted([reached(a, "after"), reached(b, "after")])
     assert after[0] == 0 and after[1] > 0, after
     assert p.stderr_text().count("ejected for") == 1
+
+
+def test_mission_04_connection_pool_limits(make_proxy, tmp_path, origins):
+    """maxConnections bounds the connections opened, http1MaxPendingRequests
+    the requests waiting for one, across both shards; the rest get 503 UO."""
+    slow = origins[0]
+    slow.force_delay = 0.6
+    text = mission("04-reviews-circuit-breaking.yaml").read_text()
+    assert "maxConnections: 100" in text and "http1MaxPendingRequests: 100" in text
+    copy = tmp_path / "04-pool.yaml"
+    copy.write_text(text.replace("maxConnections: 100", "maxConnections: 2").replace("http1MaxPendingRequests: 100", "http1MaxPendingRequests: 2"))
+    cfg = tmp_path / "svc.yaml"
+    cfg.write_text(service("reviews", "reviews.default.svc.cluster.local", [(slow, {"version": "v1"})]))
+    p = make_proxy(extra_args=["--config", str(cfg), "--config", str(copy)])
+    results = []
+    lock = threading.Lock()
+
+    def one():
+        with http_client() as c:
+            r = c.get(p.url("/echo"), headers={"Host": "reviews"})
+        with lock:
+            results.append((r.status_code, r.text))
+
+    threads = [threading.Thread(target=one) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    codes = sorted(c for c, _ in results)
+    assert codes == [200] * 4 + [503] * 4, results
+    assert all("reset reason: overflow" in t for c, t in results if c == 503)
+    # Never more than two open at once (the origin's view of its connections).
+    assert slow.max_open <= 2, "maxConnections: %d connections open at once" % slow.max_open
+
+
+def pool_rule(pool):
+    return (
+        "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: pool}\n"
+        "spec:\n  host: pool\n  trafficPolicy:\n    connectionPool:\n%s" % "".join("      %s\n" % l for l in pool.splitlines())
+    )
+
+
+def test_http2_max_requests_bounds_requests_in_flight(make_proxy, tmp_path, origins):
+    slow = origins[0]
+    slow.force_delay = 0.5
+    p = proxy_with(make_proxy, tmp_path, service("pool", "pool.default.svc.cluster.local", [(slow, {"v": "1"})]), pool_rule("http: {http2MaxRequests: 2}"))
+    results = []
+
+    def one():
+        with http_client() as c:
+            results.append(c.get(p.url("/echo"), headers={"Host": "pool"}).status_code)
+
+    threads = [threading.Thread(target=one) for _ in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert sorted(results) == [200, 200, 503, 503, 503]
+
+
+def test_max_requests_per_connection(make_proxy, tmp_path, origins):
+    o = origins[0]
+    p = proxy_with(make_proxy, tmp_path, service("pool", "pool.default.svc.cluster.local", [(o, {"v": "1"})]), pool_rule("http: {maxRequestsPerConnection: 2}"))
+    with httpx.Client(timeout=10.0) as c:
+        for _ in range(6):
+            assert c.get(p.url("/echo"), headers={"Host": "pool"}).status_code == 200
+    # Two requests a connection: three connections (one client connection,
+    # so one shard and its pool).
+    assert len(o.conns) == 3
