@@ -164,13 +164,14 @@ struct rs_stream {
 	enum rs_rflag rflag;
 	struct rs_timer timeout;   /* the route timeout, over every try */
 	struct rs_timer per_try;   /* HTTPRetry.perTryTimeout of the current try */
-	struct rs_timer backoff;   /* until the next try */
+	struct rs_timer backoff;   /* until the next try, or the end of a fault delay */
 	uint32_t retries_done;
 	/* Circuit breaker tokens this stream holds (each given back once). */
 	bool cb_request; /* http2MaxRequests */
 	bool cb_pending; /* http1MaxPendingRequests, while waiting */
 	bool cb_retry;   /* maxRetries, while a retry is in flight */
 	bool waiting;    /* in the worker's waiting list */
+	bool delayed;    /* held by a fault delay (the backoff timer) */
 	struct rs_stream *wait_prev, *wait_next;
 };
 

@@ -491,11 +491,19 @@ static void arm_per_try(struct rs_stream *st)
 		rs_timer_arm(&st->w->loop.timers, &st->per_try, st->w->loop.now + p->per_try_ns);
 }
 
+static int dispatch(struct rs_stream *st);
+
 static void on_backoff(struct rs_timer *t)
 {
 	struct rs_stream *st = (struct rs_stream *)((char *)t - offsetof(struct rs_stream, backoff));
 	int ret;
-	/* Another endpoint when there is one (Istio sets Envoy's
+
+	if (st->delayed) {
+		/* The end of a fault delay, not a retry's back-off. */
+		st->delayed = false;
+		dispatch(st);
+		return;
+	}	/* Another endpoint when there is one (Istio sets Envoy's
 	 * previous-hosts retry predicate). */
 	st->ep = pick_endpoint(st, st->ep);
 	st->resp.status = 0;
@@ -847,6 +855,59 @@ static int apply_route(struct rs_stream *st, const struct rs_router_host *e, con
 	return r->nroute ? tr->cluster[st->dest] : -1;
 }
 
+/* Sends the request to an endpoint of st->cluster: within the cluster's
+ * http2MaxRequests, on a connection it may have (or after waiting for one).
+ * Returns 0 when the request head is on its way (or waits), -1 when st was
+ * answered instead. */
+static int dispatch(struct rs_stream *st)
+{
+	struct rs_worker *w = st->w;
+	int ret;
+
+	/* http2MaxRequests: requests in flight to the cluster (any protocol). */
+	ret = rs_cb_acquire(cb_of(st), RS_CB_REQUESTS, w->id);
+	if (ret == RS_CB_FULL) {
+		rs_proxy__stream_local_reply(st, RS_RFLAG_UO, 503, overflow_text);
+		return -1;
+	}
+	st->cb_request = ret == RS_CB_TAKEN;
+	st->ep = pick_endpoint(st, NULL);
+	if (!st->ep) {
+		rs_proxy__stream_local_reply(st, RS_RFLAG_UH, 503, "no healthy upstream");
+		return -1;
+	}
+	ret = connect_upstream(st, false);
+	if (ret == -EBUSY) {
+		if (!wait_for_connection(st)) {
+			rs_proxy__stream_local_reply(st, RS_RFLAG_UO, 503, overflow_text);
+			return -1;
+		}
+		if (st->req_done && st->route_timeout_ns)
+			rs_timer_arm(&w->loop.timers, &st->timeout, w->loop.now + st->route_timeout_ns);
+		return 0;
+	}
+	if (ret < 0) {
+		rs_proxy__stream_local_reply(st, RS_RFLAG_UF, 503,
+					     "upstream connect error or disconnect/reset before "
+					     "headers. reset reason: connection failure");
+		return -1;
+	}
+	if (st->req_done) {
+		/* After a fault delay: the request ended meanwhile. */
+		if (st->route_timeout_ns)
+			rs_timer_arm(&w->loop.timers, &st->timeout,
+				     w->loop.now + st->route_timeout_ns);
+		resume(st);
+		return 0;
+	}
+	if (rs_proxy__us_request_head(st->us, st) < 0) {
+		rs_proxy__stream_local_reply(st, RS_RFLAG_NONE, 503, "out of memory");
+		return -1;
+	}
+	st->t_us_start = rs_now_ns();
+	return 0;
+}
+
 void rs_proxy__stream_request_head(struct rs_stream *st)
 {
 	struct rs_msg *m = &st->req;
@@ -856,7 +917,7 @@ void rs_proxy__stream_request_head(struct rs_stream *st)
 	bool expect_continue = false;
 	char host[256], text[400];
 	uint32_t port = 0;
-	int idx, ret;
+	int idx;
 
 	if (rs_msg_strip_hop_by_hop(m))
 		st->close_after = true;
@@ -892,36 +953,17 @@ void rs_proxy__stream_request_head(struct rs_stream *st)
 		return;
 	}
 	st->cluster = &st->snap->clusters.v[idx];
-	/* http2MaxRequests: requests in flight to the cluster (any protocol). */
-	ret = rs_cb_acquire(cb_of(st), RS_CB_REQUESTS, w->id);
-	if (ret == RS_CB_FULL) {
-		rs_proxy__stream_local_reply(st, RS_RFLAG_UO, 503, overflow_text);
+	/* HTTPFaultInjection.delay: the request waits before it goes on (one
+	 * whose body is still to come goes at once: it would have nowhere to
+	 * wait, bodies being streamed). */
+	if (st->route && st->route->r->src->fault.delay_set && st->req.body == RS_BODY_NONE &&
+	    percent_hit(st, &st->route->r->src->fault.delay_percentage)) {
+		st->delayed = true;
+		rs_timer_arm(&w->loop.timers, &st->backoff,
+			     w->loop.now + st->route->r->src->fault.fixed_delay_ns);
 		return;
 	}
-	st->cb_request = ret == RS_CB_TAKEN;
-	st->ep = pick_endpoint(st, NULL);
-	if (!st->ep) {
-		rs_proxy__stream_local_reply(st, RS_RFLAG_UH, 503, "no healthy upstream");
-		return;
-	}
-	ret = connect_upstream(st, false);
-	if (ret == -EBUSY) {
-		if (!wait_for_connection(st))
-			rs_proxy__stream_local_reply(st, RS_RFLAG_UO, 503, overflow_text);
-		return;
-	}
-	if (ret < 0) {
-		rs_proxy__stream_local_reply(st, RS_RFLAG_UF, 503,
-					     "upstream connect error or disconnect/reset before "
-					     "headers. reset reason: connection failure");
-		return;
-	}
-	if (rs_proxy__us_request_head(st->us, st) < 0) {
-		rs_proxy__stream_local_reply(st, RS_RFLAG_NONE, 503, "out of memory");
-		return;
-	}
-	st->t_us_start = rs_now_ns();
-	if (expect_continue && m->body != RS_BODY_NONE)
+	if (dispatch(st) == 0 && expect_continue && m->body != RS_BODY_NONE)
 		rs_proxy__ds_continue(st->ds, st);
 }
 
@@ -945,7 +987,7 @@ void rs_proxy__stream_request_end(struct rs_stream *st)
 	uint64_t t = st->route_timeout_ns;
 
 	/* Waiting for a connection counts against the route timeout too. */
-	if (st->waiting && t)
+	if (st->waiting && !st->delayed && t)
 		rs_timer_arm(&st->w->loop.timers, &st->timeout, st->w->loop.now + t);
 	if (!us || st->local)
 		return;

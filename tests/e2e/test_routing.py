@@ -227,6 +227,12 @@ spec:
   - match: [{uri: {prefix: /slow}}]
     timeout: 300ms
     route: [{destination: {host: actions}}]
+  - match: [{uri: {prefix: /delayed}}]
+    fault: {delay: {fixedDelay: 400ms, percentage: {value: 100}}}
+    route: [{destination: {host: actions}}]
+  - match: [{uri: {prefix: /sometimes}}]
+    fault: {abort: {httpStatus: 503, percentage: {value: 30}}}
+    route: [{destination: {host: actions}}]
   - headers:
       request:
         set: {x-set: route}
@@ -533,3 +539,27 @@ def test_max_requests_per_connection(make_proxy, tmp_path, origins):
     # Two requests a connection: three connections (one client connection,
     # so one shard and its pool).
     assert len(o.conns) == 3
+
+
+def test_fault_delay(actions):
+    import time
+
+    p, a = actions
+    mark = a.mark()
+    t0 = time.monotonic()
+    r = get(p, "actions", "/delayed")
+    took = time.monotonic() - t0
+    assert r.headers.get("server") != "ringside"  # the origin answered, late
+    assert 0.38 < took < 2.0
+    assert len(a.requests_since(mark)) == 1
+
+
+def test_fault_abort_percentage(actions):
+    p, a = actions
+    codes = []
+    with httpx.Client(timeout=10.0) as c:
+        for _ in range(600):
+            codes.append(c.get(p.url("/sometimes"), headers={"Host": "actions"}).status_code)
+    aborted = codes.count(503)
+    # Binomial(600, 0.3): sd 11; 5 sd either way.
+    assert 125 <= aborted <= 235, aborted
