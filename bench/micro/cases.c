@@ -4,11 +4,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cases.h"
+#include "ringside/config.h"
+#include "ringside/core.h"
 #include "ringside/http.h"
 #include "ringside/router.h"
 #include "ringside/telemetry.h"
+#include "ringside/upstream.h"
 
 /* --- HTTP/1.1 request parse, with the proxy's header accumulation --- */
 static const char typical_request[] =
@@ -155,4 +159,164 @@ int micro_router_match(size_t i)
 	const char *a = authorities[i % 1000];
 
 	return rs_router_match(&router, a, strlen(a), host, sizeof host);
+}
+
+/* --- VirtualService routing: 1,000 services x 10 routes --- */
+#define NSVC 1000
+#define NREQ 1024
+
+static struct rs_config *rcfg;
+static struct rs_clusters rclusters;
+static struct rs_router rrouter;
+static struct rs_msg reqs[NREQ];
+static uint64_t rng[2] = {0x9e3779b97f4a7c15ull, 42};
+
+static void add(struct rs_msg *m, const char *name, const char *value)
+{
+	rs_msg_add_header(m, name, strlen(name), value, strlen(value));
+}
+
+static void request(struct rs_msg *m, size_t i)
+{
+	char v[64];
+	int64_t off;
+
+	rs_msg_init(m);
+	m->method = RS_METHOD_GET;
+	off = rs_msg_append(m, "GET", 3);
+	m->method_s = (struct rs_hdr){0, 0, (uint32_t)off, 3};
+	snprintf(v, sizeof v, "/api/v%zu/items/%zu?x=1", i % 4, i);
+	off = rs_msg_append(m, v, strlen(v));
+	m->path = (struct rs_hdr){0, 0, (uint32_t)off, (uint32_t)strlen(v)};
+	snprintf(v, sizeof v, "svc-%04zu:9080", (i * 7919) % NSVC);
+	add(m, "host", v);
+	off = rs_msg_append(m, v, strlen(v));
+	m->authority = (struct rs_hdr){0, 0, (uint32_t)off, (uint32_t)strlen(v)};
+	add(m, "user-agent", "curl/7.88.1");
+	add(m, "accept", "*/*");
+	add(m, "x-request-id", "8b3f3b5e-2f0a-4f5b-9d3c-6f0f7f0f7f0f");
+	add(m, "x-user-type", i % 3 == 0 ? "beta" : "regular");
+}
+
+int micro_routes_setup(void)
+{
+	char path[] = "/tmp/ringside-micro-XXXXXX";
+	struct rs_identity id = {.ns = "default"};
+	struct rs_diags diags = {0};
+	const char *paths[1];
+	FILE *f;
+	int fd;
+
+	if (rcfg)
+		return 0;
+	fd = mkstemp(path);
+	f = fd >= 0 ? fdopen(fd, "w") : NULL;
+	if (!f)
+		return -1;
+	for (int s = 0; s < NSVC; s++) {
+		fprintf(f,
+			"apiVersion: networking.istio.io/v1\nkind: ServiceEntry\n"
+			"metadata: {name: svc-%04d}\nspec:\n"
+			"  hosts: [svc-%04d.default.svc.cluster.local]\n"
+			"  location: MESH_INTERNAL\n  resolution: STATIC\n"
+			"  ports: [{number: 9080, name: http, protocol: HTTP}]\n  endpoints:\n"
+			"  - {address: 10.0.%d.1, labels: {version: v1}}\n"
+			"  - {address: 10.0.%d.2, labels: {version: v2}}\n"
+			"  - {address: 10.0.%d.3, labels: {version: v3}}\n---\n"
+			"apiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
+			"metadata: {name: svc-%04d}\nspec:\n  host: svc-%04d\n  subsets:\n"
+			"  - {name: v1, labels: {version: v1}}\n"
+			"  - {name: v2, labels: {version: v2}}\n"
+			"  - {name: v3, labels: {version: v3}}\n---\n"
+			"apiVersion: networking.istio.io/v1\nkind: VirtualService\n"
+			"metadata: {name: svc-%04d}\nspec:\n  hosts: [svc-%04d]\n  http:\n",
+			s, s, s % 250, s % 250, s % 250, s, s, s, s);
+		/* Nine routes that the requests mostly miss, then a weighted
+		 * catch-all: a request walks about half the table on average. */
+		for (int r = 0; r < 9; r++)
+			fprintf(f,
+				"  - match: [{uri: {prefix: /api/v%d/}, headers: {x-user-type: {exact: "
+				"%s}}}, {uri: {regex: \"/admin/[0-9]+\"}}]\n"
+				"    route: [{destination: {host: svc-%04d, subset: v%d}}]\n",
+				r, r % 2 ? "beta" : "internal", s, 1 + r % 3);
+		fprintf(f,
+			"  - route:\n    - {destination: {host: svc-%04d, subset: v1}, weight: 90}\n"
+			"    - {destination: {host: svc-%04d, subset: v2}, weight: 10}\n---\n",
+			s, s);
+	}
+	fclose(f);
+	paths[0] = path;
+	if (rs_config_load(paths, 1, &rcfg, &diags) < 0 || diags.errors) {
+		rs_diags_print(&diags, stderr);
+		return -1;
+	}
+	unlink(path);
+	rs_diags_free(&diags);
+	if (rs_clusters_build(rcfg, &id, &rclusters, NULL) < 0 ||
+	    rs_router_init(&rrouter, &rclusters, rcfg, &id) < 0)
+		return -1;
+	for (size_t i = 0; i < NREQ; i++)
+		request(&reqs[i], i);
+	return 0;
+}
+
+int micro_route_request(size_t i)
+{
+	const struct rs_msg *m = &reqs[i % NREQ];
+	const struct rs_router_host *e;
+	const struct rs_table_route *tr;
+	const struct rs_rmatch *matched;
+	char host[256];
+	uint32_t port;
+
+	e = rs_router_lookup(&rrouter, m->buf + m->authority.value_off, m->authority.value_len,
+			     host, sizeof host, &port);
+	if (!e || !e->vs)
+		return -1;
+	tr = rs_router_route(e, port, m, "http", &matched);
+	if (!tr)
+		return -1;
+	return tr->cluster[rs_route_pick(tr, rs_rng_next(rng))];
+}
+
+/* --- load balancer picks --- */
+static struct rs_cluster lbc[5];
+static uint32_t lb_rr, lb_active[10];
+
+int micro_lb_setup(int kind)
+{
+	static struct rs_lb_settings hash = {.set = true, .consistent_hash = true};
+	static const enum rs_lb_kind kinds[] = {RS_LB_KIND_LEAST_REQUEST, RS_LB_KIND_ROUND_ROBIN,
+						RS_LB_KIND_RANDOM, RS_LB_KIND_RING_HASH,
+						RS_LB_KIND_MAGLEV};
+	struct rs_cluster *c = &lbc[kind];
+
+	if (c->neps)
+		return 0;
+	c->eps = calloc(10, sizeof *c->eps);
+	if (!c->eps)
+		return -1;
+	for (int e = 0; e < 10; e++) {
+		char name[32];
+
+		snprintf(name, sizeof name, "10.0.0.%d:9080", e + 1);
+		c->eps[e].name = strdup(name);
+	}
+	c->neps = 10;
+	c->lb = kinds[kind];
+	c->lb_cfg = kind >= 3 ? &hash : NULL;
+	return rs_lb_build(c);
+}
+
+int micro_lb_pick(int kind, size_t i)
+{
+	struct rs_lb_ctx ctx = {.rr = &lb_rr, .active = lb_active, .rng = rng};
+	uint32_t idx;
+
+	if (kind >= 3) {
+		ctx.has_hash = true;
+		ctx.hash = rs_lb_hash((const char *)&i, sizeof i);
+	}
+	rs_lb_pick(&lbc[kind], &ctx, &idx);
+	return (int)idx;
 }

@@ -14,6 +14,15 @@ void micro_hist_record(void);
 void micro_hist_merge(void);
 int micro_router_setup(size_t n);
 int micro_router_match(size_t i);
+/* 1,000 VirtualServices of 10 http routes each over ServiceEntry services
+ * with three subsets; one request is a host lookup, the first matching
+ * route and a weighted destination. */
+int micro_routes_setup(void);
+int micro_route_request(size_t i);
+/* One pick from a 10-endpoint cluster: 0 least request, 1 round robin,
+ * 2 random, 3 ring hash, 4 Maglev. */
+int micro_lb_setup(int kind);
+int micro_lb_pick(int kind, size_t i);
 
 #ifdef __cplusplus
 }

@@ -43,4 +43,28 @@ static void BM_RouterMatch(benchmark::State &state)
 // linear host scan is what this measures until routing gets its index.
 BENCHMARK(BM_RouterMatch)->Arg(1000);
 
+static void BM_RouteRequest(benchmark::State &state)
+{
+	if (micro_routes_setup() < 0) {
+		state.SkipWithError("route table set-up failed");
+		return;
+	}
+	size_t i = 0;
+	for (auto _ : state)
+		benchmark::DoNotOptimize(micro_route_request(i++));
+}
+// 1,000 VirtualServices x 10 routes: host lookup, first match, weighted pick.
+BENCHMARK(BM_RouteRequest);
+
+static void BM_LbPick(benchmark::State &state)
+{
+	int kind = int(state.range(0));
+	micro_lb_setup(kind);
+	size_t i = 0;
+	for (auto _ : state)
+		benchmark::DoNotOptimize(micro_lb_pick(kind, i++));
+}
+// 0 least request, 1 round robin, 2 random, 3 ring hash, 4 Maglev (10 endpoints).
+BENCHMARK(BM_LbPick)->DenseRange(0, 4);
+
 BENCHMARK_MAIN();
