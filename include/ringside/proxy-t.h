@@ -118,6 +118,8 @@ struct rs_worker {
 	 * oldest first, and the timer that lets them try again. */
 	struct rs_stream *waiting_head, *waiting_tail;
 	struct rs_timer kick;
+	struct rs_us *shadows; /* borrowed: connections carrying mirrored requests */
+	unsigned nshadows;
 	struct rs_timer drain_deadline;
 	uint64_t rng[2];
 };
@@ -223,6 +225,8 @@ struct rs_us {
 	bool end_pending;  /* on_message_complete ran; deliver after execute */
 	bool got_bytes;    /* the current request has seen response bytes */
 	bool keep_alive;   /* the response allows another request */
+	bool shadow;       /* carries a mirrored request: what comes back is dropped */
+	uint64_t shadow_since;
 	struct rs_cluster_state *cb; /* borrowed: the budget of a connection token, or NULL */
 	uint32_t nrequests;    /* requests started on this connection */
 	uint32_t max_requests; /* maxRequestsPerConnection of the cluster that opened it; 0: none */

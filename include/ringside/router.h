@@ -90,6 +90,7 @@ void rs_retry_parse(struct rs_retry_policy *p, const char *retry_on);
 struct rs_table_route {
 	const struct rs_route *r;
 	int *cluster; /* owns: per destination of r->src->route, its cluster or -1 */
+	int mirror;   /* the cluster of r->src->mirror, or -1 */
 };
 
 /* The routes of a host's VirtualService that can match on one port, in the

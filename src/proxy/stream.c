@@ -809,6 +809,31 @@ static int rewrite(struct rs_stream *st, const struct rs_vs_rewrite *rw,
 	return 0;
 }
 
+/* HTTPRoute.mirror: a copy of the request, as it goes upstream, to an
+ * endpoint of the mirror's cluster, its answer dropped (mirrorPercentage,
+ * 100 when unset). Only a request without a body is copied: bodies are
+ * streamed, not kept. */
+static void mirror(struct rs_stream *st, const struct rs_table_route *tr)
+{
+	const struct rs_vs_http_route *r = tr->r->src;
+	const struct rs_snapshot *s = st->snap;
+	const struct rs_cluster *c;
+	struct rs_lb_ctx ctx = {.rng = st->w->rng};
+	const struct rs_endpoint *ep;
+	uint32_t i;
+
+	if (!r->mirror_set || tr->mirror < 0 || st->req.body != RS_BODY_NONE ||
+	    !percent_hit(st, &r->mirror_percentage))
+		return;
+	c = &s->clusters.v[tr->mirror];
+	ctx.rr = &rs_snap_shard(s, st->w->id)->rr[tr->mirror];
+	ctx.active = &rs_snap_shard(s, st->w->id)->rr[s->clusters.n + c->ep_base];
+	ep = rs_lb_pick(c, &ctx, &i);
+	if (ep && rs_proxy__us_mirror(st->w, ep, &st->req) < 0)
+		rs_debug("mirror of %.*s to %s not sent", (int)st->req.path.value_len,
+			 st->req.buf + st->req.path.value_off, c->name);
+}
+
 /* Applies the host's VirtualService: the route that matches, its faults,
  * answers and rewrites, and the destination it picks. Returns that
  * destination's cluster; -1 when no route matches (st->route NULL: NR) or
@@ -852,6 +877,7 @@ static int apply_route(struct rs_stream *st, const struct rs_router_host *e, con
 		rs_proxy__stream_local_reply(st, RS_RFLAG_NONE, 503, "out of memory");
 		return -2;
 	}
+	mirror(st, tr);
 	return r->nroute ? tr->cluster[st->dest] : -1;
 }
 

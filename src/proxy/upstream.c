@@ -201,6 +201,8 @@ static void us_on_data(struct rs_conn *c, const char *p, size_t n)
 	struct rs_us *us = (struct rs_us *)c;
 	struct rs_ds *ds;
 
+	if (us->shadow)
+		return; /* a mirror's answer is not wanted; the close ends it */
 	if (us->idle || !us->st) {
 		/* An idle connection must stay silent. */
 		rs_conn_close(&us->c);
@@ -322,6 +324,15 @@ static void us_on_closed(struct rs_conn *c)
 {
 	struct rs_us *us = (struct rs_us *)c;
 
+	if (us->shadow) {
+		if (us->prev)
+			us->prev->next = us->next;
+		else
+			us->w->shadows = us->next;
+		if (us->next)
+			us->next->prev = us->prev;
+		us->w->nshadows--;
+	}
 	pool_unlink(us);
 	if (us->st)
 		us->st->us = NULL;
@@ -479,9 +490,94 @@ void rs_proxy__us_release(struct rs_us *us, bool reusable)
 	rs_proxy__stream_kick(us->w);
 }
 
+/* A mirrored request and its answer get this long before the connection
+ * is closed: a mirror must not hold resources the real traffic needs. */
+#define SHADOW_MAX_NS (10 * 1000000000ull)
+/* Mirrored requests in flight per shard; more are not sent. */
+#define SHADOW_MAX 64
+
+int rs_proxy__us_mirror(struct rs_worker *w, const struct rs_endpoint *ep, const struct rs_msg *req)
+{
+	struct rs_msg m;
+	struct rs_us *us;
+	char host[300];
+	int fd, one = 1, ret = -ENOMEM;
+
+	if (w->nshadows >= SHADOW_MAX || w->draining)
+		return -EBUSY;
+	/* Envoy's shadow: the same request, its authority suffixed -shadow,
+	 * and here "close", whose end is the end of the answer. */
+	rs_msg_init(&m);
+	if (rs_msg_append(&m, req->buf, req->len) < 0)
+		goto out;
+	m.method = req->method;
+	m.method_s = req->method_s;
+	m.path = req->path;
+	m.body = RS_BODY_NONE;
+	for (uint32_t i = 0; i < req->nh; i++) {
+		const struct rs_hdr *h = &req->h[i];
+
+		if (!h->name_len || rs_hdr_name_is(req, h, "host", 4))
+			continue;
+		if (rs_msg_add_header(&m, req->buf + h->name_off, h->name_len,
+				      req->buf + h->value_off, h->value_len) < 0)
+			goto out;
+	}
+	{
+		/* Before the port, as Envoy does: reviews:9080 -> reviews-shadow:9080. */
+		const char *a = req->buf + req->authority.value_off;
+		size_t len = req->authority.value_len > 280 ? 280 : req->authority.value_len;
+		const char *colon = len && a[0] != '[' ? memchr(a, ':', len) : NULL;
+		size_t hl = colon ? (size_t)(colon - a) : len;
+
+		snprintf(host, sizeof host, "%.*s-shadow%.*s", (int)hl, a, (int)(len - hl), a + hl);
+	}
+	if (rs_msg_add_header(&m, "host", 4, host, strlen(host)) < 0 ||
+	    rs_msg_add_header(&m, "connection", 10, "close", 5) < 0)
+		goto out;
+	fd = socket(ep->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		ret = -errno;
+		goto out;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	us = calloc(1, sizeof *us);
+	if (!us || rs_conn_init(&us->c, &w->loop, fd, &us_cbs) < 0) {
+		free(us);
+		close(fd);
+		goto out;
+	}
+	us->w = w;
+	us->pool = pool_for(w, ep);
+	us->shadow = true;
+	us->shadow_since = w->loop.now;
+	us->next = w->shadows;
+	if (w->shadows)
+		w->shadows->prev = us;
+	w->shadows = us;
+	w->nshadows++;
+	rs_stat_inc(w->stats, RS_C_US_CX_TOTAL);
+	rs_stat_inc(w->stats, RS_C_US_CX_ACTIVE);
+	ret = rs_h1_encode_request_head(&us->c.out, &w->loop.chunks, &m);
+	if (ret < 0) {
+		rs_conn_close(&us->c);
+		goto out;
+	}
+	rs_conn_connect(&us->c, (const struct sockaddr *)&ep->addr, ep->addr_len,
+			w->opts->connect_timeout_ns);
+	ret = 0;
+out:
+	rs_msg_free(&m);
+	return ret;
+}
+
 void rs_proxy__us_sweep(struct rs_worker *w)
 {
 	uint64_t limit = w->opts->upstream_idle_timeout_ns;
+
+	for (struct rs_us *us = w->shadows; us; us = us->next)
+		if (w->loop.now - us->shadow_since >= SHADOW_MAX_NS && !rs_conn_closing(&us->c))
+			rs_conn_close(&us->c);
 
 	for (struct rs_pool *p = w->pools; p; p = p->next) {
 		struct rs_us *us = p->idle, *next;

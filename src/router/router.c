@@ -132,6 +132,7 @@ static int compile_table(const struct rs_router *r, struct rs_route_table *t,
 			return -ENOMEM;
 		for (size_t k = 0; k < src->nroute; k++)
 			tr->cluster[k] = dest_cluster(r, &src->route[k].dest, port);
+		tr->mirror = src->mirror_set ? dest_cluster(r, &src->mirror, port) : -1;
 	}
 	return 0;
 }

@@ -227,6 +227,13 @@ spec:
   - match: [{uri: {prefix: /slow}}]
     timeout: 300ms
     route: [{destination: {host: actions}}]
+  - match: [{uri: {prefix: /mirrored}}]
+    route: [{destination: {host: actions}}]
+    mirror: {host: shadow}
+  - match: [{uri: {prefix: /half-mirrored}}]
+    route: [{destination: {host: actions}}]
+    mirror: {host: shadow}
+    mirrorPercentage: {value: 50}
   - match: [{uri: {prefix: /delayed}}]
     fault: {delay: {fixedDelay: 400ms, percentage: {value: 100}}}
     route: [{destination: {host: actions}}]
@@ -249,8 +256,14 @@ spec:
 
 @pytest.fixture
 def actions(make_proxy, tmp_path, origins):
-    a = origins[0]
-    p = proxy_with(make_proxy, tmp_path, service("actions", "actions.default.svc.cluster.local", [(a, {"version": "v1"})]), ACTIONS)
+    a, shadow = origins[0], origins[1]
+    p = proxy_with(
+        make_proxy,
+        tmp_path,
+        service("actions", "actions.default.svc.cluster.local", [(a, {"version": "v1"})]),
+        service("shadow", "shadow.default.svc.cluster.local", [(shadow, {"version": "v1"})]),
+        ACTIONS,
+    )
     return p, a
 
 
@@ -563,3 +576,32 @@ def test_fault_abort_percentage(actions):
     aborted = codes.count(503)
     # Binomial(600, 0.3): sd 11; 5 sd either way.
     assert 125 <= aborted <= 235, aborted
+
+
+def test_mirror(actions, origins):
+    p, a = actions
+    shadow = origins[1]
+    shadow.force_status = 500  # what the mirror answers never reaches the client
+    for i in range(20):
+        r = get(p, "actions", "/mirrored", headers={"x-tag": "m%d" % i})
+        assert r.headers.get("server") != "ringside"
+    shadow.wait_for(lambda: sum(1 for q in shadow.requests if (q.header("x-tag") or "").startswith("m")) == 20)
+    seen = [q for q in shadow.requests if (q.header("x-tag") or "").startswith("m")]
+    assert {q.header("host") for q in seen} == {"actions-shadow"}
+    assert all(q.target == "/mirrored" for q in seen)
+    assert sum(1 for q in a.requests if (q.header("x-tag") or "").startswith("m")) == 20
+
+
+def test_mirror_percentage(actions, origins):
+    p, a = actions
+    shadow = origins[1]
+    with httpx.Client(timeout=10.0) as c:
+        for i in range(400):
+            c.get(p.url("/half-mirrored"), headers={"Host": "actions:80", "x-tag": "h"})
+    import time
+
+    time.sleep(0.5)
+    n = sum(1 for q in shadow.requests if q.header("x-tag") == "h")
+    # Binomial(400, 0.5): sd 10; 5 sd either way.
+    assert 150 <= n <= 250, n
+    assert {q.header("host") for q in shadow.requests if q.header("x-tag") == "h"} == {"actions-shadow:80"}
