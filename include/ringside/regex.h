@@ -39,6 +39,12 @@ bool rs_regex_full_match(const struct rs_regex *re, const char *s, size_t len);
 
 /* Frees re; NULL is allowed. */
 void rs_regex_free(struct rs_regex *re);
+/* The range [*min, *max] every string re can match lies in (bytes, not
+ * NUL-terminated; they live as long as re), for callers that turn values
+ * away before calling rs_regex_full_match. False when re has no useful
+ * range (then every value must be tried). */
+bool rs_regex_range(const struct rs_regex *re, const char **min, size_t *minlen, const char **max,
+		    size_t *maxlen);
 
 #ifdef __cplusplus
 }

@@ -23,6 +23,10 @@ struct rs_smatch {
 	const char *s; /* borrowed from the snapshot's configuration */
 	uint32_t len;
 	struct rs_regex *re; /* owns, for RS_SM_REGEX */
+	/* RS_SM_REGEX: the range of what it can match (borrowed from re);
+	 * min NULL when it has none. */
+	const char *min, *max;
+	uint32_t minlen, maxlen;
 };
 
 /* One entry of headers, withoutHeaders or queryParams. */

@@ -110,6 +110,18 @@ extern "C" bool rs_regex_full_match(const struct rs_regex *re, const char *s, si
 	}
 }
 
+extern "C" bool rs_regex_range(const struct rs_regex *re, const char **min, size_t *minlen,
+                               const char **max, size_t *maxlen)
+{
+	if (!re->ranged)
+		return false;
+	*min = re->min.data();
+	*minlen = re->min.size();
+	*max = re->max.data();
+	*maxlen = re->max.size();
+	return true;
+}
+
 extern "C" void rs_regex_free(struct rs_regex *re)
 {
 	delete re;

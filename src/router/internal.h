@@ -8,5 +8,10 @@
 int rs_router__route_compile(struct rs_route *r, const struct rs_vs_http_route *src,
 			     const struct rs_identity *id);
 void rs_router__route_free(struct rs_route *r);
+/* The first route of t that matches m, with the block that did. */
+const struct rs_table_route *rs_router__first_match(const struct rs_route_table *t,
+						    const struct rs_msg *m, uint32_t port,
+						    const char *scheme,
+						    const struct rs_rmatch **matched);
 
 #endif

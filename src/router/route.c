@@ -16,6 +16,7 @@
 static int compile_sm(struct rs_smatch *out, const struct rs_string_match *in)
 {
 	char err[256];
+	size_t mn, mx;
 
 	out->kind = in->kind;
 	out->s = in->value;
@@ -24,7 +25,13 @@ static int compile_sm(struct rs_smatch *out, const struct rs_string_match *in)
 		return 0;
 	/* Checked at load: only out of memory can fail here. */
 	out->re = rs_regex_compile(in->value, out->len, err, sizeof err);
-	return out->re ? 0 : -ENOMEM;
+	if (!out->re)
+		return -ENOMEM;
+	if (rs_regex_range(out->re, &out->min, &mn, &out->max, &mx)) {
+		out->minlen = (uint32_t)mn;
+		out->maxlen = (uint32_t)mx;
+	}
+	return 0;
 }
 
 static void free_sm(struct rs_smatch *m)
@@ -183,6 +190,13 @@ nomem:
 	return -ENOMEM;
 }
 
+static int bytes_cmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+	int c = memcmp(a, b, alen < blen ? alen : blen);
+
+	return c ? c : (alen > blen) - (alen < blen);
+}
+
 /* A StringMatch against a value (RS_SM_PRESENT: the value exists at all). */
 static bool sm_matches(const struct rs_smatch *m, const char *v, size_t len, bool nocase)
 {
@@ -197,6 +211,11 @@ static bool sm_matches(const struct rs_smatch *m, const char *v, size_t len, boo
 		return len >= m->len && (nocase ? strncasecmp(v, m->s, m->len) == 0
 						: memcmp(v, m->s, m->len) == 0);
 	case RS_SM_REGEX:
+		/* Most values a route's regex sees lie outside what it can match:
+		 * two comparisons turn them away without running RE2. */
+		if (m->min && (bytes_cmp(v, len, m->min, m->minlen) < 0 ||
+			       bytes_cmp(v, len, m->max, m->maxlen) > 0))
+			return false;
 		return rs_regex_full_match(m->re, v, len);
 	}
 	return false;
@@ -260,13 +279,34 @@ static const char *query_value(const char *q, size_t qlen, const struct rs_nmatc
 	return NULL;
 }
 
-static bool block_matches(const struct rs_rmatch *b, const struct rs_msg *m, uint32_t port,
-			  const char *scheme)
+/* What every block of every route reads of one request, found once. */
+struct view {
+	const struct rs_msg *m;
+	const char *path;
+	size_t plen;
+	const char *q; /* the '?' of the query, or NULL */
+	size_t nq;     /* the path without its query */
+	uint32_t port;
+	const char *scheme;
+};
+
+static void view_init(struct view *v, const struct rs_msg *m, uint32_t port, const char *scheme)
 {
-	const char *path = m->buf + m->path.value_off;
-	size_t plen = m->path.value_len;
-	const char *q = memchr(path, '?', plen);
-	size_t nq = q ? (size_t)(q - path) : plen; /* the path without its query */
+	v->m = m;
+	v->path = m->buf + m->path.value_off;
+	v->plen = m->path.value_len;
+	v->q = memchr(v->path, '?', v->plen);
+	v->nq = v->q ? (size_t)(v->q - v->path) : v->plen;
+	v->port = port;
+	v->scheme = scheme;
+}
+
+static bool block_matches(const struct rs_rmatch *b, const struct view *rq)
+{
+	const struct rs_msg *m = rq->m;
+	const char *path = rq->path, *q = rq->q, *scheme = rq->scheme;
+	size_t plen = rq->plen, nq = rq->nq;
+	uint32_t port = rq->port;
 	char buf[4096];
 
 	if (b->port && b->port != port)
@@ -308,19 +348,42 @@ static bool block_matches(const struct rs_rmatch *b, const struct rs_msg *m, uin
 	return true;
 }
 
-bool rs_route_matches(const struct rs_route *r, const struct rs_msg *m, uint32_t port,
-		      const char *scheme, const struct rs_rmatch **matched)
+static bool route_matches(const struct rs_route *r, const struct view *v,
+			  const struct rs_rmatch **matched)
 {
 	*matched = NULL;
 	if (r->any)
 		return true;
 	for (uint32_t i = 0; i < r->nmatches; i++) {
-		if (block_matches(&r->matches[i], m, port, scheme)) {
+		if (block_matches(&r->matches[i], v)) {
 			*matched = &r->matches[i];
 			return true;
 		}
 	}
 	return false;
+}
+
+bool rs_route_matches(const struct rs_route *r, const struct rs_msg *m, uint32_t port,
+		      const char *scheme, const struct rs_rmatch **matched)
+{
+	struct view v;
+
+	view_init(&v, m, port, scheme);
+	return route_matches(r, &v, matched);
+}
+
+const struct rs_table_route *rs_router__first_match(const struct rs_route_table *t,
+						    const struct rs_msg *m, uint32_t port,
+						    const char *scheme,
+						    const struct rs_rmatch **matched)
+{
+	struct view v;
+
+	view_init(&v, m, port, scheme);
+	for (uint32_t i = 0; i < t->nroutes; i++)
+		if (route_matches(t->routes[i].r, &v, matched))
+			return &t->routes[i];
+	return NULL;
 }
 
 uint32_t rs_route_pick(const struct rs_table_route *tr, uint64_t x)

@@ -387,16 +387,29 @@ const struct rs_router_host *rs_router_lookup(const struct rs_router *r, const c
 		return NULL;
 	e = rs_router_host(r, host);
 	if (!e) {
+		/* Kubernetes' search path, built without printf: this runs for
+		 * every request that names a service by its short name. */
+		static const char svc[] = ".svc.cluster.local", cl[] = ".cluster.local";
+		size_t nsl = strlen(r->ns), n = 0;
+
 		for (size_t i = 0; i < hl; i++)
 			dots += host[i] == '.';
-		if (dots == 0)
-			snprintf(fq, sizeof fq, "%s.%s.svc.cluster.local", host, r->ns);
-		else if (dots == 1)
-			snprintf(fq, sizeof fq, "%s.svc.cluster.local", host);
-		else if (hl > 4 && strcmp(host + hl - 4, ".svc") == 0)
-			snprintf(fq, sizeof fq, "%s.cluster.local", host);
-		else
+		if (hl + 1 + nsl + sizeof svc > sizeof fq)
 			return NULL;
+		memcpy(fq, host, hl);
+		n = hl;
+		if (dots == 0) {
+			fq[n++] = '.';
+			memcpy(fq + n, r->ns, nsl);
+			n += nsl;
+			memcpy(fq + n, svc, sizeof svc);
+		} else if (dots == 1) {
+			memcpy(fq + n, svc, sizeof svc);
+		} else if (hl > 4 && strcmp(host + hl - 4, ".svc") == 0) {
+			memcpy(fq + n, cl, sizeof cl);
+		} else {
+			return NULL;
+		}
 		e = rs_router_host(r, fq);
 	}
 	if (e && !*port)
@@ -424,8 +437,5 @@ const struct rs_table_route *rs_router_route(const struct rs_router_host *e, uin
 			t = &e->tables[k];
 	if (!t && e->ntables)
 		t = &e->tables[e->ntables - 1]; /* port 0: the ports not listed */
-	for (uint32_t i = 0; t && i < t->nroutes; i++)
-		if (rs_route_matches(t->routes[i].r, m, port, scheme, matched))
-			return &t->routes[i];
-	return NULL;
+	return t ? rs_router__first_match(t, m, port, scheme, matched) : NULL;
 }
