@@ -75,6 +75,13 @@ static inline struct rs_snap_shard *rs_snap_shard(const struct rs_snapshot *s, u
 struct rs_proxy_shared {
 	struct rs_rcu rcu; /* of struct rs_snapshot */
 	atomic_bool drain;
+	/* Requests waiting for an upstream connection, over all shards: while
+	 * any do, shards close their idle connections of clusters that have
+	 * waiters (their tokens go back). Written when waiting starts and
+	 * ends; read after each batch. */
+	_Atomic uint32_t cb_waiting;
+	struct rs_worker *workers; /* borrowed: to wake them */
+	unsigned nworkers;
 };
 
 struct rs_ds;
@@ -174,6 +181,9 @@ struct rs_stream {
 	bool cb_retry;   /* maxRetries, while a retry is in flight */
 	bool waiting;    /* in the worker's waiting list */
 	bool delayed;    /* held by a fault delay (the backoff timer) */
+	uint64_t delay_ns; /* the route's fault delay for this request, 0: none */
+	int abort_status;  /* the route's fault abort, after the delay; 0: none */
+	bool outlier_counted; /* this try's failure was counted already */
 	struct rs_stream *wait_prev, *wait_next;
 };
 

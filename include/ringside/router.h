@@ -89,6 +89,10 @@ struct rs_route {
 /* Parses an Istio retryOn value ("connect-failure,refused-stream,503") into
  * p->on and p->codes; unknown conditions are ignored (validate warns). */
 void rs_retry_parse(struct rs_retry_policy *p, const char *retry_on);
+/* Istio's retry policy for a route that writes none (and for a host without
+ * a VirtualService): 2 retries on connect-failure, refused-stream,
+ * unavailable, cancelled and 503. */
+void rs_retry_default(struct rs_retry_policy *p);
 
 /* A route as one port of one host sees it. */
 struct rs_table_route {

@@ -527,6 +527,8 @@ int rs_cmd_proxy(int argc, char **argv)
 		pthread_sigmask(SIG_BLOCK, &set, NULL);
 		signal(SIGPIPE, SIG_IGN);
 	}
+	px.shared.workers = px.w;
+	px.shared.nworkers = px.o.concurrency;
 	pthread_barrier_init(&px.ready, NULL, px.o.concurrency + 1);
 	atomic_store(&px.running, px.o.concurrency);
 	for (unsigned i = 0; i < px.o.concurrency; i++) {

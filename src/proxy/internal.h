@@ -51,6 +51,8 @@ struct rs_us *rs_proxy__us_open(struct rs_worker *w, const struct rs_endpoint *e
  * (too many in flight on this shard) or another negative errno. */
 int rs_proxy__us_mirror(struct rs_worker *w, const struct rs_endpoint *ep,
 			const struct rs_msg *req);
+/* Closes idle connections of clusters that have requests waiting. */
+void rs_proxy__us_shed_idle(struct rs_worker *w);
 /* Detaches the stream; a connection that can carry another request goes back
  * to the pool, any other is closed. */
 void rs_proxy__us_release(struct rs_us *us, bool reusable);
@@ -75,6 +77,9 @@ bool rs_proxy__stream_retry_response(struct rs_stream *st);
 /* A connection went idle or closed: requests waiting for one may go (soon,
  * from a timer, never inside the caller). */
 void rs_proxy__stream_kick(struct rs_worker *w);
+/* Whether a request of this shard waits for a connection of cluster cb: a
+ * connection released here then stays for it rather than closing. */
+bool rs_proxy__stream_waits_here(const struct rs_worker *w, const struct rs_cluster_state *cb);
 void rs_proxy__stream_response_data(struct rs_stream *st, const char *p, size_t n);
 void rs_proxy__stream_response_end(struct rs_stream *st, bool keep_alive);
 void rs_proxy__stream_upstream_failed(struct rs_stream *st, enum rs_rflag flag, int status,

@@ -217,6 +217,7 @@ static void unwait(struct rs_stream *st)
 		return;
 	if (cb_of(st))
 		atomic_fetch_sub_explicit(&cb_of(st)->waiting, 1, memory_order_relaxed);
+	atomic_fetch_sub_explicit(&w->shared->cb_waiting, 1, memory_order_relaxed);
 	if (st->wait_prev)
 		st->wait_prev->wait_next = st->wait_next;
 	else
@@ -249,9 +250,14 @@ static bool wait_for_connection(struct rs_stream *st)
 		return false;
 	st->cb_pending = r == RS_CB_TAKEN;
 	st->waiting = true;
-	/* Other shards then close connections instead of keeping them idle. */
+	/* Other shards then close connections instead of keeping them idle,
+	 * and those idle now once woken. */
 	if (cb_of(st))
 		atomic_fetch_add_explicit(&cb_of(st)->waiting, 1, memory_order_relaxed);
+	if (atomic_fetch_add_explicit(&w->shared->cb_waiting, 1, memory_order_relaxed) == 0)
+		for (unsigned i = 0; i < w->shared->nworkers; i++)
+			if (&w->shared->workers[i] != w)
+				rs_worker_wake(&w->shared->workers[i]);
 	st->wait_prev = w->waiting_tail;
 	if (w->waiting_tail)
 		w->waiting_tail->wait_next = st;
@@ -305,6 +311,14 @@ static void on_kick(struct rs_timer *t)
 		rs_timer_arm(&w->loop.timers, &w->kick, w->loop.now + KICK_POLL_NS);
 }
 
+bool rs_proxy__stream_waits_here(const struct rs_worker *w, const struct rs_cluster_state *cb)
+{
+	for (const struct rs_stream *st = w->waiting_head; st; st = st->wait_next)
+		if (cb_of(st) == cb)
+			return true;
+	return false;
+}
+
 void rs_proxy__stream_kick(struct rs_worker *w)
 {
 	if (!w->waiting_head || rs_timer_armed(&w->kick))
@@ -330,6 +344,10 @@ static void eject(struct rs_stream *st, uint32_t g, const struct rs_outlier_dete
 	size_t ejected = 0;
 	uint32_t times;
 
+	/* Answers still in flight from an endpoint just ejected do not eject
+	 * it again. */
+	if (atomic_load_explicit(&e->until_ns, memory_order_relaxed) > now)
+		return;
 	for (size_t i = 0; i < c->neps; i++)
 		ejected += atomic_load_explicit(&st->snap->eject[c->ep_base + i].until_ns,
 						memory_order_relaxed) > now;
@@ -356,7 +374,7 @@ static void outlier_record(struct rs_stream *st, int status)
 	const struct rs_snapshot *s = st->snap;
 	uint32_t g, t5, tg, *c5, *cg, *base;
 
-	if (!od || !st->ep)
+	if (!od || !st->ep || !st->us)
 		return;
 	g = c->ep_base + (uint32_t)(st->ep - c->eps);
 	base = rs_snap_shard(s, st->w->id)->rr + s->clusters.n;
@@ -383,7 +401,19 @@ enum try_outcome {
 
 static const struct rs_retry_policy *retry_policy(const struct rs_stream *st)
 {
-	return st->route && st->route->r->retry.retries ? &st->route->r->retry : NULL;
+	/* rs_retry_default's policy, for a host without a VirtualService
+	 * (Istio's default route has it too). */
+	static const struct rs_retry_policy fallback = {
+	    .retries = 2,
+	    .on = RS_RETRY_CONNECT_FAILURE | RS_RETRY_REFUSED_STREAM | RS_RETRY_GRPC_UNAVAILABLE |
+		  RS_RETRY_GRPC_CANCELLED | RS_RETRY_STATUS_CODES,
+	    .codes = {503},
+	    .ncodes = 1,
+	};
+
+	if (st->route)
+		return st->route->r->retry.retries ? &st->route->r->retry : NULL;
+	return &fallback;
 }
 
 /* gRPC's status of a response (grpc-status), or -1. */
@@ -501,7 +531,11 @@ static void on_backoff(struct rs_timer *t)
 	if (st->delayed) {
 		/* The end of a fault delay, not a retry's back-off. */
 		st->delayed = false;
-		dispatch(st);
+		if (st->abort_status)
+			rs_proxy__stream_local_reply(st, RS_RFLAG_FI, st->abort_status,
+						     "fault filter abort");
+		else
+			dispatch(st);
 		return;
 	}	/* Another endpoint when there is one (Istio sets Envoy's
 	 * previous-hosts retry predicate). */
@@ -540,6 +574,7 @@ static void on_per_try_timeout(struct rs_timer *t)
 	outlier_record(st, 504);
 	if (try_again(st, TRY_TIMEOUT))
 		return;
+	st->outlier_counted = true;
 	rs_proxy__stream_upstream_failed(st, RS_RFLAG_UT, 504, "upstream request timeout");
 }
 
@@ -745,17 +780,17 @@ static void redirect(struct rs_stream *st, const struct rs_vs_redirect *rd, cons
 
 	n = snprintf(loc, sizeof loc, "%s://%s", rd->scheme ? rd->scheme : "http",
 		     rd->authority ? rd->authority : host);
-	if (rd->port)
+	if (n >= 0 && (size_t)n < sizeof loc && rd->port)
 		n += snprintf(loc + n, sizeof loc - (size_t)n, ":%u", rd->port);
-	else if (!rd->authority && port != 80)
+	else if (n >= 0 && (size_t)n < sizeof loc && !rd->authority && port != 80)
 		n += snprintf(loc + n, sizeof loc - (size_t)n, ":%u", port);
-	if (rd->uri)
+	if (n >= 0 && (size_t)n < sizeof loc && rd->uri)
 		n += snprintf(loc + n, sizeof loc - (size_t)n, "%s%.*s", rd->uri,
 			      q && !strchr(rd->uri, '?') ? (int)(plen - (size_t)(q - path)) : 0,
 			      q ? q : "");
-	else
+	else if (n >= 0 && (size_t)n < sizeof loc)
 		n += snprintf(loc + n, sizeof loc - (size_t)n, "%.*s", (int)plen, path);
-	if ((size_t)n >= sizeof loc) {
+	if (n < 0 || (size_t)n >= sizeof loc) {
 		rs_proxy__stream_local_reply(st, RS_RFLAG_NONE, 503, "redirect too long");
 		return;
 	}
@@ -774,9 +809,10 @@ static int replace_value(struct rs_msg *m, struct rs_hdr *f, const char *v, size
 	return 0;
 }
 
-/* HTTPRewrite: the matched prefix of the path (the whole path for an exact
- * match; "/" otherwise, as Istio configures Envoy's prefix_rewrite) is
- * replaced by uri; authority replaces Host. */
+/* HTTPRewrite: the matched prefix of the path (the whole path, query
+ * excepted, for an exact or regex match; "/" without a uri match, as Istio
+ * configures Envoy's prefix_rewrite) is replaced by uri; authority replaces
+ * Host. */
 static int rewrite(struct rs_stream *st, const struct rs_vs_rewrite *rw,
 		   const struct rs_rmatch *matched)
 {
@@ -788,7 +824,8 @@ static int rewrite(struct rs_stream *st, const struct rs_vs_rewrite *rw,
 	if (rw->uri) {
 		if (matched && matched->uri.kind == RS_SM_PREFIX)
 			cut = matched->uri.len;
-		else if (matched && matched->uri.kind == RS_SM_EXACT)
+		else if (matched &&
+			 (matched->uri.kind == RS_SM_EXACT || matched->uri.kind == RS_SM_REGEX))
 			cut = q ? (size_t)(q - p) : plen;
 		if (cut > plen || (cut == 1 && (!plen || p[0] != '/')))
 			cut = 0;
@@ -850,10 +887,20 @@ static int apply_route(struct rs_stream *st, const struct rs_router_host *e, con
 		return -1;
 	st->route = tr;
 	r = tr->r->src;
+	/* Faults in Envoy's order: the delay, then the abort. Only a request
+	 * whose body is complete is held (bodies are streamed, not kept). */
+	if (r->fault.delay_set && st->req.body == RS_BODY_NONE &&
+	    percent_hit(st, &r->fault.delay_percentage))
+		st->delay_ns = r->fault.fixed_delay_ns;
 	if (r->fault.abort_set && percent_hit(st, &r->fault.abort_percentage)) {
-		rs_proxy__stream_local_reply(st, RS_RFLAG_FI, (int)r->fault.abort_http_status,
-					     "fault filter abort");
-		return -2;
+		if (st->delay_ns) {
+			st->abort_status = (int)r->fault.abort_http_status;
+		} else {
+			rs_proxy__stream_local_reply(st, RS_RFLAG_FI,
+						     (int)r->fault.abort_http_status,
+						     "fault filter abort");
+			return -2;
+		}
 	}
 	if (r->direct_response.set) {
 		synthetic(st, (int)r->direct_response.status, r->direct_response.body,
@@ -979,14 +1026,11 @@ void rs_proxy__stream_request_head(struct rs_stream *st)
 		return;
 	}
 	st->cluster = &st->snap->clusters.v[idx];
-	/* HTTPFaultInjection.delay: the request waits before it goes on (one
-	 * whose body is still to come goes at once: it would have nowhere to
-	 * wait, bodies being streamed). */
-	if (st->route && st->route->r->src->fault.delay_set && st->req.body == RS_BODY_NONE &&
-	    percent_hit(st, &st->route->r->src->fault.delay_percentage)) {
+	/* HTTPFaultInjection.delay (decided in apply_route): the request
+	 * waits before it goes on. */
+	if (st->delay_ns) {
 		st->delayed = true;
-		rs_timer_arm(&w->loop.timers, &st->backoff,
-			     w->loop.now + st->route->r->src->fault.fixed_delay_ns);
+		rs_timer_arm(&w->loop.timers, &st->backoff, w->loop.now + st->delay_ns);
 		return;
 	}
 	if (dispatch(st) == 0 && expect_continue && m->body != RS_BODY_NONE)
@@ -1111,9 +1155,14 @@ void rs_proxy__stream_upstream_failed(struct rs_stream *st, enum rs_rflag flag, 
 {
 	if (flag == RS_RFLAG_UC && retry_on_fresh_connection(st))
 		return;
-	if (flag == RS_RFLAG_UF || flag == RS_RFLAG_UC || flag == RS_RFLAG_UPE ||
-	    flag == RS_RFLAG_UT)
+	/* Only a try that reached an endpoint counts against it, and once: a
+	 * request still waiting for a connection, or between tries, has
+	 * nothing in flight to blame. */
+	if (st->us && !st->outlier_counted &&
+	    (flag == RS_RFLAG_UF || flag == RS_RFLAG_UC || flag == RS_RFLAG_UPE ||
+	     flag == RS_RFLAG_UT))
 		outlier_record(st, flag == RS_RFLAG_UT ? 504 : 503);
+	st->outlier_counted = false;
 	/* The route timeout covers every try: it is never retried. */
 	if ((flag == RS_RFLAG_UF && try_again(st, TRY_CONNECT_FAILURE)) ||
 	    ((flag == RS_RFLAG_UC || flag == RS_RFLAG_UPE) && try_again(st, TRY_RESET)))

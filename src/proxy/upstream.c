@@ -473,7 +473,8 @@ void rs_proxy__us_release(struct rs_us *us, bool reusable)
 	    (us->c.flags & RS_CONN_EOF) || us->pend.len > us->pend.off || us->c.out.bytes ||
 	    pool->nidle >= POOL_MAX_IDLE ||
 	    (us->max_requests && us->nrequests >= us->max_requests) ||
-	    (us->cb && atomic_load_explicit(&us->cb->waiting, memory_order_relaxed))) {
+	    (us->cb && atomic_load_explicit(&us->cb->waiting, memory_order_relaxed) &&
+	     !rs_proxy__stream_waits_here(us->w, us->cb))) {
 		rs_conn_close(&us->c);
 		return;
 	}
@@ -569,6 +570,19 @@ int rs_proxy__us_mirror(struct rs_worker *w, const struct rs_endpoint *ep, const
 out:
 	rs_msg_free(&m);
 	return ret;
+}
+
+void rs_proxy__us_shed_idle(struct rs_worker *w)
+{
+	for (struct rs_pool *p = w->pools; p; p = p->next) {
+		for (struct rs_us *us = p->idle, *next; us; us = next) {
+			next = us->next;
+			if (us->cb && atomic_load_explicit(&us->cb->waiting, memory_order_relaxed)) {
+				pool_unlink(us);
+				rs_conn_close(&us->c);
+			}
+		}
+	}
 }
 
 void rs_proxy__us_sweep(struct rs_worker *w)

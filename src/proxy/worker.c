@@ -119,6 +119,8 @@ static void after_batch(struct rs_loop *l, void *arg)
 	struct rs_worker *w = arg;
 
 	quiesce(w);
+	if (atomic_load_explicit(&w->shared->cb_waiting, memory_order_relaxed))
+		rs_proxy__us_shed_idle(w);
 	if (w->draining && !w->ds_list && w->lsn.fd < 0 && w->loop.nslots - w->loop.nfree <= 1) {
 		/* Only the wake read is left registered: every connection, upstream
 		 * ones included, has completed its close. */

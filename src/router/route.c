@@ -98,6 +98,13 @@ void rs_router__route_free(struct rs_route *r)
 	memset(r, 0, sizeof *r);
 }
 
+void rs_retry_default(struct rs_retry_policy *p)
+{
+	memset(p, 0, sizeof *p);
+	p->retries = 2;
+	rs_retry_parse(p, "connect-failure,refused-stream,unavailable,cancelled,503");
+}
+
 void rs_retry_parse(struct rs_retry_policy *p, const char *retry_on)
 {
 	static const struct {
@@ -150,7 +157,9 @@ int rs_router__route_compile(struct rs_route *r, const struct rs_vs_http_route *
 {
 	memset(r, 0, sizeof *r);
 	r->src = src;
-	if (src->retries.set) {
+	if (!src->retries.set) {
+		rs_retry_default(&r->retry);
+	} else {
 		r->retry.retries = src->retries.attempts;
 		r->retry.per_try_ns = src->retries.per_try_timeout.set ? src->retries.per_try_timeout.ns : 0;
 		/* Istio's default retryOn (and its retriable code, 503) when

@@ -141,10 +141,13 @@ void rs_cb_release(struct rs_cluster_state *s, enum rs_cb_kind k, unsigned shard
 	l = &s->local[shard];
 	l->used[k]--;
 	l->tokens[k]++;
-	/* Keep a batch for the next requests, unless the pool is dry (or the
-	 * limit gone): near the limit every token goes back, so no shard
-	 * starves another. */
-	keep = limit != RS_CB_UNLIMITED && atomic_load_explicit(&s->pool[k], memory_order_relaxed) > 0
+	/* Keep a batch for the next requests only while the pool could still
+	 * give every shard one (and the limit stands): near the limit, and for
+	 * small limits always, every token goes back, so no shard starves
+	 * another. */
+	keep = limit != RS_CB_UNLIMITED &&
+			       atomic_load_explicit(&s->pool[k], memory_order_relaxed) >=
+				   batch(s, limit) * (int64_t)s->nshards
 		   ? batch(s, limit)
 		   : 0;
 	if ((int64_t)l->tokens[k] > keep) {

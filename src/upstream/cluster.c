@@ -128,14 +128,15 @@ static const struct rs_port_traffic_policy *port_level(const struct rs_traffic_p
 	return NULL;
 }
 
-/* Istio's precedence for each part of a traffic policy: the subset's
- * port-level settings, the subset's, the rule's port-level, the rule's. */
+/* Istio's precedence for each part of a traffic policy: a level's
+ * port-level entry for the port, when there is one, replaces that level's
+ * policy whole (what it leaves unset is the default, not inherited); then
+ * the subset's part wins over the rule's, part by part. */
+#define LEVEL(top, port, field)                                                             \
+	((port) ? ((port)->field.set ? &(port)->field : NULL)                               \
+		: ((top) && (top)->field.set ? &(top)->field : NULL))
 #define POLICY(field)                                                                       \
-	(sp && sp->field.set	 ? &sp->field                                               \
-	 : sub && sub->field.set ? &sub->field                                              \
-	 : dp && dp->field.set	 ? &dp->field                                               \
-	 : dr && dr->field.set	 ? &dr->field                                               \
-				 : NULL)
+	(LEVEL(sub, sp, field) ? LEVEL(sub, sp, field) : LEVEL(dr, dp, field))
 
 static void set_policy(struct rs_cluster *c, const struct rs_traffic_policy *dr,
 		       const struct rs_traffic_policy *sub)

@@ -32,28 +32,33 @@ uint64_t rs_lb_hash(const char *p, size_t n)
 
 static uint32_t below(uint64_t *rng, size_t n)
 {
+	/* Multiply-shift: a uniform number below n without a division. */
 	return (uint32_t)(((unsigned __int128)rs_rng_next(rng) * n) >> 64);
 }
 
-/* i is ejected: the next endpoint that is not, unless too few are healthy
- * (Envoy's panic threshold, Istio's minHealthPercent) or none is: then i. */
+static uint32_t below(uint64_t *rng, size_t n);
+
+/* i is ejected: one of the healthy endpoints, at random, so that they share
+ * its traffic evenly; i itself when fewer than minHealthPercent are healthy
+ * (Envoy's panic mode); UINT32_MAX when none is and panic mode is off
+ * (minHealthPercent 0, Istio's default): no healthy upstream. */
 static uint32_t skip_ejected(const struct rs_cluster *c, const struct rs_lb_ctx *ctx, uint32_t i)
 {
-	size_t n = c->neps, healthy = 0;
-	uint32_t first = UINT32_MAX;
+	size_t n = c->neps, healthy = 0, nth;
 
-	for (size_t k = 1; k <= n; k++) {
-		uint32_t j = (uint32_t)((i + k) % n);
-
-		if (atomic_load_explicit(&ctx->eject[j].until_ns, memory_order_relaxed) <= ctx->now) {
-			healthy++;
-			if (first == UINT32_MAX)
-				first = j;
-		}
-	}
-	if (!healthy || healthy * 100 < (size_t)ctx->min_health_pct * n)
+	for (size_t j = 0; j < n; j++)
+		healthy += atomic_load_explicit(&ctx->eject[j].until_ns, memory_order_relaxed) <=
+			   ctx->now;
+	if (healthy * 100 < (size_t)ctx->min_health_pct * n)
 		return i;
-	return first;
+	if (!healthy)
+		return UINT32_MAX;
+	nth = below(ctx->rng, healthy);
+	for (size_t j = 0; j < n; j++)
+		if (atomic_load_explicit(&ctx->eject[j].until_ns, memory_order_relaxed) <= ctx->now &&
+		    nth-- == 0)
+			return (uint32_t)j;
+	return i;
 }
 
 const struct rs_endpoint *rs_lb_pick(const struct rs_cluster *c, struct rs_lb_ctx *ctx,
@@ -101,14 +106,25 @@ const struct rs_endpoint *rs_lb_pick(const struct rs_cluster *c, struct rs_lb_ct
 					hi = mid;
 			}
 			i = c->table[lo == c->table_len ? 0 : lo];
+			/* A retry moves on along the ring to another endpoint. */
+			for (size_t k = 1; &c->eps[i] == ctx->avoid && n > 1; k++)
+				i = c->table[(lo + k) % c->table_len];
 		}
 		break;
 	case RS_LB_KIND_MAGLEV:
-		i = ctx->has_hash ? c->table[ctx->hash % c->table_len] : below(ctx->rng, n);
+		if (!ctx->has_hash) {
+			i = below(ctx->rng, n);
+			break;
+		}
+		i = c->table[ctx->hash % c->table_len];
+		for (size_t k = 1; &c->eps[i] == ctx->avoid && n > 1; k++)
+			i = c->table[(ctx->hash + k) % c->table_len];
 		break;
 	}
 	if (ctx->eject && atomic_load_explicit(&ctx->eject[i].until_ns, memory_order_relaxed) > ctx->now)
 		i = skip_ejected(c, ctx, i);
+	if (i == UINT32_MAX)
+		return NULL;
 	*idx = i;
 	return &c->eps[i];
 }
