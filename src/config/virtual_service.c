@@ -68,7 +68,8 @@ static const char *const retries_fields[] = {"attempts",
                                              "retryIgnorePreviousHosts",
                                              "backoff",
                                              NULL};
-static const char *const retries_not_implemented[] = {"retryIgnorePreviousHosts", "backoff", NULL};
+static const char *const retries_not_implemented[] = {"retryIgnorePreviousHosts", "backoff",
+                                                       "retryRemoteLocalities", NULL};
 static const char *const fault_fields[] = {"delay", "abort", NULL};
 static const char *const delay_fields[] = {"fixedDelay", "percentage", "percent", NULL};
 static const char *const delay_not_implemented[] = {"percent", NULL};

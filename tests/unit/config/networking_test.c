@@ -16,6 +16,11 @@
 #include "ringside/config.h"
 #include "harness.h"
 
+/* full.yaml sets every field; the one the data path does not act on is named. */
+#define FULL_WARNINGS                                                                              \
+	"data/networking/full.yaml:62:7: VirtualService/prod/shop: warning: field "                \
+	"'spec.http[0].retries.retryRemoteLocalities' is not implemented yet; ignored\n"
+
 #define SEC  1000000000ull
 #define MSEC 1000000ull
 
@@ -223,7 +228,7 @@ static void test_full_virtual_service(void **state)
 	(void)state;
 	LOAD(&l, "data/networking/full.yaml");
 	assert_int_equal(l.rc, 0);
-	assert_string_equal(l.out, "");
+	assert_string_equal(l.out, FULL_WARNINGS);
 	assert_int_equal(l.cfg->n_virtual_services, 1);
 	vs = &l.cfg->virtual_services[0];
 	assert_int_equal(vs->nhosts, 3);
@@ -310,7 +315,7 @@ static void test_full_destination_rule(void **state)
 
 	(void)state;
 	LOAD(&l, "data/networking/full.yaml");
-	assert_string_equal(l.out, "");
+	assert_string_equal(l.out, FULL_WARNINGS);
 	assert_int_equal(l.cfg->n_destination_rules, 1);
 	dr = &l.cfg->destination_rules[0];
 	assert_string_equal(dr->host_fqdn, "shop.prod.svc.cluster.local");
