@@ -8,17 +8,8 @@ import time
 import httpx
 import pytest
 
-import origin as origin_mod
 from conftest import http_client
-from test_routing import proxy_with, service
-
-
-@pytest.fixture
-def origins():
-    os_ = [origin_mod.Origin().start() for _ in range(3)]
-    yield os_
-    for o in os_:
-        o.stop()
+from test_routing import origins, proxy_with, service  # noqa: F401 (origins is a fixture)
 
 
 def rule(lb):
@@ -64,21 +55,26 @@ def test_random_spreads(make_proxy, tmp_path, origins):
     assert all(390 <= x <= 610 for x in c), c
 
 
-def test_least_request_avoids_a_slow_endpoint(make_proxy, tmp_path, origins):
-    origins[0].force_delay = 0.2
-    p = lb_proxy(make_proxy, tmp_path, origins, "simple: LEAST_REQUEST")
-    stop = time.monotonic() + 3.0
+def drive(p, tag, seconds, nclients=6):
+    """nclients keep-alive clients send requests for seconds."""
+    stop = time.monotonic() + seconds
 
     def client():
         with httpx.Client(timeout=10.0) as c:
             while time.monotonic() < stop:
-                assert c.get(p.url("/echo"), headers={"Host": "lb", "x-tag": "lr"}).status_code == 200
+                assert c.get(p.url("/echo"), headers={"Host": "lb", "x-tag": tag}).status_code == 200
 
-    threads = [threading.Thread(target=client) for _ in range(6)]
+    threads = [threading.Thread(target=client) for _ in range(nclients)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(20)
+
+
+def test_least_request_avoids_a_slow_endpoint(make_proxy, tmp_path, origins):
+    origins[0].force_delay = 0.2
+    p = lb_proxy(make_proxy, tmp_path, origins, "simple: LEAST_REQUEST")
+    drive(p, "lr", 3.0)
     c = counts(origins, "lr")
     # Round robin would give the slow one a third; two choices by requests
     # in flight send it far less.
@@ -89,18 +85,7 @@ def test_default_is_least_request(make_proxy, tmp_path, origins):
     origins[0].force_delay = 0.2
     eps = [(o, {"version": "v1"}) for o in origins]
     p = proxy_with(make_proxy, tmp_path, service("lb", "lb.default.svc.cluster.local", eps))
-    stop = time.monotonic() + 2.0
-
-    def client():
-        with httpx.Client(timeout=10.0) as c:
-            while time.monotonic() < stop:
-                c.get(p.url("/echo"), headers={"Host": "lb", "x-tag": "default"})
-
-    threads = [threading.Thread(target=client) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(20)
+    drive(p, "default", 2.0)
     c = counts(origins, "default")
     assert c[0] / sum(c) < 0.15, c
 
