@@ -240,6 +240,7 @@ struct rs_us {
 	struct rs_cluster_state *cb; /* borrowed: the budget of a connection token, or NULL */
 	uint32_t nrequests;    /* requests started on this connection */
 	uint32_t max_requests; /* maxRequestsPerConnection of the cluster that opened it; 0: none */
+	uint64_t idle_timeout_ns; /* http.idleTimeout of that cluster, else --upstream-idle-timeout */
 	const char *exec_base;
 	char prev_last;
 	bool in_field;

@@ -407,9 +407,25 @@ struct rs_us *rs_proxy__us_take_idle(struct rs_worker *w, const struct rs_endpoi
 	return NULL;
 }
 
+/* ConnectionPoolSettings.TCPSettings.TcpKeepalive: SO_KEEPALIVE with the
+ * probes, time and interval given (the system's for what is not). */
+static void keepalive(int fd, const struct rs_tcp_keepalive *k)
+{
+	int on = 1, v;
+
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+	if (k->probes.set && (v = (int)k->probes.v) > 0)
+		setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &v, sizeof v);
+	if (k->time.set && (v = (int)(k->time.ns / 1000000000ull)) > 0)
+		setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &v, sizeof v);
+	if (k->interval.set && (v = (int)(k->interval.ns / 1000000000ull)) > 0)
+		setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &v, sizeof v);
+}
+
 struct rs_us *rs_proxy__us_open(struct rs_worker *w, const struct rs_endpoint *ep,
 				struct rs_stream *st, struct rs_cluster_state *cb)
 {
+	const struct rs_conn_pool *pc = st->cluster ? st->cluster->pool_cfg : NULL;
 	struct rs_pool *pool = pool_for(w, ep);
 	uint64_t timeout = st->cluster && st->cluster->connect_timeout_ns
 				   ? st->cluster->connect_timeout_ns
@@ -423,6 +439,8 @@ struct rs_us *rs_proxy__us_open(struct rs_worker *w, const struct rs_endpoint *e
 	if (fd < 0)
 		return NULL;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	if (pc && pc->tcp_keepalive.set)
+		keepalive(fd, &pc->tcp_keepalive);
 	us = calloc(1, sizeof *us);
 	if (!us || rs_conn_init(&us->c, &w->loop, fd, &us_cbs) < 0) {
 		free(us);
@@ -432,6 +450,8 @@ struct rs_us *rs_proxy__us_open(struct rs_worker *w, const struct rs_endpoint *e
 	us->w = w;
 	us->pool = pool;
 	us->cb = cb;
+	us->idle_timeout_ns = pc && pc->idle_timeout.set ? pc->idle_timeout.ns
+							 : w->opts->upstream_idle_timeout_ns;
 	us->max_requests = st->cluster ? st->cluster->max_requests_per_connection : 0;
 	rs_stat_inc(w->stats, RS_C_US_CX_TOTAL);
 	rs_stat_inc(w->stats, RS_C_US_CX_ACTIVE);
@@ -587,8 +607,6 @@ void rs_proxy__us_shed_idle(struct rs_worker *w)
 
 void rs_proxy__us_sweep(struct rs_worker *w)
 {
-	uint64_t limit = w->opts->upstream_idle_timeout_ns;
-
 	for (struct rs_us *us = w->shadows; us; us = us->next)
 		if (w->loop.now - us->shadow_since >= SHADOW_MAX_NS && !rs_conn_closing(&us->c))
 			rs_conn_close(&us->c);
@@ -598,7 +616,7 @@ void rs_proxy__us_sweep(struct rs_worker *w)
 
 		for (; us; us = next) {
 			next = us->next;
-			if (limit && w->loop.now - us->idle_since >= limit) {
+			if (us->idle_timeout_ns && w->loop.now - us->idle_since >= us->idle_timeout_ns) {
 				pool_unlink(us);
 				rs_conn_close(&us->c);
 			}

@@ -664,3 +664,28 @@ def test_fault_delay_then_abort(actions):
     r = get(p, "actions", "/late-abort")
     assert r.status_code == 418 and time.monotonic() - t0 > 0.28
     assert a.requests_since(mark) == []
+
+
+def test_idle_timeout_closes_pooled_connections(make_proxy, tmp_path, origins):
+    o = origins[0]
+    p = proxy_with(make_proxy, tmp_path, service("pool", "pool.default.svc.cluster.local", [(o, {"v": "1"})]), pool_rule("http: {idleTimeout: 1s}"))
+    assert get(p, "pool", "/echo").status_code == 200
+    (conn,) = o.conns
+    # Swept once a second: closed within two.
+    assert conn.closed.wait(3.5)
+
+
+def test_tcp_keepalive_on_upstream_connections(make_proxy, tmp_path, origins):
+    import shutil
+    import subprocess
+
+    if not shutil.which("ss"):
+        pytest.skip("ss (iproute2) is not installed")
+    o = origins[0]
+    p = proxy_with(
+        make_proxy, tmp_path, service("pool", "pool.default.svc.cluster.local", [(o, {"v": "1"})]), pool_rule("tcp: {tcpKeepalive: {time: 7s, interval: 3s, probes: 4}}")
+    )
+    assert get(p, "pool", "/echo").status_code == 200
+    out = subprocess.run(["ss", "-tnoH", "state", "established", "dst", "127.0.0.1:%d" % o.port], capture_output=True, text=True).stdout
+    # The proxy's side of the pooled connection runs the keepalive timer.
+    assert "timer:(keepalive" in out, out
