@@ -120,6 +120,9 @@ struct rs_router_host {
 	const struct rs_virtual_service *vs; /* borrowed; NULL: none applies */
 	struct rs_route_table *tables; /* owns: one per port, then port 0 */
 	uint32_t ntables;
+	/* A short name (`reviews`, `reviews.ns`, `reviews.ns.svc`): host is
+	 * owned, and the entry stands for alias_of. */
+	const struct rs_router_host *alias_of;
 };
 
 struct rs_router {

@@ -211,6 +211,68 @@ static size_t vs_only_hosts(struct rs_router *r, const struct rs_config *cfg, bo
 	return n;
 }
 
+static int add_alias(struct rs_router *r, const struct rs_router_host *e, const char *name,
+		     size_t len)
+{
+	char *a = strndup(name, len);
+	uint32_t h;
+	struct rs_router_host *slot;
+
+	if (!a)
+		return -ENOMEM;
+	h = hash_host(a);
+	slot = slot_for(r, a, h);
+	if (slot->host) {
+		free(a); /* a real host, or an alias already, has the name */
+		return 0;
+	}
+	slot->host = a;
+	slot->hash = h;
+	slot->alias_of = e;
+	return 0;
+}
+
+/* The names Kubernetes' DNS search path resolves to each host of the form
+ * NAME.NS.svc.cluster.local (as a pod of namespace ns looks them up):
+ * NAME.NS.svc, NAME.NS, and NAME when NS is ns, indexed once so that a
+ * lookup is one probe. */
+static int add_aliases(struct rs_router *r, const char *ns)
+{
+	static const char suffix[] = ".svc.cluster.local";
+	size_t sl = sizeof suffix - 1, nsl = strlen(ns);
+	uint32_t n = r->mask + 1;
+	const struct rs_router_host **hosts = calloc(n, sizeof *hosts);
+
+	if (!hosts)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < n; i++)
+		hosts[i] = r->slots[i].host && !r->slots[i].alias_of ? &r->slots[i] : NULL;
+	for (uint32_t i = 0; i < n; i++) {
+		const struct rs_router_host *e = hosts[i];
+		const char *dot;
+		size_t hl, pl;
+
+		if (!e)
+			continue;
+		hl = strlen(e->host);
+		if (hl <= sl || strcmp(e->host + hl - sl, suffix) != 0)
+			continue;
+		pl = hl - sl; /* NAME.NS */
+		dot = memchr(e->host, '.', pl);
+		if (add_alias(r, e, e->host, pl + 4) < 0 || /* NAME.NS.svc */
+		    (dot && !memchr(dot + 1, '.', pl - (size_t)(dot + 1 - e->host)) &&
+		     (add_alias(r, e, e->host, pl) < 0 ||
+		      ((size_t)(pl - (size_t)(dot + 1 - e->host)) == nsl &&
+		       memcmp(dot + 1, ns, nsl) == 0 &&
+		       add_alias(r, e, e->host, (size_t)(dot - e->host)) < 0)))) {
+			free(hosts);
+			return -ENOMEM;
+		}
+	}
+	free(hosts);
+	return 0;
+}
+
 int rs_router_init(struct rs_router *r, const struct rs_clusters *cs,
 		   const struct rs_config *cfg, const struct rs_identity *id)
 {
@@ -219,7 +281,8 @@ int rs_router_init(struct rs_router *r, const struct rs_clusters *cs,
 	memset(r, 0, sizeof *r);
 	r->clusters = cs;
 	r->cfg = cfg;
-	while (cap < (cs->n + (cfg ? vs_only_hosts(r, cfg, false) : 0)) * 2)
+	/* Up to three short names a host, plus the hosts: load under a half. */
+	while (cap < (cs->n + (cfg ? vs_only_hosts(r, cfg, false) : 0)) * 8)
 		cap *= 2;
 	r->mask = cap - 1;
 	r->ns = strdup(id->ns);
@@ -264,7 +327,7 @@ int rs_router_init(struct rs_router *r, const struct rs_clusters *cs,
 				e->default_idx = e->cluster[k];
 	}
 	if (!cfg)
-		return 0;
+		return add_aliases(r, id->ns) < 0 ? (rs_router_free(r), -ENOMEM) : 0;
 	r->vs_routes = calloc(cfg->n_virtual_services ? cfg->n_virtual_services : 1,
 			      sizeof *r->vs_routes);
 	if (!r->vs_routes)
@@ -273,6 +336,8 @@ int rs_router_init(struct rs_router *r, const struct rs_clusters *cs,
 	for (uint32_t i = 0; i <= r->mask; i++)
 		if (r->slots[i].host && compile_host(r, &r->slots[i], id) < 0)
 			goto nomem;
+	if (add_aliases(r, id->ns) < 0)
+		goto nomem;
 	return 0;
 nomem:
 	rs_router_free(r);
@@ -283,6 +348,10 @@ void rs_router_free(struct rs_router *r)
 {
 	if (r->slots) {
 		for (uint32_t i = 0; i <= r->mask; i++) {
+			if (r->slots[i].alias_of) {
+				free((char *)r->slots[i].host);
+				continue;
+			}
 			free(r->slots[i].port);
 			free(r->slots[i].cluster);
 			for (uint32_t k = 0; k < r->slots[i].ntables; k++) {
@@ -312,7 +381,9 @@ const struct rs_router_host *rs_router_host(const struct rs_router *r, const cha
 {
 	const struct rs_router_host *e = slot_for(r, host, hash_host(host));
 
-	return e->host ? e : NULL;
+	if (!e->host)
+		return NULL;
+	return e->alias_of ? e->alias_of : e;
 }
 
 int rs_router_host_cluster(const struct rs_router_host *e, uint32_t port)
@@ -380,38 +451,12 @@ const struct rs_router_host *rs_router_lookup(const struct rs_router *r, const c
 					      uint32_t *port)
 {
 	const struct rs_router_host *e;
-	size_t hl, dots = 0;
-	char fq[300];
+	size_t hl;
 
 	if (!split_authority(authority, len, host, hostlen, &hl, port))
 		return NULL;
+	/* Short names were indexed with the hosts (add_aliases): one probe. */
 	e = rs_router_host(r, host);
-	if (!e) {
-		/* Kubernetes' search path, built without printf: this runs for
-		 * every request that names a service by its short name. */
-		static const char svc[] = ".svc.cluster.local", cl[] = ".cluster.local";
-		size_t nsl = strlen(r->ns), n = 0;
-
-		for (size_t i = 0; i < hl; i++)
-			dots += host[i] == '.';
-		if (hl + 1 + nsl + sizeof svc > sizeof fq)
-			return NULL;
-		memcpy(fq, host, hl);
-		n = hl;
-		if (dots == 0) {
-			fq[n++] = '.';
-			memcpy(fq + n, r->ns, nsl);
-			n += nsl;
-			memcpy(fq + n, svc, sizeof svc);
-		} else if (dots == 1) {
-			memcpy(fq + n, svc, sizeof svc);
-		} else if (hl > 4 && strcmp(host + hl - 4, ".svc") == 0) {
-			memcpy(fq + n, cl, sizeof cl);
-		} else {
-			return NULL;
-		}
-		e = rs_router_host(r, fq);
-	}
 	if (e && !*port)
 		*port = e->default_idx >= 0 ? r->clusters->v[e->default_idx].port : 80;
 	return e;
