@@ -131,6 +131,11 @@ struct rs_worker {
 	uint64_t rng[2];
 };
 
+/* Request body bytes a stream keeps so that it can send them again (a
+ * retry) or later (waiting for a connection, a fault delay): Envoy's
+ * default per-request buffer limit for retries is 64 KiB as well. */
+#define RS_REQ_KEEP_MAX (64 * 1024)
+
 /* Why a response did not come from the upstream, as Envoy's response flags. */
 enum rs_rflag {
 	RS_RFLAG_NONE,
@@ -184,6 +189,12 @@ struct rs_stream {
 	uint64_t delay_ns; /* the route's fault delay for this request, 0: none */
 	int abort_status;  /* the route's fault abort, after the delay; 0: none */
 	bool outlier_counted; /* this try's failure was counted already */
+	/* The request body kept so far, for another try or for a request
+	 * that waits (RS_REQ_KEEP_MAX at most); body_over: it did not fit. */
+	char *body;
+	uint32_t body_len;
+	uint32_t body_cap;
+	bool body_over;
 	struct rs_stream *wait_prev, *wait_next;
 };
 

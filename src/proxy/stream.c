@@ -235,15 +235,14 @@ static void unwait(struct rs_stream *st)
 }
 
 /* No connection can be had now: wait for one (http1MaxPendingRequests
- * allowing), else overflow. Only a request whose body is complete waits:
- * bodies are streamed, and one that arrives while waiting would have
- * nowhere to go. */
+ * allowing), else overflow. The body that arrives meanwhile is kept (up to
+ * RS_REQ_KEEP_MAX; past it the request overflows). */
 static bool wait_for_connection(struct rs_stream *st)
 {
 	struct rs_worker *w = st->w;
 	int r;
 
-	if (st->req.body != RS_BODY_NONE)
+	if (st->body_over)
 		return false;
 	r = rs_cb_acquire(cb_of(st), RS_CB_PENDING, w->id);
 	if (r == RS_CB_FULL)
@@ -274,6 +273,7 @@ static void arm_per_try(struct rs_stream *st);
 static void resume(struct rs_stream *st)
 {
 	if (rs_proxy__us_request_head(st->us, st) < 0 ||
+	    (st->body_len && rs_proxy__us_request_data(st->us, st, st->body, st->body_len) < 0) ||
 	    (st->req_done && rs_proxy__us_request_end(st->us, st) < 0)) {
 		rs_proxy__stream_upstream_failed(st, RS_RFLAG_NONE, 503, "out of memory");
 		return;
@@ -471,16 +471,16 @@ static bool retriable(const struct rs_retry_policy *p, enum try_outcome o, const
 
 /* Whether the try that ended with o is tried again: a policy that allows
  * another try and o, nothing of the response sent, and a request that can
- * be sent again (complete, without a body: bodies are not kept). Then the
- * current upstream is let go and the next try waits its back-off. */
+ * be sent again (complete, its body kept whole). Then the current upstream
+ * is let go and the next try waits its back-off. */
 static bool try_again(struct rs_stream *st, enum try_outcome o)
 {
 	const struct rs_retry_policy *p = retry_policy(st);
 	struct rs_worker *w = st->w;
 	uint64_t cap, wait;
 
-	if (!p || st->resp_started || st->local || !st->req_done ||
-	    st->req.body != RS_BODY_NONE || !retriable(p, o, &st->resp))
+	if (!p || st->resp_started || st->local || !st->req_done || st->body_over ||
+	    !retriable(p, o, &st->resp))
 		return false;
 	if (st->retries_done >= p->retries) {
 		st->rflag = RS_RFLAG_URX;
@@ -557,13 +557,8 @@ static void on_backoff(struct rs_timer *t)
 						 "headers. reset reason: connection failure");
 		return;
 	}
-	if (rs_proxy__us_request_head(st->us, st) < 0) {
-		rs_proxy__stream_upstream_failed(st, RS_RFLAG_NONE, 503, "out of memory");
-		return;
-	}
-	/* A timer, not a read, started this try: nothing else flushes. */
-	rs_conn_flush(&st->us->c);
-	arm_per_try(st);
+	/* A timer, not a read, started this try: resume flushes. */
+	resume(st);
 }
 
 static void on_per_try_timeout(struct rs_timer *t)
@@ -612,6 +607,7 @@ void rs_proxy__stream_free(struct rs_stream *st)
 	rs_timer_cancel(&st->w->loop.timers, &st->backoff);
 	drop_active(st);
 	unwait(st);
+	free(st->body);
 	if (st->cb_request)
 		rs_cb_release(cb_of(st), RS_CB_REQUESTS, st->w->id);
 	if (st->cb_retry)
@@ -887,10 +883,10 @@ static int apply_route(struct rs_stream *st, const struct rs_router_host *e, con
 		return -1;
 	st->route = tr;
 	r = tr->r->src;
-	/* Faults in Envoy's order: the delay, then the abort. Only a request
-	 * whose body is complete is held (bodies are streamed, not kept). */
-	if (r->fault.delay_set && st->req.body == RS_BODY_NONE &&
-	    percent_hit(st, &r->fault.delay_percentage))
+	/* Faults in Envoy's order: the delay, then the abort. The body that
+	 * arrives during the delay is kept (a request whose body overflows
+	 * what is kept is answered 503 then). */
+	if (r->fault.delay_set && percent_hit(st, &r->fault.delay_percentage))
 		st->delay_ns = r->fault.fixed_delay_ns;
 	if (r->fault.abort_set && percent_hit(st, &r->fault.abort_percentage)) {
 		if (st->delay_ns) {
@@ -973,11 +969,16 @@ static int dispatch(struct rs_stream *st)
 		resume(st);
 		return 0;
 	}
-	if (rs_proxy__us_request_head(st->us, st) < 0) {
+	/* Body kept during a fault delay goes after the head; what follows is
+	 * forwarded as it comes. */
+	if (rs_proxy__us_request_head(st->us, st) < 0 ||
+	    (st->body_len && rs_proxy__us_request_data(st->us, st, st->body, st->body_len) < 0)) {
 		rs_proxy__stream_local_reply(st, RS_RFLAG_NONE, 503, "out of memory");
 		return -1;
 	}
 	st->t_us_start = rs_now_ns();
+	if (st->delay_ns)
+		rs_conn_flush(&st->us->c); /* a timer, not a read, got here */
 	return 0;
 }
 
@@ -1037,12 +1038,52 @@ void rs_proxy__stream_request_head(struct rs_stream *st)
 		rs_proxy__ds_continue(st->ds, st);
 }
 
+/* Keeps request body bytes for another try or a later send; false when
+ * they no longer fit (the body is then dropped and body_over set). */
+static bool keep_body(struct rs_stream *st, const char *p, size_t n)
+{
+	char *v;
+
+	if (st->body_over)
+		return false;
+	if ((size_t)st->body_len + n > RS_REQ_KEEP_MAX)
+		goto over;
+	if ((size_t)st->body_len + n > st->body_cap) {
+		size_t cap = st->body_cap ? st->body_cap : 4096;
+
+		while (cap < (size_t)st->body_len + n)
+			cap *= 2;
+		v = realloc(st->body, cap);
+		if (!v)
+			goto over;
+		st->body = v;
+		st->body_cap = (uint32_t)cap;
+	}
+	memcpy(st->body + st->body_len, p, n);
+	st->body_len += (uint32_t)n;
+	return true;
+over:
+	free(st->body);
+	st->body = NULL;
+	st->body_len = st->body_cap = 0;
+	st->body_over = true;
+	return false;
+}
+
 void rs_proxy__stream_request_data(struct rs_stream *st, const char *p, size_t n)
 {
 	struct rs_us *us = st->us;
 	int ret;
 
-	if (!us || st->local)
+	if (st->local)
+		return;
+	if (!keep_body(st, p, n) && !us) {
+		/* Waiting (for a connection or a fault delay) with more body
+		 * than can be held. */
+		rs_proxy__stream_local_reply(st, RS_RFLAG_UO, 503, overflow_text);
+		return;
+	}
+	if (!us)
 		return;
 	ret = rs_proxy__us_request_data(us, st, p, n);
 	if (ret < 0) {

@@ -689,3 +689,53 @@ def test_tcp_keepalive_on_upstream_connections(make_proxy, tmp_path, origins):
     out = subprocess.run(["ss", "-tnoH", "state", "established", "dst", "127.0.0.1:%d" % o.port], capture_output=True, text=True).stdout
     # The proxy's side of the pooled connection runs the keepalive timer.
     assert "timer:(keepalive" in out, out
+
+
+def test_a_request_with_a_body_is_retried_whole(ratings, origins):
+    o = origins[0]
+    p = ratings(timeout="5s", per_try="2s")
+    body = b"x" * 30000 + b"end"
+    with http_client() as c:
+        r = c.post(p.url("/flaky?key=post&fail=1&code=503"), headers={"Host": "ratings"}, content=body)
+    assert r.status_code == 200 and r.text == "try 2\n"
+    tries = [q for q in o.requests if q.path == "/flaky"]
+    assert len(tries) == 2 and all(q.body == body for q in tries)
+
+
+def test_a_body_too_large_to_keep_is_not_retried(ratings, origins):
+    o = origins[0]
+    p = ratings(timeout="5s", per_try="2s")
+    with http_client() as c:
+        r = c.post(p.url("/flaky?key=big&fail=1&code=503"), headers={"Host": "ratings"}, content=b"y" * 100000)
+    assert r.status_code == 503 and o.flaky["big"] == 1
+
+
+def test_requests_with_bodies_wait_for_a_connection(make_proxy, tmp_path, origins):
+    slow = origins[0]
+    slow.force_delay = 0.4
+    p = proxy_with(make_proxy, tmp_path, service("pool", "pool.default.svc.cluster.local", [(slow, {"v": "1"})]), pool_rule("tcp: {maxConnections: 1}"))
+    results = []
+    start = threading.Barrier(3)
+
+    def one(i):
+        with http_client() as c:
+            start.wait()
+            r = c.post(p.url("/echo"), headers={"Host": "pool", "x-tag": "w%d" % i}, content=b"%d" % i * 5000)
+            results.append((r.status_code, r.json()["body_len"] if r.status_code == 200 else None))
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert sorted(results) == [(200, 5000)] * 3, results
+
+
+def test_fault_delay_keeps_the_body(actions):
+    p, a = actions
+    mark = a.mark()
+    with http_client() as c:
+        r = c.post(p.url("/delayed"), headers={"Host": "actions"}, content=b"z" * 20000)
+    assert r.headers.get("server") != "ringside"
+    (seen,) = a.requests_since(mark)
+    assert seen.body == b"z" * 20000
