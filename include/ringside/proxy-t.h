@@ -60,6 +60,7 @@ struct rs_snapshot {
 	struct rs_router router;
 	struct rs_selected selected; /* the policies and Sidecar for this workload */
 	struct rs_ejection *eject; /* owns: per endpoint (ep_base), shared by the shards */
+	uint64_t *outlier_next; /* owns: per cluster, the main thread's next interval tick */
 	unsigned nshards;
 	size_t shard_stride; /* bytes from one shard's part to the next */
 	unsigned char *shard_parts; /* owns; 64-byte aligned */

@@ -7,6 +7,10 @@
  * workload id (takes cfg, even on failure). */
 int rs_snapshot_build(struct rs_config *cfg, const struct rs_identity *id, uint64_t generation,
 		      unsigned nshards, struct rs_snapshot **out, struct rs_diags *diags);
+/* Main thread, at least once a second: outlierDetection.interval ticks
+ * (an endpoint that stayed in through one has its ejection multiplier
+ * lowered). */
+void rs_snapshot_outlier_tick(struct rs_snapshot *s, uint64_t now);
 /* Frees a snapshot (a void * for rs_rcu's free_obj). */
 void rs_snapshot_free(void *snapshot);
 

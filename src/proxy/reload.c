@@ -330,6 +330,8 @@ void rs_reloader_tick(struct rs_reloader *rl)
 	if (rl->due_ns && rl->due_ns <= rs_now_ns())
 		rs_reloader_reload(rl, "file change", false);
 	rs_rcu_reclaim(&rl->shared->rcu);
+	/* The snapshot in force; only its ejection slots are written here. */
+	rs_snapshot_outlier_tick(rs_rcu_current(&rl->shared->rcu), rs_now_ns());
 }
 
 static json_t *diags_json(const struct rs_diags *diags)

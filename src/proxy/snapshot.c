@@ -46,13 +46,39 @@ int rs_snapshot_build(struct rs_config *cfg, const struct rs_identity *id, uint6
 		goto fail;
 	memset(s->shard_parts, 0, stride * (nshards ? nshards : 1));
 	s->eject = calloc(s->clusters.neps_total ? s->clusters.neps_total : 1, sizeof *s->eject);
-	if (!s->eject)
+	s->outlier_next = calloc(s->clusters.n ? s->clusters.n : 1, sizeof *s->outlier_next);
+	if (!s->eject || !s->outlier_next)
 		goto fail;
 	*out = s;
 	return 0;
 fail:
 	rs_snapshot_free(s);
 	return ret;
+}
+
+void rs_snapshot_outlier_tick(struct rs_snapshot *s, uint64_t now)
+{
+	for (size_t i = 0; i < s->clusters.n; i++) {
+		const struct rs_cluster *c = &s->clusters.v[i];
+		const struct rs_outlier_detection *od = c->outlier_cfg;
+		uint64_t interval;
+
+		if (!od || now < s->outlier_next[i])
+			continue;
+		interval = od->interval.set && od->interval.ns ? od->interval.ns : 10000000000ull;
+		s->outlier_next[i] = now + interval;
+		/* Envoy: an endpoint that stayed in through an interval has its
+		 * ejection multiplier lowered by one. */
+		for (size_t e = 0; e < c->neps; e++) {
+			struct rs_ejection *x = &s->eject[c->ep_base + e];
+			uint32_t t = atomic_load_explicit(&x->times, memory_order_relaxed);
+
+			if (t && atomic_load_explicit(&x->until_ns, memory_order_relaxed) <= now)
+				atomic_compare_exchange_strong_explicit(&x->times, &t, t - 1,
+									memory_order_relaxed,
+									memory_order_relaxed);
+		}
+	}
 }
 
 void rs_snapshot_free(void *snapshot)
@@ -67,5 +93,6 @@ void rs_snapshot_free(void *snapshot)
 	rs_config_free(s->cfg);
 	free(s->shard_parts);
 	free(s->eject);
+	free(s->outlier_next);
 	free(s);
 }

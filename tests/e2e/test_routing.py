@@ -439,10 +439,13 @@ def test_retry_goes_to_another_endpoint(ratings, origins):
         assert get(p, "ratings", "/echo").status_code == 200
 
 
-def mission_04_copy(tmp_path, base="1s", max_pct=None):
+def mission_04_copy(tmp_path, base="1s", max_pct=None, interval=None):
     text = mission("04-reviews-circuit-breaking.yaml").read_text()
     assert "baseEjectionTime: 30s" in text and "maxEjectionPercent: 100" in text
     text = text.replace("baseEjectionTime: 30s", "baseEjectionTime: %s" % base)
+    if interval:
+        assert "interval: 30s" in text
+        text = text.replace("interval: 30s", "interval: %s" % interval)
     if max_pct is not None:
         text = text.replace("maxEjectionPercent: 100", "maxEjectionPercent: %d" % max_pct)
     p = tmp_path / "04-copy.yaml"
@@ -739,3 +742,27 @@ def test_fault_delay_keeps_the_body(actions):
     assert r.headers.get("server") != "ringside"
     (seen,) = a.requests_since(mark)
     assert seen.body == b"z" * 20000
+
+
+def test_mission_04_ejection_multiplier_decays_over_healthy_intervals(make_proxy, tmp_path, origins):
+    import time
+
+    bad = origins[0]
+    bad.force_status = 503
+    p = reviews_04(make_proxy, tmp_path, origins, interval="500ms")
+    with httpx.Client(timeout=10.0) as c:
+        def until_ejections(n):
+            for _ in range(400):
+                c.get(p.url("/echo"), headers={"Host": "reviews"})
+                if p.stderr_text().count("ejected for") >= n:
+                    return
+            raise AssertionError("no ejection %d" % n)
+
+        until_ejections(1)
+        assert "ejected for 1000 ms (ejection 1)" in p.stderr_text()
+        bad.force_status = None  # healthy again: back after 1 s, then intervals pass
+        time.sleep(2.5)
+        bad.force_status = 503
+        until_ejections(2)
+    # The multiplier went back down while it was healthy: 1 s again, not 2.
+    assert "ejected for 1000 ms (ejection 1)" in p.stderr_text().split("ejected for 1000 ms (ejection 1)", 1)[1]
