@@ -46,11 +46,11 @@ struct rs_us *rs_proxy__us_take_idle(struct rs_worker *w, const struct rs_endpoi
  * took a token of (given back when it closes), or NULL. */
 struct rs_us *rs_proxy__us_open(struct rs_worker *w, const struct rs_endpoint *ep,
 				struct rs_stream *st, struct rs_cluster_state *cb);
-/* Sends a copy of req (a request without a body) to ep on a connection of
- * its own, and drops what comes back (VirtualService mirror). 0, -EBUSY
- * (too many in flight on this shard) or another negative errno. */
+/* Sends a copy of req with its whole body (blen bytes) to ep on a
+ * connection of its own, and drops what comes back (VirtualService mirror).
+ * 0, -EBUSY (too many in flight on this shard) or another negative errno. */
 int rs_proxy__us_mirror(struct rs_worker *w, const struct rs_endpoint *ep,
-			const struct rs_msg *req);
+			const struct rs_msg *req, const char *body, size_t blen);
 /* Closes idle connections of clusters that have requests waiting. */
 void rs_proxy__us_shed_idle(struct rs_worker *w);
 /* Detaches the stream; a connection that can carry another request goes back

@@ -844,8 +844,8 @@ static int rewrite(struct rs_stream *st, const struct rs_vs_rewrite *rw,
 
 /* HTTPRoute.mirror: a copy of the request, as it goes upstream, to an
  * endpoint of the mirror's cluster, its answer dropped (mirrorPercentage,
- * 100 when unset). Only a request without a body is copied: bodies are
- * streamed, not kept. */
+ * 100 when unset). Sent once the request is complete, with its kept body;
+ * one whose body did not fit is not copied. */
 static void mirror(struct rs_stream *st, const struct rs_table_route *tr)
 {
 	const struct rs_vs_http_route *r = tr->r->src;
@@ -855,14 +855,14 @@ static void mirror(struct rs_stream *st, const struct rs_table_route *tr)
 	const struct rs_endpoint *ep;
 	uint32_t i;
 
-	if (!r->mirror_set || tr->mirror < 0 || st->req.body != RS_BODY_NONE ||
+	if (!r->mirror_set || tr->mirror < 0 || st->body_over || !st->req_done ||
 	    !percent_hit(st, &r->mirror_percentage))
 		return;
 	c = &s->clusters.v[tr->mirror];
 	ctx.rr = &rs_snap_shard(s, st->w->id)->rr[tr->mirror];
 	ctx.active = &rs_snap_shard(s, st->w->id)->rr[s->clusters.n + c->ep_base];
 	ep = rs_lb_pick(c, &ctx, &i);
-	if (ep && rs_proxy__us_mirror(st->w, ep, &st->req) < 0)
+	if (ep && rs_proxy__us_mirror(st->w, ep, &st->req, st->body, st->body_len) < 0)
 		rs_debug("mirror of %.*s to %s not sent", (int)st->req.path.value_len,
 			 st->req.buf + st->req.path.value_off, c->name);
 }
@@ -920,7 +920,6 @@ static int apply_route(struct rs_stream *st, const struct rs_router_host *e, con
 		rs_proxy__stream_local_reply(st, RS_RFLAG_NONE, 503, "out of memory");
 		return -2;
 	}
-	mirror(st, tr);
 	return r->nroute ? tr->cluster[st->dest] : -1;
 }
 
@@ -1097,6 +1096,8 @@ void rs_proxy__stream_request_end(struct rs_stream *st)
 	struct rs_us *us = st->us;
 	uint64_t t = st->route_timeout_ns;
 
+	if (st->route && !st->local)
+		mirror(st, st->route);
 	/* Waiting for a connection counts against the route timeout too. */
 	if (st->waiting && !st->delayed && t)
 		rs_timer_arm(&st->w->loop.timers, &st->timeout, st->w->loop.now + t);

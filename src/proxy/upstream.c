@@ -517,11 +517,12 @@ void rs_proxy__us_release(struct rs_us *us, bool reusable)
 /* Mirrored requests in flight per shard; more are not sent. */
 #define SHADOW_MAX 64
 
-int rs_proxy__us_mirror(struct rs_worker *w, const struct rs_endpoint *ep, const struct rs_msg *req)
+int rs_proxy__us_mirror(struct rs_worker *w, const struct rs_endpoint *ep, const struct rs_msg *req,
+			const char *body, size_t blen)
 {
 	struct rs_msg m;
 	struct rs_us *us;
-	char host[300];
+	char host[300], cl[24];
 	int fd, one = 1, ret = -ENOMEM;
 
 	if (w->nshadows >= SHADOW_MAX || w->draining)
@@ -538,10 +539,18 @@ int rs_proxy__us_mirror(struct rs_worker *w, const struct rs_endpoint *ep, const
 	for (uint32_t i = 0; i < req->nh; i++) {
 		const struct rs_hdr *h = &req->h[i];
 
-		if (!h->name_len || rs_hdr_name_is(req, h, "host", 4))
+		/* The body goes whole with a length of its own. */
+		if (!h->name_len || rs_hdr_name_is(req, h, "host", 4) ||
+		    rs_hdr_name_is(req, h, "content-length", 14))
 			continue;
 		if (rs_msg_add_header(&m, req->buf + h->name_off, h->name_len,
 				      req->buf + h->value_off, h->value_len) < 0)
+			goto out;
+	}
+	if (req->body != RS_BODY_NONE) {
+		m.body = RS_BODY_LENGTH;
+		if (rs_msg_add_header(&m, "content-length", 14, cl,
+				      (size_t)snprintf(cl, sizeof cl, "%zu", blen)) < 0)
 			goto out;
 	}
 	{
@@ -580,6 +589,8 @@ int rs_proxy__us_mirror(struct rs_worker *w, const struct rs_endpoint *ep, const
 	rs_stat_inc(w->stats, RS_C_US_CX_TOTAL);
 	rs_stat_inc(w->stats, RS_C_US_CX_ACTIVE);
 	ret = rs_h1_encode_request_head(&us->c.out, &w->loop.chunks, &m);
+	if (ret == 0 && blen)
+		ret = rs_conn_write(&us->c, body, blen);
 	if (ret < 0) {
 		rs_conn_close(&us->c);
 		goto out;

@@ -766,3 +766,15 @@ def test_mission_04_ejection_multiplier_decays_over_healthy_intervals(make_proxy
         until_ejections(2)
     # The multiplier went back down while it was healthy: 1 s again, not 2.
     assert "ejected for 1000 ms (ejection 1)" in p.stderr_text().split("ejected for 1000 ms (ejection 1)", 1)[1]
+
+
+def test_mirror_carries_the_body(actions, origins):
+    p, a = actions
+    shadow = origins[1]
+    body = b"m" * 12345
+    with http_client() as c:
+        r = c.post(p.url("/mirrored"), headers={"Host": "actions", "x-tag": "mb", "transfer-encoding": "chunked"}, content=iter([body[:5000], body[5000:]]))
+    assert r.headers.get("server") != "ringside"
+    got = shadow.wait_for(lambda: [q for q in shadow.requests if q.header("x-tag") == "mb" and q.body_complete])
+    assert got and got[0].body == body and got[0].header("content-length") == "12345"
+    assert [q.body for q in a.requests if q.header("x-tag") == "mb"] == [body]
