@@ -37,6 +37,13 @@ static inline uint64_t rs_rng_next(uint64_t s[2])
 	return s[1] + b;
 }
 
+/* A uniform number below n from a uniform 64-bit x (multiply-shift: no
+ * division, no modulo bias worth the name for n far below 2^64). */
+static inline uint64_t rs_uniform(uint64_t x, uint64_t n)
+{
+	return (uint64_t)(((unsigned __int128)x * n) >> 64);
+}
+
 /* --- time --- */
 uint64_t rs_now_ns(void);
 /* Parses "250ms", "10s", "5m", "1h", "1.5s", "100us"; 0 and a plain "0" mean

@@ -34,6 +34,27 @@ bool rs_msg_strip_hop_by_hop(struct rs_msg *m);
 bool rs_msg_only_chunked(const struct rs_msg *m);
 bool rs_hdr_name_is(const struct rs_msg *m, const struct rs_hdr *h, const char *name,
 		    size_t nlen);
+/* The value of parameter name (nlen bytes) in a query q (qlen bytes, after
+ * the '?'), as written, into *len; NULL when it is absent. Inline: route
+ * matching runs it per match block. */
+static inline const char *rs_query_param(const char *q, size_t qlen, const char *name,
+					 size_t nlen, size_t *len)
+{
+	const char *end = q + qlen;
+
+	while (q < end) {
+		const char *amp = (const char *)memchr(q, '&', (size_t)(end - q));
+		const char *stop = amp ? amp : end;
+		const char *eq = (const char *)memchr(q, '=', (size_t)(stop - q));
+
+		if ((size_t)((eq ? eq : stop) - q) == nlen && memcmp(q, name, nlen) == 0) {
+			*len = eq ? (size_t)(stop - eq - 1) : 0;
+			return eq ? eq + 1 : stop;
+		}
+		q = stop + 1;
+	}
+	return NULL;
+}
 /* True when a comma-separated header value holds token (case-insensitive). */
 bool rs_value_has_token(const char *v, size_t vlen, const char *token);
 const char *rs_status_reason(int status);

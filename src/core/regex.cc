@@ -10,7 +10,6 @@
 #include <cstdarg>
 #include <cstdint>
 #include <cstdio>
-#include <cstring>
 #include <new>
 #include <string>
 
@@ -21,9 +20,8 @@
 struct rs_regex {
 	re2::RE2 re;
 	/* Every string the regex can match lies in [min, max] (RE2's
-	 * PossibleMatchRange): a route's regex mostly sees values it cannot
-	 * match, and two comparisons turn most of them away before the
-	 * automaton runs. ranged false: no useful range. */
+	 * PossibleMatchRange), for rs_regex_range; ranged false: no useful
+	 * range. */
 	std::string min, max;
 	bool ranged;
 
@@ -32,14 +30,6 @@ struct rs_regex {
 	{
 	}
 };
-
-static int compare(const char *s, size_t len, const std::string &b)
-{
-	size_t n = len < b.size() ? len : b.size();
-	int c = std::memcmp(s, b.data(), n);
-
-	return c ? c : (len > b.size()) - (len < b.size());
-}
 
 /* RE2's default budget, which Envoy runs with too (it changes no option but
  * log_errors). It bounds the compiled program (two thirds of it) and the
@@ -101,8 +91,6 @@ extern "C" struct rs_regex *rs_regex_compile(const char *pattern, size_t len, ch
 
 extern "C" bool rs_regex_full_match(const struct rs_regex *re, const char *s, size_t len)
 {
-	if (re->ranged && (compare(s, len, re->min) < 0 || compare(s, len, re->max) > 0))
-		return false;
 	try {
 		return re2::RE2::FullMatch(re2::StringPiece(s, len), re->re);
 	} catch (...) {

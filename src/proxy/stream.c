@@ -16,9 +16,12 @@ static const char *const rflag_names[] = {
 	[RS_RFLAG_FI] = "FI",  [RS_RFLAG_URX] = "URX", [RS_RFLAG_UO] = "UO",
 };
 
-/* Envoy's answer when a circuit breaker is open. */
+/* Envoy's answers when a circuit breaker is open, and when no connection
+ * could be opened. */
 static const char overflow_text[] =
     "upstream connect error or disconnect/reset before headers. reset reason: overflow";
+static const char connect_failure_text[] = "upstream connect error or disconnect/reset before "
+					   "headers. reset reason: connection failure";
 
 
 /* A version 4 UUID (RFC 9562 §5.4), as Envoy generates x-request-id. */
@@ -51,26 +54,6 @@ static void on_timeout(struct rs_timer *t)
 }
 
 /* --- load balancing --- */
-
-/* The value of query parameter name in the request target, or NULL. */
-static const char *query_param(const struct rs_msg *m, const char *name, size_t *len)
-{
-	const char *p = m->buf + m->path.value_off, *end = p + m->path.value_len;
-	const char *q = memchr(p, '?', m->path.value_len);
-	size_t nlen = strlen(name);
-
-	for (q = q ? q + 1 : end; q < end;) {
-		const char *amp = memchr(q, '&', (size_t)(end - q)), *stop = amp ? amp : end;
-		const char *eq = memchr(q, '=', (size_t)(stop - q));
-
-		if ((size_t)((eq ? eq : stop) - q) == nlen && memcmp(q, name, nlen) == 0) {
-			*len = eq ? (size_t)(stop - eq - 1) : 0;
-			return eq ? eq + 1 : stop;
-		}
-		q = stop + 1;
-	}
-	return NULL;
-}
 
 /* The value of cookie name in the Cookie fields, or NULL. */
 static const char *cookie(const struct rs_msg *m, const char *name, size_t *len)
@@ -127,9 +110,16 @@ static bool hash_key(const struct rs_stream *st, uint64_t *out)
 		v = st->ds->peer_ip;
 		len = strlen(v);
 		break;
-	case RS_LB_HASH_QUERY_PARAM:
-		v = query_param(m, s->http_query_parameter_name, &len);
+	case RS_LB_HASH_QUERY_PARAM: {
+		const char *p = m->buf + m->path.value_off;
+		const char *q = memchr(p, '?', m->path.value_len);
+
+		v = q ? rs_query_param(q + 1, m->path.value_len - (size_t)(q + 1 - p),
+				       s->http_query_parameter_name,
+				       strlen(s->http_query_parameter_name), &len)
+		      : NULL;
 		break;
+	}
 	case RS_LB_HASH_NONE:
 		break;
 	}
@@ -301,9 +291,7 @@ static void on_kick(struct rs_timer *t)
 		unwait(st);
 		if (r < 0)
 			rs_proxy__stream_upstream_failed(st, RS_RFLAG_UF, 503,
-							 "upstream connect error or disconnect/reset "
-							 "before headers. reset reason: connection "
-							 "failure");
+							 connect_failure_text);
 		else
 			resume(st);
 	}
@@ -553,8 +541,7 @@ static void on_backoff(struct rs_timer *t)
 	}
 	if (ret < 0) {
 		rs_proxy__stream_upstream_failed(st, RS_RFLAG_UF, 503,
-						 "upstream connect error or disconnect/reset before "
-						 "headers. reset reason: connection failure");
+						 connect_failure_text);
 		return;
 	}
 	/* A timer, not a read, started this try: resume flushes. */
@@ -956,8 +943,7 @@ static int dispatch(struct rs_stream *st)
 	}
 	if (ret < 0) {
 		rs_proxy__stream_local_reply(st, RS_RFLAG_UF, 503,
-					     "upstream connect error or disconnect/reset before "
-					     "headers. reset reason: connection failure");
+					     connect_failure_text);
 		return -1;
 	}
 	if (st->req_done) {

@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "ringside/config.h"
+#include "ringside/core.h"
 #include "ringside/http.h"
 #include "ringside/regex.h"
 #include "ringside/router.h"
@@ -268,26 +269,6 @@ static const char *header_value(const struct rs_msg *m, const struct rs_nmatch *
 	return first;
 }
 
-/* The value of query parameter name in the target's query, or NULL. */
-static const char *query_value(const char *q, size_t qlen, const struct rs_nmatch *n,
-			       size_t *len)
-{
-	const char *end = q + qlen;
-
-	while (q < end) {
-		const char *amp = memchr(q, '&', (size_t)(end - q)), *stop = amp ? amp : end;
-		const char *eq = memchr(q, '=', (size_t)(stop - q));
-		const char *kend = eq ? eq : stop;
-
-		if ((size_t)(kend - q) == n->nlen && memcmp(q, n->name, n->nlen) == 0) {
-			*len = eq ? (size_t)(stop - eq - 1) : 0;
-			return eq ? eq + 1 : stop;
-		}
-		q = stop + 1;
-	}
-	return NULL;
-}
-
 /* What every block of every route reads of one request, found once. */
 struct view {
 	const struct rs_msg *m;
@@ -349,7 +330,9 @@ static bool block_matches(const struct rs_rmatch *b, const struct view *rq)
 	}
 	for (uint32_t i = 0; i < b->nquery; i++) {
 		size_t len = 0;
-		const char *v = q ? query_value(q + 1, plen - nq - 1, &b->query[i], &len) : NULL;
+		const char *v = q ? rs_query_param(q + 1, plen - nq - 1, b->query[i].name,
+						   b->query[i].nlen, &len)
+				  : NULL;
 
 		if (!v || !sm_matches(&b->query[i].m, v, len, false))
 			return false;
@@ -402,8 +385,7 @@ uint32_t rs_route_pick(const struct rs_table_route *tr, uint64_t x)
 
 	if (src->nroute <= 1 || !tr->r->total_weight)
 		return 0;
-	/* Multiply-shift: x in [0, 2^64) onto [0, total) without a division. */
-	at = (uint64_t)(((unsigned __int128)x * tr->r->total_weight) >> 64);
+	at = rs_uniform(x, tr->r->total_weight);
 	for (uint32_t i = 0; i < src->nroute; i++) {
 		if (at < src->route[i].weight)
 			return i;

@@ -32,8 +32,7 @@ uint64_t rs_lb_hash(const char *p, size_t n)
 
 static uint32_t below(uint64_t *rng, size_t n)
 {
-	/* Multiply-shift: a uniform number below n without a division. */
-	return (uint32_t)(((unsigned __int128)rs_rng_next(rng) * n) >> 64);
+	return (uint32_t)rs_uniform(rs_rng_next(rng), n);
 }
 
 static uint32_t below(uint64_t *rng, size_t n);
