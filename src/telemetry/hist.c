@@ -8,37 +8,6 @@ static inline uint64_t ld(const uint64_t *p)
 	return __atomic_load_n(p, __ATOMIC_RELAXED);
 }
 
-unsigned rs_hist_index(uint64_t v)
-{
-	unsigned e;
-
-	if (v < RS_HIST_SUB)
-		return (unsigned)v;
-	if (v >= (1ull << RS_HIST_MAX_BITS))
-		return RS_HIST_BUCKETS - 1;
-	e = 63u - (unsigned)__builtin_clzll(v); /* floor(log2 v) >= SUB_BITS */
-	return RS_HIST_SUB + (e - RS_HIST_SUB_BITS) * RS_HIST_SUB +
-	       (unsigned)((v >> (e - RS_HIST_SUB_BITS)) - RS_HIST_SUB);
-}
-
-uint64_t rs_hist_lower(unsigned idx)
-{
-	unsigned g, sub;
-
-	if (idx < RS_HIST_SUB)
-		return idx;
-	g = (idx - RS_HIST_SUB) / RS_HIST_SUB;
-	sub = (idx - RS_HIST_SUB) % RS_HIST_SUB;
-	return (uint64_t)(RS_HIST_SUB + sub) << g;
-}
-
-uint64_t rs_hist_upper(unsigned idx)
-{
-	if (idx < RS_HIST_SUB)
-		return idx;
-	return rs_hist_lower(idx) + (1ull << ((idx - RS_HIST_SUB) / RS_HIST_SUB)) - 1;
-}
-
 void rs_hist_record(struct rs_hist *h, uint64_t v)
 {
 	unsigned i = rs_hist_index(v);
@@ -62,30 +31,35 @@ void rs_hist_merge(struct rs_hist *dst, const struct rs_hist *src)
 		dst->max = m;
 }
 
-uint64_t rs_hist_quantile(const struct rs_hist *h, double q)
+uint64_t rs_loglin_quantile(const uint64_t *b, unsigned nb, unsigned sub, uint64_t max, double q)
 {
 	uint64_t total = 0, rank, seen = 0;
 
-	for (unsigned i = 0; i < RS_HIST_BUCKETS; i++)
-		total += h->b[i];
+	for (unsigned i = 0; i < nb; i++)
+		total += b[i];
 	if (total == 0)
 		return 0;
-	if (q <= 0)
-		q = 0;
 	if (q >= 1)
-		return h->max;
+		return max;
+	if (q < 0)
+		q = 0;
 	rank = (uint64_t)(q * (double)total);
 	if (rank >= total)
 		rank = total - 1;
-	for (unsigned i = 0; i < RS_HIST_BUCKETS; i++) {
-		seen += h->b[i];
+	for (unsigned i = 0; i < nb; i++) {
+		seen += b[i];
 		if (seen > rank) {
-			uint64_t u = rs_hist_upper(i);
+			uint64_t u = rs_loglin_upper(i, sub);
 
-			return u < h->max ? u : h->max;
+			return u < max ? u : max;
 		}
 	}
-	return h->max;
+	return max;
+}
+
+uint64_t rs_hist_quantile(const struct rs_hist *h, double q)
+{
+	return rs_loglin_quantile(h->b, RS_HIST_BUCKETS, RS_HIST_SUB_BITS, h->max, q);
 }
 
 /* Upper bounds in microseconds, 25 µs to 60 s: fine at the low end, where a

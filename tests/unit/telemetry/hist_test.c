@@ -25,35 +25,35 @@ static void test_small_values_exact(void **state)
 {
 	for (unsigned v = 0; v < RS_HIST_SUB; v++) {
 		assert_int_equal(rs_hist_index(v), v);
-		assert_int_equal(rs_hist_lower(v), v);
-		assert_int_equal(rs_hist_upper(v), v);
+		assert_int_equal(rs_loglin_lower(v, RS_HIST_SUB_BITS), v);
+		assert_int_equal(rs_loglin_upper(v, RS_HIST_SUB_BITS), v);
 	}
 	/* 32..63 are still one value per bucket. */
 	for (unsigned v = RS_HIST_SUB; v < 2 * RS_HIST_SUB; v++) {
 		unsigned i = rs_hist_index(v);
 
-		assert_int_equal(rs_hist_lower(i), v);
-		assert_int_equal(rs_hist_upper(i), v);
+		assert_int_equal(rs_loglin_lower(i, RS_HIST_SUB_BITS), v);
+		assert_int_equal(rs_loglin_upper(i, RS_HIST_SUB_BITS), v);
 	}
 }
 
 static void test_buckets_contiguous(void **state)
 {
-	assert_int_equal(rs_hist_lower(0), 0);
+	assert_int_equal(rs_loglin_lower(0, RS_HIST_SUB_BITS), 0);
 	for (unsigned i = 0; i < RS_HIST_BUCKETS; i++) {
-		uint64_t lo = rs_hist_lower(i), hi = rs_hist_upper(i);
+		uint64_t lo = rs_loglin_lower(i, RS_HIST_SUB_BITS), hi = rs_loglin_upper(i, RS_HIST_SUB_BITS);
 
 		assert_true(lo <= hi);
 		assert_int_equal(rs_hist_index(lo), i);
 		assert_int_equal(rs_hist_index(hi), i);
 		if (i + 1 < RS_HIST_BUCKETS)
-			assert_int_equal(rs_hist_lower(i + 1), hi + 1);
+			assert_int_equal(rs_loglin_lower(i + 1, RS_HIST_SUB_BITS), hi + 1);
 		/* Relative width at most 1/32 once buckets are wider than one. */
 		if (lo >= RS_HIST_SUB)
 			assert_true((hi - lo + 1) * RS_HIST_SUB <= lo);
 	}
 	/* The last bucket ends at 2^40 - 1; larger values are clamped into it. */
-	assert_int_equal(rs_hist_upper(RS_HIST_BUCKETS - 1), (1ull << RS_HIST_MAX_BITS) - 1);
+	assert_int_equal(rs_loglin_upper(RS_HIST_BUCKETS - 1, RS_HIST_SUB_BITS), (1ull << RS_HIST_MAX_BITS) - 1);
 	assert_int_equal(rs_hist_index(1ull << RS_HIST_MAX_BITS), RS_HIST_BUCKETS - 1);
 	assert_int_equal(rs_hist_index(UINT64_MAX), RS_HIST_BUCKETS - 1);
 }
@@ -65,14 +65,14 @@ static void test_every_value_maps_into_its_bucket(void **state)
 	for (uint64_t v = 0; v < (1u << 20); v++) {
 		unsigned i = rs_hist_index(v);
 
-		if (rs_hist_lower(i) > v || rs_hist_upper(i) < v)
+		if (rs_loglin_lower(i, RS_HIST_SUB_BITS) > v || rs_loglin_upper(i, RS_HIST_SUB_BITS) < v)
 			fail_msg("%llu in bucket %u [%llu, %llu]", (unsigned long long)v, i,
-				 (unsigned long long)rs_hist_lower(i),
-				 (unsigned long long)rs_hist_upper(i));
+				 (unsigned long long)rs_loglin_lower(i, RS_HIST_SUB_BITS),
+				 (unsigned long long)rs_loglin_upper(i, RS_HIST_SUB_BITS));
 	}
 	srand(1);
 	for (unsigned i = 0; i < RS_HIST_BUCKETS; i++) {
-		uint64_t lo = rs_hist_lower(i), hi = rs_hist_upper(i);
+		uint64_t lo = rs_loglin_lower(i, RS_HIST_SUB_BITS), hi = rs_loglin_upper(i, RS_HIST_SUB_BITS);
 
 		for (int k = 0; k < 64; k++) {
 			uint64_t r = ((uint64_t)rand() << 31) ^ (uint64_t)rand();
