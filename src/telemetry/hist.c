@@ -49,7 +49,8 @@ uint64_t rs_loglin_quantile(const uint64_t *b, unsigned nb, unsigned sub, uint64
 	for (unsigned i = 0; i < nb; i++) {
 		seen += b[i];
 		if (seen > rank) {
-			uint64_t u = rs_loglin_upper(i, sub);
+			/* The last bucket also holds everything above the range. */
+			uint64_t u = i == nb - 1 ? max : rs_loglin_upper(i, sub);
 
 			return u < max ? u : max;
 		}

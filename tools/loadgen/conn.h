@@ -47,6 +47,7 @@ struct lg_codec {
 	int (*input)(struct lg_conn *c, const uint8_t *p, size_t n);
 	int (*flush)(struct lg_conn *c); /* write what the codec has queued */
 	unsigned (*capacity)(const struct lg_conn *c); /* requests it can take now */
+	int (*eof)(struct lg_conn *c);   /* the peer closed: e.g. a body ending with the connection */
 	void (*close)(struct lg_conn *c, int err); /* fail what is outstanding */
 };
 
@@ -89,6 +90,9 @@ struct lg_conn {
 int lg_conn_write(struct lg_conn *c, const void *p, size_t n); /* through TLS when on */
 void lg_conn_done(struct lg_conn *c, struct lg_req *r, int status);
 void lg_conn_fail(struct lg_conn *c, struct lg_req *r, enum lg_error err);
+/* The server refused the request unprocessed (HTTP/2 REFUSED_STREAM, or a
+ * stream above a GOAWAY's last id): it is sent again, keeping its due time. */
+void lg_conn_refused(struct lg_conn *c, struct lg_req *r);
 const struct lg_opts *lg_conn_opts(const struct lg_conn *c);
 /* The request bytes for HTTP/1.1, built once. */
 void lg_conn_h1_request(const struct lg_conn *c, const uint8_t **p, size_t *n);

@@ -45,6 +45,10 @@ struct lg_engine {
 	/* connections with bytes to write */
 	unsigned *dirty;
 	unsigned ndirty;
+	/* due times of refused requests to send again, oldest first; at most
+	 * one per request in flight, so n * streams slots */
+	uint64_t *retry;
+	unsigned retry_head, retry_len, retry_cap;
 	struct lg_sched sched;
 	enum phase phase;
 	uint64_t t0, meas_start, meas_end, drain_end, next_scan;
@@ -148,6 +152,19 @@ void lg_conn_fail(struct lg_conn *c, struct lg_req *r, enum lg_error err)
 
 	result_at(e, r->due)->errors[err]++;
 	e->inflight--;
+}
+
+void lg_conn_refused(struct lg_conn *c, struct lg_req *r)
+{
+	struct lg_engine *e = c->e;
+
+	e->inflight--;
+	if (e->retry_len == e->retry_cap) { /* cannot happen: one slot per request */
+		lg_conn_fail(c, r, LG_E_PROTOCOL);
+		e->inflight++;
+		return;
+	}
+	e->retry[(e->retry_head + e->retry_len++) % e->retry_cap] = r->due;
 }
 
 static void ready_push(struct lg_engine *e, struct lg_conn *c)
@@ -324,14 +341,18 @@ static void on_recv(struct lg_conn *c, int res)
 		return;
 	}
 	if (res <= 0) {
-		if (res == 0 && c->ssl && c->state == LG_CS_OPEN) {
-			/* Let wolfSSL see the end: close_notify may be buffered. */
-			c->peer_closed = true;
-			rc = lg_tls_input(c, e->codec);
-		}
 		if (e->phase == PH_CONNECT && !e->start_error)
 			e->start_error = res < 0 ? -res : ECONNRESET;
-		conn_close(c, res == 0 ? (rc < 0 ? -rc : -1) : LG_E_RESET);
+		if (res < 0) {
+			conn_close(c, LG_E_RESET);
+			return;
+		}
+		c->peer_closed = true;
+		if (c->state == LG_CS_OPEN && c->ssl)
+			rc = lg_tls_input(c, e->codec); /* what wolfSSL still holds */
+		if (c->state == LG_CS_OPEN && rc == 0)
+			rc = e->codec->eof(c);
+		conn_close(c, rc < 0 ? -rc : -1);
 		return;
 	}
 	result_at(e, lg_now())->bytes_in += (uint64_t)res;
@@ -440,25 +461,33 @@ static void flush(struct lg_engine *e)
 /* Hands due requests to connections that can take them. */
 static void dispatch(struct lg_engine *e, uint64_t now)
 {
-	uint64_t backlog = lg_sched_backlog(&e->sched, now);
+	uint64_t backlog = e->phase == PH_RUN ? lg_sched_backlog(&e->sched, now) : 0;
 
-	while (backlog > 0) {
+	while (backlog > 0 || e->retry_len > 0) {
 		struct lg_conn *c;
 		struct lg_req r;
 		int rc;
 
-		if (e->sched.rate > 0 && lg_sched_at(&e->sched, e->sched.issued) >= e->meas_end)
+		if (!e->retry_len && e->sched.rate > 0 &&
+		    lg_sched_at(&e->sched, e->sched.issued) >= e->meas_end)
 			return; /* the schedule ends with the measurement */
 		c = ready_pop(e);
 		if (!c)
 			return;
-		r.due = lg_sched_take(&e->sched, now);
+		if (e->retry_len) {
+			r.due = e->retry[e->retry_head];
+			e->retry_head = (e->retry_head + 1) % e->retry_cap;
+			e->retry_len--;
+		} else {
+			r.due = lg_sched_take(&e->sched, now);
+			result_at(e, r.due)->sent++;
+			backlog--;
+		}
 		r.sent = now;
 		r.status = 0;
 		r.stream_id = 0;
 		r.next_free = NULL;
 		e->inflight++;
-		result_at(e, r.due)->sent++;
 		rc = e->codec->submit(c, &r);
 		if (rc < 0) {
 			lg_conn_fail(c, &r, (enum lg_error)-rc);
@@ -466,7 +495,6 @@ static void dispatch(struct lg_engine *e, uint64_t now)
 			continue;
 		}
 		mark_dirty(c); /* HTTP/2 frames are written at the flush */
-		backlog--;
 		if (e->codec->capacity(c) > 0 && !used_up(c, outstanding(c)))
 			ready_push(e, c);
 	}
@@ -636,7 +664,9 @@ static int setup(struct lg_engine *e, const struct lg_opts *o, struct lg_run *ru
 	e->conns = calloc(e->n, sizeof(*e->conns));
 	e->rq = calloc(e->n, sizeof(*e->rq));
 	e->dirty = calloc(e->n, sizeof(*e->dirty));
-	if (!e->conns || !e->rq || !e->dirty)
+	e->retry_cap = e->n * (o->proto == LG_H2 ? o->streams : 1);
+	e->retry = calloc(e->retry_cap, sizeof(*e->retry));
+	if (!e->conns || !e->rq || !e->dirty || !e->retry)
 		return -1;
 	for (unsigned i = 0; i < e->n; i++) {
 		struct lg_conn *c = &e->conns[i];
@@ -674,6 +704,7 @@ static void teardown(struct lg_engine *e)
 	free(e->conns);
 	free(e->rq);
 	free(e->dirty);
+	free(e->retry);
 	lg_tls_free(e->tls);
 	if (e->ring.ring_fd > 0)
 		io_uring_queue_exit(&e->ring);
@@ -744,14 +775,13 @@ int lg_run(const struct lg_opts *o, struct lg_run *run)
 			e.phase = PH_DRAIN;
 			e.drain_end = now + e.timeout_ns;
 		}
-		if (e.phase == PH_DRAIN && (e.inflight == 0 || now >= e.drain_end))
+		if (e.phase == PH_DRAIN && ((e.inflight == 0 && e.retry_len == 0) || now >= e.drain_end))
 			break;
 		if (now >= e.next_scan) {
 			scan_timeouts(&e, now);
 			e.next_scan = now + SCAN_NS;
 		}
-		if (e.phase == PH_RUN)
-			dispatch(&e, now);
+		dispatch(&e, now);
 		flush(&e);
 
 		until = e.phase == PH_RUN ? e.meas_end : e.drain_end;
@@ -769,7 +799,7 @@ int lg_run(const struct lg_opts *o, struct lg_run *run)
 		reap(&e);
 	}
 	run->measured_s = (double)(e.meas_end - e.meas_start) / 1e9;
-	run->inflight_end = e.inflight;
+	run->inflight_end = e.inflight + e.retry_len;
 	if (o->rate > 0) {
 		uint64_t due = (uint64_t)((double)(e.meas_end - e.t0) * o->rate / 1e9);
 

@@ -75,6 +75,15 @@ static int h1_input(struct lg_conn *c, const uint8_t *p, size_t n)
 	return 0;
 }
 
+static int h1_eof(struct lg_conn *c)
+{
+	/* A body delimited by the end of the connection is complete now
+	 * (RFC 9112 §6.3). */
+	if (c->h1busy && llhttp_finish(&c->parser) != HPE_OK)
+		return -LG_E_PROTOCOL;
+	return c->h1busy ? -LG_E_CLOSED : 1;
+}
+
 static int h1_flush(struct lg_conn *c)
 {
 	return 0; /* h1_submit writes the request whole */
@@ -98,6 +107,7 @@ const struct lg_codec lg_h1_codec = {
 	.submit = h1_submit,
 	.input = h1_input,
 	.flush = h1_flush,
+	.eof = h1_eof,
 	.capacity = h1_capacity,
 	.close = h1_close,
 };

@@ -33,6 +33,8 @@ static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t error_code, 
 		return 0;
 	if (error_code == NGHTTP2_NO_ERROR && r->status > 0)
 		lg_conn_done(c, r, r->status);
+	else if (error_code == NGHTTP2_REFUSED_STREAM)
+		lg_conn_refused(c, r); /* RFC 9113 §8.7: safe to send again */
 	else
 		lg_conn_fail(c, r, LG_E_PROTOCOL);
 	r->next_free = c->free_reqs;
@@ -147,6 +149,11 @@ static int h2_input(struct lg_conn *c, const uint8_t *p, size_t n)
 	return h2_flush(c);
 }
 
+static int h2_eof(struct lg_conn *c)
+{
+	return c->h2active ? -LG_E_CLOSED : 1;
+}
+
 static unsigned h2_capacity(const struct lg_conn *c)
 {
 	const struct lg_opts *o = lg_conn_opts(c);
@@ -179,6 +186,7 @@ const struct lg_codec lg_h2_codec = {
 	.submit = h2_submit,
 	.input = h2_input,
 	.flush = h2_flush,
+	.eof = h2_eof,
 	.capacity = h2_capacity,
 	.close = h2_close,
 };

@@ -48,9 +48,14 @@ struct lg_tls *lg_tls_new(const struct lg_opts *o)
 		goto fail;
 	if (o->insecure) {
 		wolfSSL_CTX_set_verify(t->ctx, WOLFSSL_VERIFY_NONE, NULL);
-	} else if (wolfSSL_CTX_load_verify_locations(t->ctx, o->cacert, NULL) != WOLFSSL_SUCCESS) {
-		fprintf(stderr, "ringside-load: --cacert %s: not a readable PEM bundle\n", o->cacert);
-		goto fail;
+	} else {
+		if (wolfSSL_CTX_load_verify_locations(t->ctx, o->cacert, NULL) != WOLFSSL_SUCCESS) {
+			fprintf(stderr, "ringside-load: --cacert %s: not a readable PEM bundle\n", o->cacert);
+			goto fail;
+		}
+		/* Said outright: with OpenSSL compatibility built in, wolfSSL's
+		 * default is OpenSSL's, which is not to verify. */
+		wolfSSL_CTX_set_verify(t->ctx, WOLFSSL_VERIFY_PEER, NULL);
 	}
 	if (o->cert && wolfSSL_CTX_use_certificate_chain_file(t->ctx, o->cert) != WOLFSSL_SUCCESS) {
 		fprintf(stderr, "ringside-load: --cert %s: not a readable PEM certificate chain\n", o->cert);

@@ -1,0 +1,272 @@
+"""ringside-load, the bench suite's load generator, against real servers: the
+test origin, nginx (HTTP/2 with prior knowledge, TLS with client
+certificates) and an origin that stalls 100 ms once a second."""
+
+import json
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from conftest import SANITIZED, free_ports
+
+LOAD = os.environ.get("RINGSIDE_LOAD")
+HERE = os.path.dirname(os.path.abspath(__file__))
+STALL_ORIGIN = os.path.join(HERE, "..", "..", "tools", "loadgen", "stall-origin.py")
+
+pytestmark = pytest.mark.skipif(not LOAD, reason="RINGSIDE_LOAD is not set: no ringside-load binary")
+
+
+def load(*args, timeout=60):
+    """Runs ringside-load with a JSON report; returns (exit code, report or None, stderr)."""
+    p = subprocess.run([LOAD, "-q", "--json", "-", *args], capture_output=True, text=True, timeout=timeout)
+    report = json.loads(p.stdout) if p.returncode == 0 else None
+    return p.returncode, report, p.stderr
+
+
+def ok(report):
+    assert report["errors"]["total"] == 0, report["errors"]
+    assert report["status"]["2xx"] == report["requests"]["completed"]
+
+
+def test_closed_loop_every_request_reaches_the_origin(origin):
+    rc, r, err = load("-c", "4", "-d", "1", "http://127.0.0.1:%d/status/200" % origin.port)
+    assert rc == 0, err
+    ok(r)
+    assert r["mode"] == "closed"
+    assert r["requests"]["completed"] > 50
+    # Closed loop: each connection waits for its answer, so nothing is left.
+    assert r["requests"]["sent"] == r["requests"]["completed"]
+    assert r["requests"]["inflight_end"] == 0
+    assert len(origin.requests) == r["requests"]["sent"]
+    assert origin.accepted() == 4
+    lat = r["latency_us"]["corrected"]
+    assert 0 < lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["max"]
+    assert lat["count"] == r["requests"]["completed"]
+    assert lat["spectrum"][-1] == [100.0, lat["max"]]
+
+
+def test_open_loop_sends_on_schedule(origin):
+    rc, r, err = load("-c", "2", "-r", "200", "-d", "2", "http://127.0.0.1:%d/status/200" % origin.port)
+    assert rc == 0, err
+    ok(r)
+    assert r["mode"] == "open"
+    # Requests are due every 5 ms from the start: 400 in 2 s, whatever the answers do.
+    assert r["requests"]["sent"] == 400
+    assert r["requests"]["completed"] == 400
+    assert r["requests"]["backlog_end"] == 0
+    assert 190 <= r["requests"]["rate"] <= 210
+
+
+def test_headers_method_and_authority_reach_the_origin(origin):
+    rc, r, err = load("-d", "0.2", "-m", "POST", "--body-size", "5", "-H", "Host: svc.test", "-H", "X-Bench: 1",
+                      "http://127.0.0.1:%d/echo?x=1" % origin.port)
+    assert rc == 0, err
+    ok(r)
+    req = origin.requests[0]
+    assert req.method == "POST" and req.target == "/echo?x=1"
+    assert req.header("host") == "svc.test" and req.header("x-bench") == "1"
+    assert req.header("content-length") == "5"
+
+
+def test_stall_shows_in_corrected_latency_only():
+    """An origin stalling 100 ms once a second, 1000 requests a second on one
+    connection: from the due time about a tenth of the requests wait through
+    part of a stall (p99 near 90 ms); from the write only one a second does."""
+    srv = subprocess.Popen(["/usr/bin/python3", STALL_ORIGIN], stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(srv.stdout.readline())
+        rc, r, err = load("-c", "1", "-r", "1000", "-d", "3", "http://127.0.0.1:%d/" % port)
+    finally:
+        srv.kill()
+        srv.wait()
+    assert rc == 0, err
+    ok(r)
+    corr, unc = r["latency_us"]["corrected"], r["latency_us"]["uncorrected"]
+    assert corr["p99"] >= 50000, corr
+    assert unc["p99"] * 5 < corr["p99"], (unc, corr)
+    assert corr["max"] >= 90000 and unc["max"] >= 90000
+
+
+def test_errors_are_counted_by_kind(origin):
+    # a request that outlives --timeout fails, and takes its connection down
+    rc, r, err = load("-d", "0.5", "--timeout", "200ms", "http://127.0.0.1:%d/slow?ms=1500" % origin.port)
+    assert rc == 0, err
+    assert r["errors"]["timeout"] >= 1
+    assert r["requests"]["completed"] == 0
+    # 4xx and 5xx are answers, counted by class, not errors
+    rc, r, err = load("-d", "0.3", "http://127.0.0.1:%d/status/503" % origin.port)
+    assert rc == 0, err
+    assert r["status"]["5xx"] == r["requests"]["completed"] > 0
+    assert r["errors"]["total"] == 0
+
+
+def test_server_closing_after_each_answer(origin):
+    """Connection: close is not an error: the connection is replaced."""
+    rc, r, err = load("-c", "2", "-r", "100", "-d", "1", "http://127.0.0.1:%d/close?v=1.1" % origin.port)
+    assert rc == 0, err
+    ok(r)
+    assert r["requests"]["completed"] == 100
+    assert r["connects"] >= 98
+
+
+def test_per_conn_replaces_connections(origin):
+    rc, r, err = load("-c", "1", "-r", "100", "-d", "1", "--per-conn", "1", "http://127.0.0.1:%d/status/200" % origin.port)
+    assert rc == 0, err
+    ok(r)
+    assert r["requests"]["completed"] == 100
+    assert 99 <= r["connects"] <= 100
+    assert origin.accepted() >= 100
+
+
+def test_cannot_start_says_why(refused):
+    p = subprocess.run([LOAD, "-d", "1", "http://127.0.0.1:%d/" % refused.port], capture_output=True, text=True,
+                       timeout=30)
+    assert p.returncode == 1
+    assert "cannot open 1 connections to 127.0.0.1:%d: Connection refused" % refused.port in p.stderr
+
+
+@pytest.mark.parametrize("args,words", [
+    (["ftp://x/"], "not an http:// or https:// URL"),
+    (["-c", "0", "http://x/"], "--connections wants 1 to 100000"),
+    (["-r", "-5", "http://x/"], "--rate wants"),
+    (["-d", "soon", "http://x/"], "--duration wants"),
+    (["-H", "no colon", "http://x/"], "--header wants 'Name: value'"),
+    (["https://127.0.0.1:1/"], "wants --cacert FILE"),
+    (["--cert", "a.pem", "-k", "https://127.0.0.1:1/"], "--cert and --key go together"),
+    (["http://127.0.0.1:99999/"], "not an http:// or https:// URL"),
+])
+def test_bad_arguments(args, words):
+    p = subprocess.run([LOAD, *args], capture_output=True, text=True, timeout=10)
+    assert p.returncode == 2
+    assert words in p.stderr
+
+
+# ---------------------------------------------------------------- nginx peers
+
+def _openssl(*args, cwd):
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    """A CA, a server certificate for origin.test, a client certificate, and a
+    client certificate from another CA."""
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is not installed")
+    d = tmp_path_factory.mktemp("pki")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    for ca in ("ca", "other-ca"):
+        _openssl("req", "-x509", *ec, "-keyout", ca + ".key", "-out", ca + ".crt", "-days", "2", "-subj",
+                 "/CN=" + ca, cwd=d)
+    for name, ca, san in (("server", "ca", "DNS:origin.test"), ("client", "ca", "URI:spiffe://t/ns/a/sa/b"),
+                          ("stranger", "other-ca", "URI:spiffe://t/ns/a/sa/c")):
+        _openssl("req", *ec, "-keyout", name + ".key", "-out", name + ".csr", "-subj", "/CN=" + name, cwd=d)
+        (d / (name + ".ext")).write_text("subjectAltName=%s\n" % san)
+        _openssl("x509", "-req", "-in", name + ".csr", "-CA", ca + ".crt", "-CAkey", ca + ".key", "-CAcreateserial",
+                 "-days", "2", "-out", name + ".crt", "-extfile", name + ".ext", cwd=d)
+    return d
+
+
+@pytest.fixture(scope="module")
+def nginx(pki, tmp_path_factory):
+    """nginx with three listeners: h2c, TLS (h2 and http/1.1) demanding a client certificate."""
+    if not shutil.which("nginx"):
+        pytest.skip("nginx is not installed")
+    d = tmp_path_factory.mktemp("nginx")
+    h2c, tls = free_ports(2)
+    conf = d / "nginx.conf"
+    conf.write_text("""
+worker_processes 1; daemon off; pid {d}/nginx.pid; error_log {d}/error.log;
+events {{}}
+http {{
+  access_log off; client_body_temp_path {d}; proxy_temp_path {d}; fastcgi_temp_path {d};
+  uwsgi_temp_path {d}; scgi_temp_path {d};
+  server {{ listen 127.0.0.1:{h2c} http2; location / {{ return 200 "h2c\\n"; }} }}
+  server {{
+    listen 127.0.0.1:{tls} ssl http2;
+    ssl_certificate {p}/server.crt; ssl_certificate_key {p}/server.key;
+    ssl_client_certificate {p}/ca.crt; ssl_verify_client on;
+    location / {{ return 200 "$ssl_client_s_dn\\n"; }}
+  }}
+}}
+""".format(d=d, p=pki, h2c=h2c, tls=tls))
+    proc = subprocess.Popen(["nginx", "-c", str(conf)], stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 10
+    import socket
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", tls), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    else:
+        proc.kill()
+        pytest.fail("nginx did not start: %s" % proc.stderr.read().decode())
+    yield {"h2c": h2c, "tls": tls}
+    proc.terminate()
+    proc.wait(10)
+
+
+def test_h2_prior_knowledge_several_streams(nginx):
+    rc, r, err = load("--h2", "-c", "2", "-s", "8", "-d", "1", "http://127.0.0.1:%d/" % nginx["h2c"])
+    assert rc == 0, err
+    ok(r)
+    assert r["protocol"] == "h2" and r["streams"] == 8
+    assert r["requests"]["completed"] > 50
+    assert r["requests"]["inflight_end"] == 0
+
+
+def test_h2_open_loop(nginx):
+    rc, r, err = load("--h2", "-c", "1", "-r", "300", "-d", "1", "http://127.0.0.1:%d/" % nginx["h2c"])
+    assert rc == 0, err
+    ok(r)
+    assert r["requests"]["completed"] == 300
+
+
+def tls_args(pki, *more):
+    return ["--cacert", str(pki / "ca.crt"), "--sni", "origin.test", *more]
+
+
+@pytest.mark.parametrize("h2", [False, True])
+def test_mutual_tls(nginx, pki, h2):
+    extra = ["--h2"] if h2 else []
+    rc, r, err = load(*tls_args(pki, "--cert", str(pki / "client.crt"), "--key", str(pki / "client.key")), *extra,
+                      "-c", "2", "-d", "1", "https://127.0.0.1:%d/" % nginx["tls"])
+    assert rc == 0, err
+    ok(r)
+    assert r["tls"] is True
+    assert r["alpn"] == ("h2" if h2 else "http/1.1")
+    assert r["requests"]["completed"] > 10
+
+
+def test_tls_without_client_certificate_is_answered_400(nginx, pki):
+    """nginx completes the handshake and answers 400 when the client sends no certificate."""
+    rc, r, err = load(*tls_args(pki), "-d", "0.3", "https://127.0.0.1:%d/" % nginx["tls"])
+    assert rc == 0, err
+    assert r["status"]["4xx"] == r["requests"]["completed"] > 0
+
+
+def test_tls_server_from_another_ca_is_refused(nginx, pki):
+    p = subprocess.run([LOAD, "--cacert", str(pki / "other-ca.crt"), "-d", "1", "https://127.0.0.1:%d/" % nginx["tls"]],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 1
+    assert "TLS handshake failed" in p.stderr
+
+
+def test_tls_wrong_server_name_is_refused(nginx, pki):
+    p = subprocess.run([LOAD, "--cacert", str(pki / "ca.crt"), "--sni", "evil.test", "-d", "1",
+                        "https://127.0.0.1:%d/" % nginx["tls"]], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 1
+    assert "TLS handshake failed" in p.stderr
+
+
+def test_new_tls_connection_per_request(nginx, pki):
+    rc, r, err = load(*tls_args(pki, "--cert", str(pki / "client.crt"), "--key", str(pki / "client.key")),
+                      "--per-conn", "1", "-r", "20", "-d", "1", "https://127.0.0.1:%d/" % nginx["tls"])
+    assert rc == 0, err
+    ok(r)
+    assert r["requests"]["completed"] == 20
+    assert r["connects"] >= 19
