@@ -19,6 +19,13 @@ RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Type: text/plain\r\
 
 
 def serve(conn, t0, args):
+    try:
+        answer(conn, t0, args)
+    except OSError:
+        pass  # the client went away: nothing to report
+
+
+def answer(conn, t0, args):
     buf = b""
     with conn:
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
