@@ -16,7 +16,8 @@ get the suffix `_[k]`; a frame perf could not name is named after its DSO
 width proportional to the samples under it, callers below callees, siblings in
 alphabetical order, each with a `<title>` tooltip (name, samples, share).
 Colours: red for user space, orange for the kernel, grey for frames without a
-symbol.
+symbol. `--user-only` leaves out the samples taken in the kernel, so that the
+proxy's own code (llhttp, routing, header work) fills the width.
 
 Why a script of our own: Debian 12 packages no flame-graph renderer, and the
 npm packages that read `perf script` output are unmaintained; `flamegraph` 1.3.0
@@ -83,6 +84,11 @@ def fold(lines):
             comm, frames = m.group(1).replace(";", ":"), []
     flush()
     return counts
+
+
+def user_only(counts):
+    """The stacks whose sample was taken in user space: ringside's own share, at full width."""
+    return {s: n for s, n in counts.items() if not s[-1].endswith(KERNEL_SUFFIX)}
 
 
 def format_folded(counts):
@@ -176,14 +182,17 @@ def render_svg(counts, title="Flame graph", width=WIDTH):
     depth = max((f[0] for f in frames), default=0) + 1
     height = TOP + depth * FRAME_H + PAD
     scale = (width - 2 * PAD) / total if total else 0.0
+    # a long title gets a smaller font rather than run off the picture
+    title_size = min(16.0, (width - 2 * PAD) / (max(len(title), 1) * 0.6))
     out = [
         '<?xml version="1.0" encoding="UTF-8" standalone="no"?>\n',
         '<svg xmlns="http://www.w3.org/2000/svg" version="1.1" width="%d" height="%d" '
         'viewBox="0 0 %d %d">\n' % (width, height, width, height),
         "<style>text { font-family: 'DejaVu Sans Mono', monospace; font-size: %dpx; "
-        "fill: #000; } .h { font-size: 16px; } .s { fill: #555; }</style>\n" % FONT_SIZE,
+        "fill: #000; } .s { fill: #555; }</style>\n" % FONT_SIZE,
         '<rect x="0" y="0" width="%d" height="%d" fill="#f8f8f4"/>\n' % (width, height),
-        '<text class="h" x="%.1f" y="22" text-anchor="middle">%s</text>\n' % (width / 2, escape(title)),
+        '<text class="h" x="%.1f" y="22" text-anchor="middle" style="font-size: %.1fpx">%s</text>\n'
+        % (width / 2, title_size, escape(title)),
         '<text class="s" x="%d" y="42">%d samples. Width: share of samples; a frame sits on its '
         "caller. Hover a frame for its count. Colours: user space red, kernel orange, "
         "no symbol grey.</text>\n" % (PAD, total),
@@ -218,6 +227,7 @@ def main(argv=None):
     s.add_argument("input", nargs="?", help="folded stacks (default: stdin)")
     s.add_argument("--title", default="Flame graph")
     s.add_argument("--width", type=int, default=WIDTH)
+    s.add_argument("--user-only", action="store_true", help="leave out samples taken in the kernel")
     args = ap.parse_args(argv)
     src = open(args.input, encoding="utf-8", errors="replace") if args.input else sys.stdin
     with src:
@@ -226,6 +236,8 @@ def main(argv=None):
             return 0
         try:
             counts = parse_folded(src)
+            if args.user_only:
+                counts = user_only(counts)
         except ValueError as e:
             print("flamegraph.py: %s" % e, file=sys.stderr)
             return 1

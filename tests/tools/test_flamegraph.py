@@ -137,3 +137,14 @@ def test_svg_rejects_lines_that_are_not_folded():
         [sys.executable, str(SCRIPT), "svg"], input="no count here\n", capture_output=True, text=True
     )
     assert r.returncode != 0 and "not a folded stack line" in r.stderr
+
+
+def test_svg_user_only_leaves_out_kernel_samples():
+    got = frames(run("svg", "--user-only", stdin=EXPECTED_FOLDED))
+    names = {f[0] for f in got}
+    assert not any(n.endswith("(kernel)") for n in names)
+    assert "[liburing.so.2.3]" not in names  # only ever seen under a kernel leaf here
+    # the four samples in user space share the full width
+    (root,) = [f for f in got if f[0] == "all"]
+    (parse,) = [f for f in got if f[0] == "llhttp__internal__run"]
+    assert root[1] == 4 and parse[4] == pytest.approx((fg.WIDTH - 2 * fg.PAD) / 4, abs=0.01)
