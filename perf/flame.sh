@@ -8,7 +8,7 @@
 #   perf/flame.sh [--rate N] [--duration SECONDS] [--conns N] [--callgraph dwarf|fp]
 #
 # Environment (flags win): RATE=20000 (0: closed loop, as fast as it goes),
-# DURATION=10 (seconds recorded, after 1 s of warm-up), CONNS=16,
+# DURATION=10 (seconds recorded, after 1 s of warm-up; 10s works too), CONNS=16,
 # CALLGRAPH=dwarf, RINGSIDE_ARGS="..." (extra proxy flags), OUT=perf/out.
 # The load is build/tools/loadgen/ringside-load (LOADGEN=path overrides); while
 # that is not built, wrk runs closed loop instead and the script says so.
@@ -33,6 +33,7 @@ while [ $# -gt 0 ]; do
 	*) die "unknown argument: $1 (see --help)" ;;
 	esac
 done
+duration="${duration%s}" # 10s as bench/h1-compare.sh writes it, or 10
 for v in rate duration conns; do
 	[[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a whole number, not '${!v}'"
 done
