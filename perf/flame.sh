@@ -10,8 +10,8 @@
 # Environment (flags win): RATE=20000 (0: closed loop, as fast as it goes),
 # DURATION=10 (seconds recorded, after 1 s of warm-up; 10s works too), CONNS=16,
 # CALLGRAPH=dwarf, RINGSIDE_ARGS="..." (extra proxy flags), OUT=perf/out.
-# The load is build/tools/loadgen/ringside-load (LOADGEN=path overrides); while
-# that is not built, wrk runs closed loop instead and the script says so.
+# The load is build/tools/loadgen/ringside-load (LOADGEN=path overrides); without
+# it, wrk runs closed loop instead and the script says so.
 # Output in $OUT: flame.svg, flame-user.svg (the samples taken in user space),
 # stacks.folded, perf.data, report.txt (top symbols, by DSO), load.txt.
 # perf/README.md says how to read them.
@@ -114,7 +114,7 @@ if [ -x "$loadgen" ]; then
 else
 	echo "perf/flame.sh: WARNING: $loadgen is not built; wrk -c$conns runs closed loop" \
 		"(as fast as it can), not at $rate requests/s: the profile is of a saturated shard" >&2
-	load="wrk -c$conns closed loop (no ringside-load yet)"
+	load="wrk -c$conns closed loop (no ringside-load)"
 	taskset -c 0 timeout --kill-after=5 $((load_secs + 30)) wrk -t1 -c"$conns" -d"${load_secs}s" \
 		-H 'Host: origin.test' "$url" >"$out/load.txt" 2>&1 &
 fi
@@ -136,14 +136,17 @@ tools/flamegraph.py svg --user-only --title "$title; user space only" "$out/stac
 	>"$out/flame-user.svg"
 {
 	echo "# perf/flame.sh: $title"
-	grep -E "^ *(requests|errors) |Requests/sec|Socket errors|Non-2xx" "$out/load.txt" || true
+	grep -E "^ *(requests|errors|warning)|Requests/sec|Socket errors|Non-2xx" "$out/load.txt" || true
 	echo "## by DSO"
-	perf report -i "$out/perf.data" --no-children --sort dso --stdio 2>/dev/null | grep -E "^ +[0-9]"
+	perf report -i "$out/perf.data" --no-children --sort dso --stdio 2>/dev/null | grep -E "^ +[0-9.]+%"
 	echo "## top symbols (self)"
 	perf report -i "$out/perf.data" --no-children --sort dso,sym --stdio -g none 2>/dev/null |
-		grep -E "^ +[0-9]" | sed -n 1,40p
+		grep -E "^ +[0-9.]+%" | sed -n 1,40p
 } >"$out/report.txt"
 sed -n 1,20p "$out/report.txt"
+# ringside-load says when the target fell behind the rate (a busy machine, or
+# a rate above what the shard can do): then the profile is of a saturated shard.
+sed -n 's/^ *warning: /perf\/flame.sh: WARNING from the load generator: /p' "$out/load.txt" >&2
 echo "samples: $(awk '{n += $NF} END {print n + 0}' "$out/stacks.folded")"
 echo "flame graph: $out/flame.svg, user space only: $out/flame-user.svg"
 echo "folded stacks: $out/stacks.folded, report: $out/report.txt, load: $out/load.txt"
