@@ -327,3 +327,32 @@ int micro_lb_pick(int kind, size_t i)
 	rs_lb_pick(&lbc[kind], &ctx, &idx);
 	return (int)idx;
 }
+
+/* --- HTTP/1.1 response head: an origin's typical answer, re-encoded --- */
+int micro_h1_encode_response_head(void)
+{
+	static struct rs_msg m;
+	static struct rs_chunk_cache cc = {.max_free = 4};
+	static struct rs_outq q;
+	static const char *const h[][2] = {
+		{"content-type", "application/json"},
+		{"content-length", "1432"},
+		{"date", "Thu, 26 Nov 2026 14:30:00 GMT"},
+		{"x-envoy-upstream-service-time", "3"},
+		{"x-request-id", "8b3f3b5e-2f0a-4f5b-9d3c-6f0f7f0f7f0f"},
+		{"cache-control", "no-store"},
+	};
+	size_t n;
+
+	if (!m.nh) {
+		rs_msg_init(&m);
+		m.status = 200;
+		for (size_t i = 0; i < sizeof h / sizeof h[0]; i++)
+			rs_msg_add_header(&m, h[i][0], strlen(h[i][0]), h[i][1], strlen(h[i][1]));
+	}
+	if (rs_h1_encode_response_head(&q, &cc, &m, false, false) < 0)
+		return -1;
+	n = q.bytes;
+	rs_outq_clear(&q, &cc);
+	return (int)n;
+}

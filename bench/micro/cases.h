@@ -10,6 +10,8 @@ extern "C" {
 size_t micro_h1_request_size(void);
 int micro_h1_parse(void);
 int micro_strip_hop_by_hop(void);
+/* Encodes a 200 with six typical fields; returns the bytes written. */
+int micro_h1_encode_response_head(void);
 void micro_hist_record(void);
 void micro_hist_merge(void);
 int micro_router_setup(size_t n);

@@ -18,6 +18,13 @@ static void BM_StripHopByHop(benchmark::State &state)
 }
 BENCHMARK(BM_StripHopByHop);
 
+static void BM_H1EncodeResponseHead(benchmark::State &state)
+{
+	for (auto _ : state)
+		benchmark::DoNotOptimize(micro_h1_encode_response_head());
+}
+BENCHMARK(BM_H1EncodeResponseHead);
+
 static void BM_HistRecord(benchmark::State &state)
 {
 	for (auto _ : state)

@@ -70,6 +70,10 @@ struct rs_chunk_cache {
 	unsigned max_free;
 };
 int rs_outq_append(struct rs_outq *q, struct rs_chunk_cache *cache, const void *p, size_t n);
+/* n contiguous bytes at the end of the queue, counted as queued: the caller
+ * fills them before the next send. NULL when n exceeds a chunk or no chunk
+ * can be had. Leaves the tail chunk's room unused when it is too small. */
+char *rs_outq_reserve(struct rs_outq *q, struct rs_chunk_cache *cache, size_t n);
 int rs_outq_printf(struct rs_outq *q, struct rs_chunk_cache *cache, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* Fills iov with up to max unsent ranges; returns how many. */

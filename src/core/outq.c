@@ -67,6 +67,30 @@ int rs_outq_append(struct rs_outq *q, struct rs_chunk_cache *cache, const void *
 	return 0;
 }
 
+char *rs_outq_reserve(struct rs_outq *q, struct rs_chunk_cache *cache, size_t n)
+{
+	struct rs_chunk *t = q->tail;
+	char *p;
+
+	if (n > RS_CHUNK_SIZE)
+		return NULL;
+	if (!t || RS_CHUNK_SIZE - t->len < n) {
+		struct rs_chunk *c = chunk_get(cache);
+
+		if (!c)
+			return NULL;
+		if (t)
+			t->next = c;
+		else
+			q->head = c;
+		q->tail = t = c;
+	}
+	p = t->data + t->len;
+	t->len += (uint32_t)n;
+	q->bytes += n;
+	return p;
+}
+
 int rs_outq_printf(struct rs_outq *q, struct rs_chunk_cache *cache, const char *fmt, ...)
 {
 	char buf[512];

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -377,6 +378,40 @@ static void test_local_reply_long_body(void **state)
 	out_free(&o);
 }
 
+/* A head that does not fit the tail's room starts a new chunk; one larger
+ * than a chunk is still written whole; a send reads both in order. */
+static void test_heads_across_chunks(void **state)
+{
+	struct rs_msg m;
+	struct out o;
+	char *big = malloc(20001), *want = malloc(40000), *fill = malloc(RS_CHUNK_SIZE - 10);
+
+	assert_non_null(big);
+	assert_non_null(want);
+	assert_non_null(fill);
+	memset(big, 'v', 20000);
+	big[20000] = 0;
+	memset(fill, 'f', RS_CHUNK_SIZE - 10);
+	rs_msg_init(&m);
+	out_init(&o);
+	m.status = 200;
+	add(&m, "a", "b");
+	assert_int_equal(rs_outq_append(&o.q, &o.cc, fill, RS_CHUNK_SIZE - 10), 0);
+	assert_int_equal(rs_h1_encode_response_head(&o.q, &o.cc, &m, false, false), 0);
+	assert_int_equal(o.q.bytes, RS_CHUNK_SIZE - 10 + 25);
+	assert_ptr_not_equal(o.q.head, o.q.tail);
+	add(&m, "x-big", big);
+	assert_int_equal(rs_h1_encode_response_head(&o.q, &o.cc, &m, false, false), 0);
+	snprintf(want, 40000, "%.*sHTTP/1.1 200 OK\r\na: b\r\n\r\nHTTP/1.1 200 OK\r\na: b\r\nx-big: %s\r\n\r\n",
+		 RS_CHUNK_SIZE - 10, fill, big);
+	want_out(&o, want);
+	out_free(&o);
+	rs_msg_free(&m);
+	free(big);
+	free(want);
+	free(fill);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -389,6 +424,7 @@ int main(void)
 		cmocka_unit_test(test_response_head),
 		cmocka_unit_test(test_response_head_chunked_close),
 		cmocka_unit_test(test_chunks),
+		cmocka_unit_test(test_heads_across_chunks),
 		cmocka_unit_test(test_local_reply),
 		cmocka_unit_test(test_local_reply_long_body),
 	};
