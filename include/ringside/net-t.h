@@ -26,6 +26,21 @@ struct rs_conn_cbs {
 	void (*on_closed)(struct rs_conn *c);
 };
 
+/* A layer between the socket and the owner (TLS): it turns the bytes received
+ * into the owner's, and what the owner queued into the bytes sent. */
+struct rs_conn_layer_ops {
+	/* Received bytes: passes what they decode to on with rs_conn_deliver().
+	 * 0, or a negative errno that fails the connection. */
+	int (*rx)(struct rs_conn *c, const char *p, size_t n);
+	/* Encodes what the owner queued in c->out into c->wire. 0 or -errno. */
+	int (*tx)(struct rs_conn *c);
+	/* The peer closed: a layer may still hold decoded bytes (0), or call the
+	 * close unclean (negative errno). */
+	int (*eof)(struct rs_conn *c);
+	/* The connection is gone: free what the layer holds. */
+	void (*free)(struct rs_conn *c);
+};
+
 enum rs_conn_flag {
 	RS_CONN_RECV_ARMED = 1u << 0,  /* a multishot recv is in the kernel */
 	RS_CONN_READ_WANTED = 1u << 1, /* the owner wants bytes */
@@ -48,7 +63,11 @@ struct rs_conn {
 	const struct rs_conn_cbs *cbs;
 	uint64_t *rx_bytes; /* borrowed counters, may be NULL */
 	uint64_t *tx_bytes;
-	struct rs_outq out;
+	struct rs_outq out; /* what the owner queued to send */
+	/* With a layer: the encoded bytes being sent. Without, out is sent. */
+	struct rs_outq wire;
+	const struct rs_conn_layer_ops *layer;
+	void *layer_data; /* owned by the layer */
 	uint64_t last_io; /* loop time of the last byte received or sent */
 	struct rs_timer linger;
 	struct msghdr msg; /* the send in flight reads these */

@@ -14,6 +14,16 @@ static inline int rs_conn_write(struct rs_conn *c, const void *p, size_t n)
 	return rs_outq_append(&c->out, &c->loop->chunks, p, n);
 }
 void rs_conn_flush(struct rs_conn *c);
+/* Puts a layer between the socket and the owner; it owns data from now on
+ * and frees it through its ops. */
+void rs_conn_set_layer(struct rs_conn *c, const struct rs_conn_layer_ops *ops, void *data);
+/* For layers: hands decoded bytes to the owner. */
+void rs_conn_deliver(struct rs_conn *c, const char *p, size_t n);
+/* Bytes queued and not yet sent, encoded or not: what backpressure weighs. */
+static inline size_t rs_conn_queued(const struct rs_conn *c)
+{
+	return c->out.bytes + c->wire.bytes;
+}
 /* Starts a non-blocking connect with a deadline (0: none). */
 int rs_conn_connect(struct rs_conn *c, const struct sockaddr *sa, socklen_t len,
 		    uint64_t timeout_ns);

@@ -89,11 +89,13 @@ struct rs_ds;
 struct rs_us;
 struct rs_stream;
 
-/* Idle upstream connections to one endpoint, on one shard. */
+/* Idle upstream connections to one endpoint under one TLS setting, on one
+ * shard. */
 struct rs_pool {
 	struct rs_pool *next;
 	struct sockaddr_storage addr;
 	socklen_t addr_len;
+	uint64_t tls_key; /* rs_tls_ctx_key of the cluster's TLS; 0: plaintext */
 	struct rs_us *idle; /* borrowed: the connections own themselves */
 	unsigned nidle;
 };

@@ -11,6 +11,8 @@
 struct rs_lb_settings;
 struct rs_conn_pool;
 struct rs_outlier_detection;
+struct rs_client_tls;
+struct rs_tls_ctx;
 
 struct rs_endpoint {
 	struct sockaddr_storage addr;
@@ -77,6 +79,12 @@ struct rs_cluster {
 	const struct rs_lb_settings *lb_cfg;
 	const struct rs_conn_pool *pool_cfg;
 	const struct rs_outlier_detection *outlier_cfg;
+	const struct rs_client_tls *tls_cfg;
+	/* TLS origination (SIMPLE, MUTUAL): owned; NULL for plaintext or when
+	 * the context could not be built, which tls_error then says, and then
+	 * requests fail rather than go out in clear. */
+	struct rs_tls_ctx *tls;
+	char *tls_error; /* owns */
 	enum rs_lb_kind lb;
 	struct rs_cluster_state *state; /* borrowed from the registry; NULL: no limits */
 	uint64_t connect_timeout_ns;    /* tcp.connectTimeout, 0: the proxy's */

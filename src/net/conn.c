@@ -56,6 +56,10 @@ static void maybe_finish(struct rs_conn *c)
 	close(c->fd);
 	c->fd = -1;
 	rs_outq_clear(&c->out, &c->loop->chunks);
+	rs_outq_clear(&c->wire, &c->loop->chunks);
+	if (c->layer)
+		c->layer->free(c);
+	c->layer = NULL;
 	rs_loop_unregister(c->loop, &c->io);
 	c->cbs->on_closed(c);
 }
@@ -77,6 +81,21 @@ static void on_linger_timeout(struct rs_timer *t)
 	hard_close((struct rs_conn *)((char *)t - offsetof(struct rs_conn, linger)));
 }
 
+/* Bytes through the layer; what it has to send back (a handshake's next
+ * flight, an alert) goes out at once. */
+static void layer_rx(struct rs_conn *c, const char *p, size_t n)
+{
+	int rc = c->layer->rx(c, p, n);
+
+	if (rc < 0) {
+		c->flags |= RS_CONN_EOF;
+		if (!(c->flags & RS_CONN_CLOSING))
+			c->cbs->on_eof(c, rc);
+		return;
+	}
+	rs_conn_flush(c);
+}
+
 static void on_recv(struct rs_io *io, const struct io_uring_cqe *cqe)
 {
 	struct rs_conn *c = (struct rs_conn *)io;
@@ -93,7 +112,10 @@ static void on_recv(struct rs_io *io, const struct io_uring_cqe *cqe)
 		if (!(c->flags & (RS_CONN_CLOSING | RS_CONN_LINGER | RS_CONN_FLUSH_CLOSE))) {
 			if (c->rx_bytes)
 				rs_stat_add(c->rx_bytes, (uint64_t)res);
-			c->cbs->on_data(c, rs_loop_buf(c->loop, bid), (size_t)res);
+			if (!c->layer)
+				c->cbs->on_data(c, rs_loop_buf(c->loop, bid), (size_t)res);
+			else
+				layer_rx(c, rs_loop_buf(c->loop, bid), (size_t)res);
 		}
 		rs_loop_buf_recycle(c->loop, bid);
 	} else if (res == 0) {
@@ -103,7 +125,7 @@ static void on_recv(struct rs_io *io, const struct io_uring_cqe *cqe)
 		if (c->flags & RS_CONN_LINGER)
 			hard_close(c);
 		else if (!(c->flags & (RS_CONN_CLOSING | RS_CONN_FLUSH_CLOSE)))
-			c->cbs->on_eof(c, 0);
+			c->cbs->on_eof(c, c->layer ? c->layer->eof(c) : 0);
 	} else if (res != -ENOBUFS && res != -ECANCELED) {
 		c->flags |= RS_CONN_EOF;
 		if (c->flags & (RS_CONN_LINGER | RS_CONN_FLUSH_CLOSE))
@@ -119,11 +141,24 @@ static void on_recv(struct rs_io *io, const struct io_uring_cqe *cqe)
 	maybe_finish(c);
 }
 
+/* What is sent: the owner's queue, or the layer's encoding of it. */
+static struct rs_outq *sendq(struct rs_conn *c)
+{
+	return c->layer ? &c->wire : &c->out;
+}
+
 static void submit_send(struct rs_conn *c)
 {
 	struct io_uring_sqe *sqe;
-	int n = rs_outq_iov(&c->out, c->iov, RS_CONN_IOV);
+	int n;
 
+	if (c->layer && c->out.bytes && c->layer->tx(c) < 0) {
+		/* The encoder failed: nothing more can be sent. */
+		rs_outq_clear(&c->out, &c->loop->chunks);
+		rs_conn_abort(c);
+		return;
+	}
+	n = rs_outq_iov(sendq(c), c->iov, RS_CONN_IOV);
 	if (n == 0)
 		return;
 	memset(&c->msg, 0, sizeof c->msg);
@@ -145,6 +180,7 @@ static void on_send(struct rs_io *io, const struct io_uring_cqe *cqe)
 	}
 	if (cqe->res < 0) {
 		rs_outq_clear(&c->out, &c->loop->chunks);
+		rs_outq_clear(&c->wire, &c->loop->chunks);
 		if (c->flags & (RS_CONN_FLUSH_CLOSE | RS_CONN_LINGER))
 			hard_close(c);
 		else
@@ -155,8 +191,8 @@ static void on_send(struct rs_io *io, const struct io_uring_cqe *cqe)
 	c->last_io = c->loop->now;
 	if (c->tx_bytes)
 		rs_stat_add(c->tx_bytes, (uint64_t)cqe->res);
-	rs_outq_consume(&c->out, &c->loop->chunks, (size_t)cqe->res);
-	if (c->out.bytes) {
+	rs_outq_consume(sendq(c), &c->loop->chunks, (size_t)cqe->res);
+	if (rs_conn_queued(c)) {
 		submit_send(c); /* a short send, or bytes queued meanwhile */
 	} else if (c->flags & RS_CONN_FLUSH_CLOSE) {
 		start_linger(c);
@@ -229,8 +265,20 @@ void rs_conn_flush(struct rs_conn *c)
 {
 	if (c->flags & (RS_CONN_SEND_BUSY | RS_CONN_CLOSING | RS_CONN_CONNECTING))
 		return;
-	if (c->out.bytes)
+	if (rs_conn_queued(c))
 		submit_send(c);
+}
+
+void rs_conn_set_layer(struct rs_conn *c, const struct rs_conn_layer_ops *ops, void *data)
+{
+	c->layer = ops;
+	c->layer_data = data;
+}
+
+void rs_conn_deliver(struct rs_conn *c, const char *p, size_t n)
+{
+	if (!(c->flags & (RS_CONN_CLOSING | RS_CONN_LINGER | RS_CONN_FLUSH_CLOSE)))
+		c->cbs->on_data(c, p, n);
 }
 
 int rs_conn_connect(struct rs_conn *c, const struct sockaddr *sa, socklen_t len,
@@ -283,7 +331,7 @@ void rs_conn_close_graceful(struct rs_conn *c)
 	}
 	c->flags |= RS_CONN_FLUSH_CLOSE;
 	if (!(c->flags & RS_CONN_SEND_BUSY)) {
-		if (c->out.bytes)
+		if (rs_conn_queued(c))
 			submit_send(c);
 		else
 			start_linger(c);

@@ -352,14 +352,14 @@ static void parse_failed(struct rs_ds *ds, enum llhttp_errno e)
 
 static bool upstream_backlogged(struct rs_ds *ds)
 {
-	return ds->st && ds->st->us && ds->st->us->c.out.bytes > RS_HIGH_WATER;
+	return ds->st && ds->st->us && rs_conn_queued(&ds->st->us->c) > RS_HIGH_WATER;
 }
 
 /* Responses the proxy writes itself (404s to pipelined requests) count too:
  * a client that sends and never reads must not grow our queue. */
 static bool backlogged(struct rs_ds *ds)
 {
-	return upstream_backlogged(ds) || ds->c.out.bytes > RS_HIGH_WATER;
+	return upstream_backlogged(ds) || rs_conn_queued(&ds->c) > RS_HIGH_WATER;
 }
 
 static bool can_parse(struct rs_ds *ds)

@@ -82,6 +82,8 @@ void rs_proxy__stream_kick(struct rs_worker *w);
 bool rs_proxy__stream_waits_here(const struct rs_worker *w, const struct rs_cluster_state *cb);
 void rs_proxy__stream_response_data(struct rs_stream *st, const char *p, size_t n);
 void rs_proxy__stream_response_end(struct rs_stream *st, bool keep_alive);
+/* Envoy's text for a connection that could not be made (UF). */
+extern const char rs_proxy__connect_failure_text[];
 void rs_proxy__stream_upstream_failed(struct rs_stream *st, enum rs_rflag flag, int status,
 				      const char *text);
 void rs_proxy__stream_local_reply(struct rs_stream *st, enum rs_rflag flag, int status,

@@ -20,8 +20,8 @@ static const char *const rflag_names[] = {
  * could be opened. */
 static const char overflow_text[] =
     "upstream connect error or disconnect/reset before headers. reset reason: overflow";
-static const char connect_failure_text[] = "upstream connect error or disconnect/reset before "
-					   "headers. reset reason: connection failure";
+const char rs_proxy__connect_failure_text[] = "upstream connect error or disconnect/reset "
+					      "before headers. reset reason: connection failure";
 
 
 /* A version 4 UUID (RFC 9562 §5.4), as Envoy generates x-request-id. */
@@ -291,7 +291,7 @@ static void on_kick(struct rs_timer *t)
 		unwait(st);
 		if (r < 0)
 			rs_proxy__stream_upstream_failed(st, RS_RFLAG_UF, 503,
-							 connect_failure_text);
+							 rs_proxy__connect_failure_text);
 		else
 			resume(st);
 	}
@@ -541,7 +541,7 @@ static void on_backoff(struct rs_timer *t)
 	}
 	if (ret < 0) {
 		rs_proxy__stream_upstream_failed(st, RS_RFLAG_UF, 503,
-						 connect_failure_text);
+						 rs_proxy__connect_failure_text);
 		return;
 	}
 	/* A timer, not a read, started this try: resume flushes. */
@@ -846,6 +846,12 @@ static void mirror(struct rs_stream *st, const struct rs_table_route *tr)
 	    !percent_hit(st, &r->mirror_percentage))
 		return;
 	c = &s->clusters.v[tr->mirror];
+	if (c->tls || c->tls_error) {
+		/* Mirrors are sent in clear only: never a TLS destination's copy
+		 * in clear. */
+		rs_debug("mirror to %s not sent: it wants TLS", c->name);
+		return;
+	}
 	ctx.rr = &rs_snap_shard(s, st->w->id)->rr[tr->mirror];
 	ctx.active = &rs_snap_shard(s, st->w->id)->rr[s->clusters.n + c->ep_base];
 	ep = rs_lb_pick(c, &ctx, &i);
@@ -943,7 +949,7 @@ static int dispatch(struct rs_stream *st)
 	}
 	if (ret < 0) {
 		rs_proxy__stream_local_reply(st, RS_RFLAG_UF, 503,
-					     connect_failure_text);
+					     rs_proxy__connect_failure_text);
 		return -1;
 	}
 	if (st->req_done) {

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "ringside/tls-session.h"
 
 /* Idle connections kept per endpoint and shard. */
 #define POOL_MAX_IDLE 256
@@ -156,7 +157,7 @@ static const llhttp_settings_t us_settings = {
 
 static bool downstream_backlogged(struct rs_us *us)
 {
-	return us->st && us->st->ds->c.out.bytes > RS_HIGH_WATER;
+	return us->st && rs_conn_queued(&us->st->ds->c) > RS_HIGH_WATER;
 }
 
 static void deliver_end(struct rs_us *us)
@@ -262,6 +263,15 @@ static void us_on_eof(struct rs_conn *c, int err)
 		deliver_end(us);
 		return;
 	}
+	if (rs_tls_error(&us->c) && !us->got_bytes) {
+		char text[300];
+
+		snprintf(text, sizeof text, "%s, transport failure reason: %s", rs_proxy__connect_failure_text,
+			 rs_tls_error(&us->c));
+		rs_stat_inc(us->w->stats, RS_C_US_CX_CONNECT_FAIL);
+		fail(us, RS_RFLAG_UF, 503, text);
+		return;
+	}
 	rs_stat_inc(us->w->stats, RS_C_US_RQ_RESET);
 	fail(us, RS_RFLAG_UC, 503,
 	     "upstream connect error or disconnect/reset before headers. reset reason: "
@@ -274,6 +284,27 @@ static void us_on_flushed(struct rs_conn *c)
 
 	if (us->st)
 		rs_proxy__ds_unblock(us->st->ds);
+}
+
+/* DestinationRule tls SIMPLE or MUTUAL: the request goes once the
+ * handshake is done; a failed one is a connection failure (UF), as Envoy
+ * reports it. Never in clear: without its context the request fails. */
+static bool tls_start(struct rs_us *us)
+{
+	const struct rs_cluster *cl = us->st ? us->st->cluster : NULL;
+	char text[300];
+
+	if (!cl) {
+		rs_conn_close(&us->c); /* its request is gone; the settings with it */
+		return false;
+	}
+	if (cl->tls && rs_tls_client_attach(&us->c, cl->tls, cl->host) == 0)
+		return true;
+	snprintf(text, sizeof text, "%s, transport failure reason: TLS_error:%s",
+		 rs_proxy__connect_failure_text, cl->tls_error ? cl->tls_error : "handshake could not start");
+	rs_stat_inc(us->w->stats, RS_C_US_CX_CONNECT_FAIL);
+	fail(us, RS_RFLAG_UF, 503, text);
+	return false;
 }
 
 static void us_on_connect(struct rs_conn *c, int err)
@@ -298,6 +329,8 @@ static void us_on_connect(struct rs_conn *c, int err)
 			rs_conn_close(&us->c);
 		return;
 	}
+	if (us->pool && us->pool->tls_key && !tls_start(us))
+		return;
 	us->connected = true;
 	rs_conn_read_start(&us->c);
 	rs_conn_flush(&us->c);
@@ -354,18 +387,31 @@ static const struct rs_conn_cbs us_cbs = {
 	.on_closed = us_on_closed,
 };
 
-static struct rs_pool *pool_for(struct rs_worker *w, const struct rs_endpoint *ep)
+/* Connections are pooled by endpoint and by how they were made: in clear
+ * (key 0), or under one set of TLS settings. */
+static uint64_t pool_key(const struct rs_stream *st)
+{
+	if (!st->cluster)
+		return 0;
+	if (st->cluster->tls_error)
+		return 1; /* never a plaintext connection's pool */
+	return rs_tls_ctx_key(st->cluster->tls);
+}
+
+static struct rs_pool *pool_for(struct rs_worker *w, const struct rs_endpoint *ep, uint64_t key)
 {
 	struct rs_pool *p;
 
 	for (p = w->pools; p; p = p->next)
-		if (p->addr_len == ep->addr_len && memcmp(&p->addr, &ep->addr, ep->addr_len) == 0)
+		if (p->addr_len == ep->addr_len && p->tls_key == key &&
+		    memcmp(&p->addr, &ep->addr, ep->addr_len) == 0)
 			return p;
 	p = calloc(1, sizeof *p);
 	if (!p)
 		return NULL;
 	memcpy(&p->addr, &ep->addr, ep->addr_len);
 	p->addr_len = ep->addr_len;
+	p->tls_key = key;
 	p->next = w->pools;
 	w->pools = p;
 	return p;
@@ -390,7 +436,7 @@ static void start(struct rs_us *us, struct rs_stream *st)
 struct rs_us *rs_proxy__us_take_idle(struct rs_worker *w, const struct rs_endpoint *ep,
 				     struct rs_stream *st)
 {
-	struct rs_pool *pool = pool_for(w, ep);
+	struct rs_pool *pool = pool_for(w, ep, pool_key(st));
 	struct rs_us *us;
 
 	while (pool && (us = pool->idle)) {
@@ -426,7 +472,7 @@ struct rs_us *rs_proxy__us_open(struct rs_worker *w, const struct rs_endpoint *e
 				struct rs_stream *st, struct rs_cluster_state *cb)
 {
 	const struct rs_conn_pool *pc = st->cluster ? st->cluster->pool_cfg : NULL;
-	struct rs_pool *pool = pool_for(w, ep);
+	struct rs_pool *pool = pool_for(w, ep, pool_key(st));
 	uint64_t timeout = st->cluster && st->cluster->connect_timeout_ns
 				   ? st->cluster->connect_timeout_ns
 				   : w->opts->connect_timeout_ns;
@@ -490,7 +536,7 @@ void rs_proxy__us_release(struct rs_us *us, bool reusable)
 		us->st->us = NULL;
 	us->st = NULL;
 	if (!reusable || !us->resp_done || us->w->draining || rs_conn_closing(&us->c) ||
-	    (us->c.flags & RS_CONN_EOF) || us->pend.len > us->pend.off || us->c.out.bytes ||
+	    (us->c.flags & RS_CONN_EOF) || us->pend.len > us->pend.off || rs_conn_queued(&us->c) ||
 	    pool->nidle >= POOL_MAX_IDLE ||
 	    (us->max_requests && us->nrequests >= us->max_requests) ||
 	    (us->cb && atomic_load_explicit(&us->cb->waiting, memory_order_relaxed) &&
@@ -578,7 +624,7 @@ int rs_proxy__us_mirror(struct rs_worker *w, const struct rs_endpoint *ep, const
 		goto out;
 	}
 	us->w = w;
-	us->pool = pool_for(w, ep);
+	us->pool = pool_for(w, ep, 0);
 	us->shadow = true;
 	us->shadow_since = w->loop.now;
 	us->next = w->shadows;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "ringside/tls-session.h"
 
 #define SWEEP_NS 1000000000ull
 
@@ -200,6 +201,7 @@ void *rs_worker_main(void *arg)
 	rs_rcu_report(&w->shared->rcu.readers[w->id], UINT64_MAX, UINT64_MAX);
 	rs_loop_fini(&w->loop);
 	close(w->wake_fd);
+	rs_tls_thread_done();
 	rs_info("stopped");
 	return NULL;
 }

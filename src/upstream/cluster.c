@@ -10,6 +10,7 @@
 #include "ringside/config-networking-t.h"
 #include "ringside/config.h"
 #include "ringside/net.h"
+#include "ringside/tls-session.h"
 #include "ringside/upstream.h"
 
 /* One endpoint of a service port, before it is resolved into a cluster. */
@@ -148,6 +149,7 @@ static void set_policy(struct rs_cluster *c, const struct rs_traffic_policy *dr,
 	c->lb_cfg = lb;
 	c->pool_cfg = POLICY(connection_pool);
 	c->outlier_cfg = POLICY(outlier_detection);
+	c->tls_cfg = POLICY(tls);
 	c->lb = RS_LB_KIND_LEAST_REQUEST; /* Istio's default since 1.14 */
 	if (lb && lb->consistent_hash)
 		c->lb = lb->hash_algo == RS_LB_HASH_MAGLEV ? RS_LB_KIND_MAGLEV : RS_LB_KIND_RING_HASH;
@@ -211,6 +213,13 @@ static int add_cluster(struct builder *b, const char *res, const char *host, uin
 	c->ep_base = b->out->neps_total;
 	b->out->neps_total += (uint32_t)c->neps;
 	set_policy(c, dr, sub);
+	if (c->tls_cfg && (c->tls_cfg->mode == RS_TLS_SIMPLE || c->tls_cfg->mode == RS_TLS_MUTUAL)) {
+		char err[200];
+
+		c->tls = rs_tls_client_ctx_new(c->tls_cfg, err, sizeof err);
+		if (!c->tls && !(c->tls_error = strdup(err)))
+			return -ENOMEM;
+	}
 	return rs_lb_build(c);
 }
 
@@ -325,6 +334,8 @@ void rs_clusters_free(struct rs_clusters *cs)
 		free(c->name);
 		free(c->host);
 		free(c->subset);
+		rs_tls_ctx_free(c->tls);
+		free(c->tls_error);
 	}
 	free(cs->v);
 	cs->v = NULL;

@@ -6,11 +6,10 @@ import json
 import os
 import shutil
 import subprocess
-import time
 
 import pytest
 
-from conftest import SANITIZED, free_ports
+import tlspeers
 
 LOAD = os.environ.get("RINGSIDE_LOAD")
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -146,68 +145,20 @@ def test_bad_arguments(args, words):
 
 # ---------------------------------------------------------------- nginx peers
 
-def _openssl(*args, cwd):
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
-
-
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory):
-    """A CA, a server certificate for origin.test, a client certificate, and a
-    client certificate from another CA."""
     if not shutil.which("openssl"):
         pytest.skip("openssl is not installed")
-    d = tmp_path_factory.mktemp("pki")
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
-    for ca in ("ca", "other-ca"):
-        _openssl("req", "-x509", *ec, "-keyout", ca + ".key", "-out", ca + ".crt", "-days", "2", "-subj",
-                 "/CN=" + ca, cwd=d)
-    for name, ca, san in (("server", "ca", "DNS:origin.test"), ("client", "ca", "URI:spiffe://t/ns/a/sa/b"),
-                          ("stranger", "other-ca", "URI:spiffe://t/ns/a/sa/c")):
-        _openssl("req", *ec, "-keyout", name + ".key", "-out", name + ".csr", "-subj", "/CN=" + name, cwd=d)
-        (d / (name + ".ext")).write_text("subjectAltName=%s\n" % san)
-        _openssl("x509", "-req", "-in", name + ".csr", "-CA", ca + ".crt", "-CAkey", ca + ".key", "-CAcreateserial",
-                 "-days", "2", "-out", name + ".crt", "-extfile", name + ".ext", cwd=d)
-    return d
+    return tlspeers.make_pki(tmp_path_factory.mktemp("pki"))
 
 
 @pytest.fixture(scope="module")
 def nginx(pki, tmp_path_factory):
-    """nginx with three listeners: h2c, TLS (h2 and http/1.1) demanding a client certificate."""
     if not shutil.which("nginx"):
         pytest.skip("nginx is not installed")
-    d = tmp_path_factory.mktemp("nginx")
-    h2c, tls = free_ports(2)
-    conf = d / "nginx.conf"
-    conf.write_text("""
-worker_processes 1; daemon off; pid {d}/nginx.pid; error_log {d}/error.log;
-events {{}}
-http {{
-  access_log off; client_body_temp_path {d}; proxy_temp_path {d}; fastcgi_temp_path {d};
-  uwsgi_temp_path {d}; scgi_temp_path {d};
-  server {{ listen 127.0.0.1:{h2c} http2; location / {{ return 200 "h2c\\n"; }} }}
-  server {{
-    listen 127.0.0.1:{tls} ssl http2;
-    ssl_certificate {p}/server.crt; ssl_certificate_key {p}/server.key;
-    ssl_client_certificate {p}/ca.crt; ssl_verify_client on;
-    location / {{ return 200 "$ssl_client_s_dn\\n"; }}
-  }}
-}}
-""".format(d=d, p=pki, h2c=h2c, tls=tls))
-    proc = subprocess.Popen(["nginx", "-c", str(conf)], stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 10
-    import socket
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", tls), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    else:
-        proc.kill()
-        pytest.fail("nginx did not start: %s" % proc.stderr.read().decode())
-    yield {"h2c": h2c, "tls": tls}
-    proc.terminate()
-    proc.wait(10)
+    n = tlspeers.Nginx(pki, tmp_path_factory.mktemp("nginx"))
+    yield {"h2c": n.h2c, "tls": n.tls}
+    n.stop()
 
 
 def test_h2_prior_knowledge_several_streams(nginx):

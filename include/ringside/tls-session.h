@@ -1,0 +1,36 @@
+/* TLS on shard connections (src/tls/session.c): wolfSSL as a layer of
+ * rs_conn, so that no TLS call touches the socket or blocks. */
+#ifndef RINGSIDE_TLS_SESSION_H
+#define RINGSIDE_TLS_SESSION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ringside/config-networking-t.h"
+#include "ringside/net-t.h"
+
+struct rs_tls_ctx;
+
+/* A client context for a DestinationRule's ClientTLSSettings (SIMPLE or
+ * MUTUAL): the CA to verify the destination with (unless
+ * insecureSkipVerify), the client certificate and key (MUTUAL), the names
+ * the destination's certificate must carry (subjectAltNames) and the SNI.
+ * Built on the main thread, used by every shard. NULL with a message in err
+ * when a file cannot be read. */
+struct rs_tls_ctx *rs_tls_client_ctx_new(const struct rs_client_tls *cfg, char *err,
+					 size_t errlen);
+void rs_tls_ctx_free(struct rs_tls_ctx *t);
+/* A hash of the settings: connections made under equal settings may be
+ * pooled together; 0 for no context (plaintext). */
+uint64_t rs_tls_ctx_key(const struct rs_tls_ctx *t);
+/* Starts TLS as a client on a connected c: the ClientHello goes with the
+ * next flush, and what the owner queues is sent once the handshake is done.
+ * host is the SNI when the context has none. 0 or a negative errno. */
+int rs_tls_client_attach(struct rs_conn *c, const struct rs_tls_ctx *t, const char *host);
+/* Frees what wolfSSL keeps per thread: called by each thread that did TLS,
+ * before it ends. */
+void rs_tls_thread_done(void);
+/* Why TLS failed on c, in Envoy's words (`TLS_error:...`); NULL if it did not. */
+const char *rs_tls_error(const struct rs_conn *c);
+
+#endif

@@ -1,0 +1,331 @@
+/* TLS on a shard's connections: wolfSSL as a layer of rs_conn (net.h).
+ *
+ * wolfSSL never touches the socket. Its receive callback reads the
+ * ciphertext the ring delivered, which the layer hands it for the duration
+ * of one rx call; its send callback appends to the connection's wire queue,
+ * which the ring sends. So no TLS call blocks, and handshakes interleave with
+ * everything else on the shard. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+#include <wolfssl/wolfcrypt/ecc.h>
+
+#include "ringside/net.h"
+#include "ringside/tls-session.h"
+
+struct rs_tls_ctx {
+	WOLFSSL_CTX *ctx;
+	char **sans; /* owns: names the peer's certificate must have one of */
+	size_t nsans;
+	char *sni;   /* owns; NULL: the caller's */
+	uint64_t key;
+};
+
+struct session {
+	WOLFSSL *ssl;
+	const struct rs_tls_ctx *ctx;
+	const char *rx; /* ciphertext of the current rx call */
+	size_t rx_len;
+	bool established;
+	bool eof;
+	char error[160]; /* why the handshake failed, for the owner's message */
+};
+
+static struct session *session_of(const struct rs_conn *c)
+{
+	return c->layer_data;
+}
+
+static int io_recv(WOLFSSL *ssl, char *buf, int sz, void *arg)
+{
+	struct session *s = arg;
+	size_t n = s->rx_len;
+
+	if (n == 0)
+		return s->eof ? WOLFSSL_CBIO_ERR_CONN_CLOSE : WOLFSSL_CBIO_ERR_WANT_READ;
+	if (n > (size_t)sz)
+		n = (size_t)sz;
+	memcpy(buf, s->rx, n);
+	s->rx += n;
+	s->rx_len -= n;
+	return (int)n;
+}
+
+static int io_send(WOLFSSL *ssl, char *buf, int sz, void *arg)
+{
+	struct rs_conn *c = wolfSSL_GetIOWriteCtx(ssl);
+
+	return rs_outq_append(&c->wire, &c->loop->chunks, buf, (size_t)sz) == 0
+		       ? sz
+		       : WOLFSSL_CBIO_ERR_GENERAL;
+}
+
+static void set_error(struct session *s, int err, const char *what)
+{
+	char reason[WOLFSSL_MAX_ERROR_SZ];
+
+	wolfSSL_ERR_error_string_n((unsigned long)err, reason, sizeof reason);
+	snprintf(s->error, sizeof s->error, "TLS_error:%s%s%s", what ? what : "",
+		 what ? ": " : "", reason);
+}
+
+/* Istio's subjectAltNames: the peer's certificate must carry one of them
+ * (as a DNS or URI name). */
+static bool sans_match(struct session *s)
+{
+	WOLFSSL_X509 *x;
+	bool ok = false;
+	char *name;
+
+	if (s->ctx->nsans == 0)
+		return true;
+	x = wolfSSL_get_peer_certificate(s->ssl);
+	if (!x)
+		return false;
+	while (!ok && (name = wolfSSL_X509_get_next_altname(x)))
+		for (size_t i = 0; i < s->ctx->nsans && !ok; i++)
+			ok = strcmp(name, s->ctx->sans[i]) == 0;
+	wolfSSL_X509_free(x);
+	return ok;
+}
+
+static int handshake(struct rs_conn *c, struct session *s)
+{
+	int rc = wolfSSL_connect(s->ssl);
+
+	if (rc != WOLFSSL_SUCCESS) {
+		rc = wolfSSL_get_error(s->ssl, rc);
+		if (rc == WOLFSSL_ERROR_WANT_READ || rc == WOLFSSL_ERROR_WANT_WRITE)
+			return 0;
+		set_error(s, rc, NULL);
+		return -EPROTO;
+	}
+	if (!sans_match(s)) {
+		snprintf(s->error, sizeof s->error,
+			 "TLS_error:the peer's certificate has none of the subjectAltNames");
+		return -EPROTO;
+	}
+	s->established = true;
+	return 1;
+}
+
+static int tx(struct rs_conn *c)
+{
+	struct session *s = session_of(c);
+	struct iovec iov[RS_CONN_IOV];
+	int n, rc;
+	size_t done = 0;
+
+	if (!s->established)
+		return 0; /* the owner's bytes wait for the handshake */
+	n = rs_outq_iov(&c->out, iov, RS_CONN_IOV);
+	for (int i = 0; i < n; i++) {
+		rc = wolfSSL_write(s->ssl, iov[i].iov_base, (int)iov[i].iov_len);
+		if (rc != (int)iov[i].iov_len) {
+			set_error(s, wolfSSL_get_error(s->ssl, rc), "write");
+			return -EPROTO;
+		}
+		done += iov[i].iov_len;
+	}
+	rs_outq_consume(&c->out, &c->loop->chunks, done);
+	return 0;
+}
+
+static int rx(struct rs_conn *c, const char *p, size_t n)
+{
+	struct session *s = session_of(c);
+	char plain[16384];
+	int rc;
+
+	s->rx = p;
+	s->rx_len = n;
+	if (!s->established) {
+		rc = handshake(c, s);
+		if (rc <= 0)
+			return rc;
+		/* What the owner queued meanwhile goes now. */
+		if ((rc = tx(c)) < 0)
+			return rc;
+	}
+	while (!rs_conn_closing(c)) {
+		rc = wolfSSL_read(s->ssl, plain, sizeof plain);
+		if (rc <= 0) {
+			rc = wolfSSL_get_error(s->ssl, rc);
+			if (rc == WOLFSSL_ERROR_WANT_READ || rc == WOLFSSL_ERROR_WANT_WRITE)
+				break;
+			if (rc == WOLFSSL_ERROR_ZERO_RETURN) /* close_notify */
+				break;
+			set_error(s, rc, "read");
+			return -EPROTO;
+		}
+		rs_conn_deliver(c, plain, (size_t)rc);
+	}
+	s->rx_len = 0;
+	return 0;
+}
+
+static int eof(struct rs_conn *c)
+{
+	struct session *s = session_of(c);
+
+	/* A close before the handshake ended is the handshake failing. */
+	if (!s->established) {
+		snprintf(s->error, sizeof s->error, "TLS_error:connection closed during handshake");
+		return -ECONNRESET;
+	}
+	return 0;
+}
+
+static void layer_free(struct rs_conn *c)
+{
+	struct session *s = session_of(c);
+
+	wolfSSL_free(s->ssl);
+	free(s);
+}
+
+static const struct rs_conn_layer_ops tls_ops = {
+	.rx = rx,
+	.tx = tx,
+	.eof = eof,
+	.free = layer_free,
+};
+
+static uint64_t fnv(uint64_t h, const char *s)
+{
+	for (; s && *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return (h ^ 0xff) * 1099511628211ull; /* a separator: "ab","c" != "a","bc" */
+}
+
+struct rs_tls_ctx *rs_tls_client_ctx_new(const struct rs_client_tls *cfg, char *err, size_t errlen)
+{
+	struct rs_tls_ctx *t = calloc(1, sizeof *t);
+	const char *what = "out of memory";
+
+	if (!t)
+		goto fail;
+	t->ctx = wolfSSL_CTX_new(wolfSSLv23_client_method());
+	if (!t->ctx)
+		goto fail;
+	/* The destination's certificate is verified unless told not to
+	 * (insecureSkipVerify); with OpenSSL compatibility built in, wolfSSL's
+	 * own default is not to, so it is said outright. */
+	if (cfg->insecure_skip_verify) {
+		wolfSSL_CTX_set_verify(t->ctx, WOLFSSL_VERIFY_NONE, NULL);
+	} else {
+		what = "caCertificates: not a readable PEM bundle";
+		if (!cfg->ca_certificates ||
+		    wolfSSL_CTX_load_verify_locations(t->ctx, cfg->ca_certificates, NULL) !=
+			    WOLFSSL_SUCCESS)
+			goto fail;
+		wolfSSL_CTX_set_verify(t->ctx, WOLFSSL_VERIFY_PEER, NULL);
+	}
+	if (cfg->mode == RS_TLS_MUTUAL) {
+		what = "clientCertificate: not a readable PEM certificate chain";
+		if (!cfg->client_certificate ||
+		    wolfSSL_CTX_use_certificate_chain_file(t->ctx, cfg->client_certificate) !=
+			    WOLFSSL_SUCCESS)
+			goto fail;
+		what = "privateKey: not a readable PEM key for clientCertificate";
+		if (!cfg->private_key ||
+		    wolfSSL_CTX_use_PrivateKey_file(t->ctx, cfg->private_key, WOLFSSL_FILETYPE_PEM) !=
+			    WOLFSSL_SUCCESS)
+			goto fail;
+	}
+	wolfSSL_CTX_SetIORecv(t->ctx, io_recv);
+	wolfSSL_CTX_SetIOSend(t->ctx, io_send);
+	what = "out of memory";
+	if (cfg->nsubject_alt_names) {
+		t->sans = calloc(cfg->nsubject_alt_names, sizeof *t->sans);
+		if (!t->sans)
+			goto fail;
+		for (size_t i = 0; i < cfg->nsubject_alt_names; i++) {
+			if (!(t->sans[i] = strdup(cfg->subject_alt_names[i])))
+				goto fail;
+			t->nsans++;
+		}
+	}
+	if (cfg->sni && !(t->sni = strdup(cfg->sni)))
+		goto fail;
+	t->key = fnv(fnv(fnv(fnv(fnv(14695981039346656037ull + (uint64_t)cfg->mode,
+				     cfg->ca_certificates),
+				 cfg->client_certificate),
+			     cfg->private_key),
+			 cfg->sni),
+		     cfg->insecure_skip_verify ? "insecure" : "verify");
+	for (size_t i = 0; i < t->nsans; i++)
+		t->key = fnv(t->key, t->sans[i]);
+	return t;
+fail:
+	snprintf(err, errlen, "%s", what);
+	rs_tls_ctx_free(t);
+	return NULL;
+}
+
+void rs_tls_ctx_free(struct rs_tls_ctx *t)
+{
+	if (!t)
+		return;
+	/* Sessions hold their own reference: wolfSSL frees the context with
+	 * the last of them. */
+	if (t->ctx)
+		wolfSSL_CTX_free(t->ctx);
+	for (size_t i = 0; i < t->nsans; i++)
+		free(t->sans[i]);
+	free(t->sans);
+	free(t->sni);
+	free(t);
+}
+
+uint64_t rs_tls_ctx_key(const struct rs_tls_ctx *t)
+{
+	return t ? t->key : 0;
+}
+
+int rs_tls_client_attach(struct rs_conn *c, const struct rs_tls_ctx *t, const char *host)
+{
+	struct session *s = calloc(1, sizeof *s);
+	const char *sni = t->sni ? t->sni : host;
+	char alpn[] = "http/1.1";
+
+	if (!s)
+		return -ENOMEM;
+	s->ctx = t;
+	s->ssl = wolfSSL_new(t->ctx);
+	if (!s->ssl) {
+		free(s);
+		return -ENOMEM;
+	}
+	wolfSSL_SetIOReadCtx(s->ssl, s);
+	wolfSSL_SetIOWriteCtx(s->ssl, c);
+	if ((sni && *sni &&
+	     wolfSSL_UseSNI(s->ssl, WOLFSSL_SNI_HOST_NAME, sni, (unsigned short)strlen(sni)) !=
+		     WOLFSSL_SUCCESS) ||
+	    wolfSSL_UseALPN(s->ssl, alpn, sizeof alpn - 1, WOLFSSL_ALPN_CONTINUE_ON_MISMATCH) !=
+		    WOLFSSL_SUCCESS) {
+		wolfSSL_free(s->ssl);
+		free(s);
+		return -ENOMEM;
+	}
+	rs_conn_set_layer(c, &tls_ops, s);
+	/* The ClientHello goes out with the first flush. */
+	return handshake(c, s) < 0 ? -EPROTO : 0;
+}
+
+void rs_tls_thread_done(void)
+{
+#ifdef FP_ECC
+	/* wolfSSL caches ECC fixed points per thread; each thread frees its own. */
+	wc_ecc_fp_free();
+#endif
+}
+
+const char *rs_tls_error(const struct rs_conn *c)
+{
+	return c->layer == &tls_ops && session_of(c)->error[0] ? session_of(c)->error : NULL;
+}

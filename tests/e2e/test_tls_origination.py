@@ -1,0 +1,117 @@
+"""DestinationRule trafficPolicy.tls SIMPLE and MUTUAL: the proxy originates
+TLS to the destination (nginx), verifies it, presents a client certificate
+when told to, and never sends a TLS destination's request in clear."""
+
+import shutil
+import types
+
+import pytest
+
+import tlspeers
+from test_routing import get, proxy_with, service
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is not installed")
+    return tlspeers.make_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="module")
+def nginx(pki, tmp_path_factory):
+    if not shutil.which("nginx"):
+        pytest.skip("nginx is not installed")
+    n = tlspeers.Nginx(pki, tmp_path_factory.mktemp("nginx"))
+    yield n
+    n.stop()
+
+
+def port(n):
+    return types.SimpleNamespace(port=n)
+
+
+def rule(host, tls):
+    return ("apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: %s}\n"
+            "spec:\n  host: %s\n  trafficPolicy:\n    tls:\n%s" % (
+                host.split(".")[0], host, "".join("      %s\n" % l for l in tls.splitlines())))
+
+
+def tls_proxy(make_proxy, tmp_path, nginx_port, tls, host="secure.test"):
+    tmp_path.mkdir(exist_ok=True)
+    return proxy_with(make_proxy, tmp_path, service(host.split(".")[0], host, [(port(nginx_port), {})]),
+                      rule(host, tls))
+
+
+def test_simple_verifies_and_keeps_the_connection(make_proxy, tmp_path, pki, nginx):
+    p = tls_proxy(make_proxy, tmp_path, nginx.tls_open,
+                  "mode: SIMPLE\ncaCertificates: %s\nsni: origin.test" % (pki / "ca.crt"))
+    for _ in range(5):
+        r = get(p, "secure.test", "/")
+        assert r.status_code == 200, r.text
+        assert r.text.startswith("tls TLSv1.")
+    # kept alive: at most one connection per shard for five requests
+    assert p.metrics().value("ringside_upstream_cx_total") <= 2
+
+
+def test_simple_with_another_ca_fails_without_sending(make_proxy, tmp_path, pki, nginx):
+    p = tls_proxy(make_proxy, tmp_path, nginx.tls_open,
+                  "mode: SIMPLE\ncaCertificates: %s" % (pki / "other-ca.crt"))
+    r = get(p, "secure.test", "/")
+    assert r.status_code == 503
+    assert "reset reason: connection failure, transport failure reason: TLS_error:" in r.text
+
+
+def test_subject_alt_names_are_checked(make_proxy, tmp_path, pki, nginx):
+    ok = tls_proxy(make_proxy, tmp_path / "ok", nginx.tls_open,
+                   "mode: SIMPLE\ncaCertificates: %s\nsubjectAltNames: [other.test, origin.test]" % (pki / "ca.crt"))
+    assert get(ok, "secure.test", "/").status_code == 200
+    bad = tls_proxy(make_proxy, tmp_path / "bad", nginx.tls_open,
+                    "mode: SIMPLE\ncaCertificates: %s\nsubjectAltNames: [evil.test]" % (pki / "ca.crt"))
+    r = get(bad, "secure.test", "/")
+    assert r.status_code == 503
+    assert "subjectAltNames" in r.text
+
+
+def test_mutual_presents_the_client_certificate(make_proxy, tmp_path, pki, nginx):
+    p = tls_proxy(make_proxy, tmp_path, nginx.tls,
+                  "mode: MUTUAL\ncaCertificates: %s\nclientCertificate: %s\nprivateKey: %s\nsni: origin.test"
+                  % (pki / "ca.crt", pki / "client.crt", pki / "client.key"))
+    r = get(p, "secure.test", "/")
+    assert r.status_code == 200, r.text
+    assert r.text.strip() == "client CN=client"
+
+
+def test_simple_to_a_server_wanting_a_client_certificate(make_proxy, tmp_path, pki, nginx):
+    """nginx completes the handshake and answers 400 itself."""
+    p = tls_proxy(make_proxy, tmp_path, nginx.tls, "mode: SIMPLE\ncaCertificates: %s" % (pki / "ca.crt"))
+    r = get(p, "secure.test", "/")
+    assert r.status_code == 400
+    assert "No required SSL certificate was sent" in r.text
+
+
+def test_unreadable_files_fail_closed(make_proxy, tmp_path, pki, nginx):
+    p = tls_proxy(make_proxy, tmp_path, nginx.tls_open, "mode: SIMPLE\ncaCertificates: /nonexistent/ca.pem")
+    r = get(p, "secure.test", "/")
+    assert r.status_code == 503
+    assert "caCertificates: not a readable PEM bundle" in r.text
+    p2 = tls_proxy(make_proxy, tmp_path / "m", nginx.tls,
+                   "mode: MUTUAL\ncaCertificates: %s\nclientCertificate: %s\nprivateKey: /nonexistent/key.pem"
+                   % (pki / "ca.crt", pki / "client.crt"))
+    r = get(p2, "secure.test", "/")
+    assert r.status_code == 503
+    assert "privateKey" in r.text
+
+
+def test_plain_and_tls_to_one_endpoint_are_pooled_apart(make_proxy, tmp_path, pki, nginx):
+    """Two services on nginx's TLS port, one with SIMPLE and one without: the
+    plaintext one's connection never carries the TLS one's requests."""
+    docs = [service("plain", "plain.test", [(port(nginx.tls_open), {})]),
+            service("secure", "secure.test", [(port(nginx.tls_open), {})]),
+            rule("secure.test", "mode: SIMPLE\ncaCertificates: %s" % (pki / "ca.crt"))]
+    p = proxy_with(make_proxy, tmp_path, *docs)
+    for _ in range(3):
+        r = get(p, "plain.test", "/")
+        assert r.status_code == 400  # nginx: plain HTTP to its TLS port
+        r = get(p, "secure.test", "/")
+        assert r.status_code == 200 and r.text.startswith("tls TLSv1.")
