@@ -87,6 +87,11 @@ struct rs_cluster {
 	uint64_t *ring;  /* owns */
 	uint32_t *table; /* owns */
 	size_t table_len;
+	/* The ring's index of first points by the hash's top bits (64 -
+	 * ring_shift of them): ring_lut[b] is the first point whose hash's top
+	 * bits are b or more; one entry more than buckets. */
+	uint32_t *ring_lut; /* owns */
+	unsigned ring_shift;
 };
 
 struct rs_clusters {

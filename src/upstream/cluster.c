@@ -321,6 +321,7 @@ void rs_clusters_free(struct rs_clusters *cs)
 			free(c->eps[e].name);
 		free(c->eps);
 		free(c->ring);
+		free(c->ring_lut);
 		free(c->table);
 		free(c->name);
 		free(c->host);
