@@ -8,6 +8,8 @@
 int rs_router__route_compile(struct rs_route *r, const struct rs_vs_http_route *src,
 			     const struct rs_identity *id);
 void rs_router__route_free(struct rs_route *r);
+/* Builds t->keys from t's routes (route.c). 0 or -ENOMEM. */
+int rs_router__keys_compile(struct rs_route_table *t);
 /* The first route of t that matches m, with the block that did. */
 const struct rs_table_route *rs_router__first_match(const struct rs_route_table *t,
 						    const struct rs_msg *m, uint32_t port,

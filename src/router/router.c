@@ -23,14 +23,31 @@ static uint32_t hash_host(const char *s)
 	return h;
 }
 
-static struct rs_router_host *slot_for(const struct rs_router *r, const char *host, uint32_t h)
+static struct rs_router_slot *slot_for(const struct rs_router *r, const char *name, uint32_t h)
 {
 	for (uint32_t i = h & r->mask;; i = (i + 1) & r->mask) {
-		struct rs_router_host *e = &r->slots[i];
+		struct rs_router_slot *s = &r->slots[i];
 
-		if (!e->host || (e->hash == h && strcmp(e->host, host) == 0))
-			return e;
+		if (!s->name || (s->hash == h && strcmp(s->name, name) == 0))
+			return s;
 	}
+}
+
+/* The host named host exactly, added when new (the index has room: see
+ * rs_router_init). */
+static struct rs_router_host *host_add(struct rs_router *r, const char *host)
+{
+	uint32_t h = hash_host(host);
+	struct rs_router_slot *s = slot_for(r, host, h);
+	struct rs_router_host *e;
+
+	if (s->name)
+		return &r->hosts[s->host];
+	e = &r->hosts[r->nhosts];
+	e->host = host;
+	e->default_idx = -1;
+	*s = (struct rs_router_slot){.name = host, .hash = h, .host = r->nhosts++};
+	return e;
 }
 
 /* Whether namespace ns sees vs on the mesh (not only on gateways). */
@@ -127,14 +144,21 @@ static int compile_table(const struct rs_router *r, struct rs_route_table *t,
 			continue;
 		tr = &t->routes[t->nroutes++];
 		tr->r = &routes[i];
-		tr->cluster = calloc(src->nroute ? src->nroute : 1, sizeof *tr->cluster);
+		/* Clusters then weights in one allocation: a pick reads one place. */
+		tr->cluster = calloc(src->nroute ? src->nroute : 1,
+				     sizeof *tr->cluster + sizeof *tr->weight);
 		if (!tr->cluster)
 			return -ENOMEM;
-		for (size_t k = 0; k < src->nroute; k++)
+		tr->weight = (uint32_t *)(tr->cluster + src->nroute);
+		tr->ndest = (uint32_t)src->nroute;
+		tr->total_weight = routes[i].total_weight;
+		for (size_t k = 0; k < src->nroute; k++) {
 			tr->cluster[k] = dest_cluster(r, &src->route[k].dest, port);
+			tr->weight[k] = src->route[k].weight;
+		}
 		tr->mirror = src->mirror_set ? dest_cluster(r, &src->mirror, port) : -1;
 	}
-	return 0;
+	return rs_router__keys_compile(t);
 }
 
 /* The compiled routes of VirtualService vi, compiled at first use. */
@@ -182,7 +206,8 @@ static int compile_host(struct rs_router *r, struct rs_router_host *e,
 	return 0;
 }
 
-/* Adds the exact hosts only VirtualServices name, so their routes are found. */
+/* Adds the exact hosts only VirtualServices name, so their routes are found
+ * (add false: only counts them). */
 static size_t vs_only_hosts(struct rs_router *r, const struct rs_config *cfg, bool add)
 {
 	size_t n = 0;
@@ -191,44 +216,31 @@ static size_t vs_only_hosts(struct rs_router *r, const struct rs_config *cfg, bo
 		const struct rs_virtual_service *vs = &cfg->virtual_services[i];
 
 		for (size_t h = 0; h < vs->nhosts; h++) {
-			const char *host = vs->hosts_fqdn[h];
-			uint32_t hh = hash_host(host);
-			struct rs_router_host *e;
-
-			if (strchr(host, '*'))
+			if (strchr(vs->hosts_fqdn[h], '*'))
 				continue;
 			n++;
-			if (!add)
-				continue;
-			e = slot_for(r, host, hh);
-			if (!e->host) {
-				e->host = host;
-				e->hash = hh;
-				e->default_idx = -1;
-			}
+			if (add)
+				host_add(r, vs->hosts_fqdn[h]);
 		}
 	}
 	return n;
 }
 
-static int add_alias(struct rs_router *r, const struct rs_router_host *e, const char *name,
-		     size_t len)
+static int add_alias(struct rs_router *r, uint32_t host, const char *name, size_t len)
 {
 	char *a = strndup(name, len);
 	uint32_t h;
-	struct rs_router_host *slot;
+	struct rs_router_slot *s;
 
 	if (!a)
 		return -ENOMEM;
 	h = hash_host(a);
-	slot = slot_for(r, a, h);
-	if (slot->host) {
+	s = slot_for(r, a, h);
+	if (s->name) {
 		free(a); /* a real host, or an alias already, has the name */
 		return 0;
 	}
-	slot->host = a;
-	slot->hash = h;
-	slot->alias_of = e;
+	*s = (struct rs_router_slot){.name = a, .hash = h, .host = host};
 	return 0;
 }
 
@@ -240,70 +252,54 @@ static int add_aliases(struct rs_router *r, const char *ns)
 {
 	static const char suffix[] = ".svc.cluster.local";
 	size_t sl = sizeof suffix - 1, nsl = strlen(ns);
-	uint32_t n = r->mask + 1;
-	const struct rs_router_host **hosts = calloc(n, sizeof *hosts);
 
-	if (!hosts)
-		return -ENOMEM;
-	for (uint32_t i = 0; i < n; i++)
-		hosts[i] = r->slots[i].host && !r->slots[i].alias_of ? &r->slots[i] : NULL;
-	for (uint32_t i = 0; i < n; i++) {
-		const struct rs_router_host *e = hosts[i];
-		const char *dot;
-		size_t hl, pl;
+	for (uint32_t i = 0; i < r->nhosts; i++) {
+		const char *host = r->hosts[i].host, *dot;
+		size_t hl = strlen(host), pl;
 
-		if (!e)
-			continue;
-		hl = strlen(e->host);
-		if (hl <= sl || strcmp(e->host + hl - sl, suffix) != 0)
+		if (hl <= sl || strcmp(host + hl - sl, suffix) != 0)
 			continue;
 		pl = hl - sl; /* NAME.NS */
-		dot = memchr(e->host, '.', pl);
-		if (add_alias(r, e, e->host, pl + 4) < 0 || /* NAME.NS.svc */
-		    (dot && !memchr(dot + 1, '.', pl - (size_t)(dot + 1 - e->host)) &&
-		     (add_alias(r, e, e->host, pl) < 0 ||
-		      ((size_t)(pl - (size_t)(dot + 1 - e->host)) == nsl &&
-		       memcmp(dot + 1, ns, nsl) == 0 &&
-		       add_alias(r, e, e->host, (size_t)(dot - e->host)) < 0)))) {
-			free(hosts);
+		dot = memchr(host, '.', pl);
+		if (add_alias(r, i, host, pl + 4) < 0 || /* NAME.NS.svc */
+		    (dot && !memchr(dot + 1, '.', pl - (size_t)(dot + 1 - host)) &&
+		     (add_alias(r, i, host, pl) < 0 ||
+		      ((size_t)(pl - (size_t)(dot + 1 - host)) == nsl &&
+		       memcmp(dot + 1, ns, nsl) == 0 && add_alias(r, i, host, (size_t)(dot - host)) < 0))))
 			return -ENOMEM;
-		}
 	}
-	free(hosts);
 	return 0;
 }
 
 int rs_router_init(struct rs_router *r, const struct rs_clusters *cs,
 		   const struct rs_config *cfg, const struct rs_identity *id)
 {
+	size_t hosts = cfg ? vs_only_hosts(r, cfg, false) : 0;
 	uint32_t cap = 16;
 
 	memset(r, 0, sizeof *r);
 	r->clusters = cs;
 	r->cfg = cfg;
-	/* Up to three short names a host, plus the hosts: load under a half. */
-	while (cap < (cs->n + (cfg ? vs_only_hosts(r, cfg, false) : 0)) * 8)
+	for (size_t i = 0; i < cs->n; i++)
+		hosts += !cs->v[i].subset;
+	/* Up to three short names a host besides its own: load under a half. */
+	while (cap < hosts * 8)
 		cap *= 2;
 	r->mask = cap - 1;
 	r->ns = strdup(id->ns);
 	r->slots = calloc(cap, sizeof *r->slots);
-	if (!r->ns || !r->slots)
+	r->hosts = calloc(hosts ? hosts : 1, sizeof *r->hosts);
+	if (!r->ns || !r->slots || !r->hosts)
 		goto nomem;
 	for (size_t i = 0; i < cs->n; i++) {
 		struct rs_router_host *e;
-		uint32_t h, *port;
+		uint32_t *port;
 		int *cl;
 
 		/* Hosts route to the whole service; subsets are picked by routes. */
 		if (cs->v[i].subset)
 			continue;
-		h = hash_host(cs->v[i].host);
-		e = slot_for(r, cs->v[i].host, h);
-
-		if (!e->host) {
-			e->host = cs->v[i].host;
-			e->hash = h;
-		}
+		e = host_add(r, cs->v[i].host);
 		port = realloc(e->port, (e->nports + 1) * sizeof *port);
 		if (!port)
 			goto nomem;
@@ -316,11 +312,9 @@ int rs_router_init(struct rs_router *r, const struct rs_clusters *cs,
 		e->cluster[e->nports] = (int)i;
 		e->nports++;
 	}
-	for (uint32_t i = 0; i <= r->mask; i++) {
-		struct rs_router_host *e = &r->slots[i];
+	for (uint32_t i = 0; i < r->nhosts; i++) {
+		struct rs_router_host *e = &r->hosts[i];
 
-		if (!e->host)
-			continue;
 		e->default_idx = e->nports == 1 ? e->cluster[0] : -1;
 		for (uint32_t k = 0; k < e->nports; k++)
 			if (e->port[k] == 80)
@@ -333,8 +327,8 @@ int rs_router_init(struct rs_router *r, const struct rs_clusters *cs,
 	if (!r->vs_routes)
 		goto nomem;
 	vs_only_hosts(r, cfg, true);
-	for (uint32_t i = 0; i <= r->mask; i++)
-		if (r->slots[i].host && compile_host(r, &r->slots[i], id) < 0)
+	for (uint32_t i = 0; i < r->nhosts; i++)
+		if (compile_host(r, &r->hosts[i], id) < 0)
 			goto nomem;
 	if (add_aliases(r, id->ns) < 0)
 		goto nomem;
@@ -346,23 +340,23 @@ nomem:
 
 void rs_router_free(struct rs_router *r)
 {
-	if (r->slots) {
-		for (uint32_t i = 0; i <= r->mask; i++) {
-			if (r->slots[i].alias_of) {
-				free((char *)r->slots[i].host);
-				continue;
-			}
-			free(r->slots[i].port);
-			free(r->slots[i].cluster);
-			for (uint32_t k = 0; k < r->slots[i].ntables; k++) {
-				struct rs_route_table *t = &r->slots[i].tables[k];
+	for (uint32_t i = 0; r->slots && i <= r->mask; i++)
+		if (r->slots[i].name && r->slots[i].name != r->hosts[r->slots[i].host].host)
+			free((char *)r->slots[i].name); /* a short name */
+	for (uint32_t i = 0; r->hosts && i < r->nhosts; i++) {
+		struct rs_router_host *e = &r->hosts[i];
 
-				for (uint32_t j = 0; j < t->nroutes; j++)
-					free(t->routes[j].cluster);
-				free(t->routes);
-			}
-			free(r->slots[i].tables);
+		free(e->port);
+		free(e->cluster);
+		for (uint32_t k = 0; k < e->ntables; k++) {
+			struct rs_route_table *t = &e->tables[k];
+
+			for (uint32_t j = 0; j < t->nroutes; j++)
+				free(t->routes[j].cluster);
+			free(t->routes);
+			free(t->keys);
 		}
+		free(e->tables);
 	}
 	for (size_t i = 0; r->vs_routes && i < r->cfg->n_virtual_services; i++) {
 		for (size_t k = 0; r->vs_routes[i] && k < r->cfg->virtual_services[i].nhttp; k++)
@@ -370,20 +364,20 @@ void rs_router_free(struct rs_router *r)
 		free(r->vs_routes[i]);
 	}
 	free(r->vs_routes);
-	r->vs_routes = NULL;
+	free(r->hosts);
 	free(r->slots);
 	free(r->ns);
+	r->vs_routes = NULL;
+	r->hosts = NULL;
 	r->slots = NULL;
 	r->ns = NULL;
 }
 
 const struct rs_router_host *rs_router_host(const struct rs_router *r, const char *host)
 {
-	const struct rs_router_host *e = slot_for(r, host, hash_host(host));
+	const struct rs_router_slot *s = slot_for(r, host, hash_host(host));
 
-	if (!e->host)
-		return NULL;
-	return e->alias_of ? e->alias_of : e;
+	return s->name ? &r->hosts[s->host] : NULL;
 }
 
 int rs_router_host_cluster(const struct rs_router_host *e, uint32_t port)
