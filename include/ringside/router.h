@@ -12,6 +12,7 @@
 
 #include "ringside/config-networking-t.h"
 #include "ringside/config-t.h"
+#include "ringside/core-t.h"
 #include "ringside/upstream-t.h"
 
 struct rs_msg;
@@ -29,9 +30,10 @@ struct rs_smatch {
 	uint32_t minlen, maxlen;
 };
 
-/* One entry of headers, withoutHeaders or queryParams. */
+/* One entry of headers, withoutHeaders or queryParams. Strings and arrays
+ * marked "arena" live in the router's arena (rs_router.arena). */
 struct rs_nmatch {
-	const char *name; /* borrowed; headers lower-cased by the loader */
+	const char *name; /* arena, copied; headers lower-cased by the loader */
 	uint32_t nlen;
 	struct rs_smatch m;
 };
@@ -52,11 +54,11 @@ struct rs_rmatch {
 	bool nocase;   /* ignoreUriCase */
 	uint8_t fields; /* RS_RM_*: the StringMatches below that are written */
 	uint32_t nheaders;
-	struct rs_nmatch *headers; /* owns, with its names and values */
+	struct rs_nmatch *headers; /* arena, followed by its names and values */
 	uint32_t nwithout;
-	struct rs_nmatch *without; /* owns: withoutHeaders, with its names and values */
+	struct rs_nmatch *without; /* arena: withoutHeaders, followed by names and values */
 	uint32_t nquery;
-	struct rs_nmatch *query; /* owns: queryParams, with its names and values */
+	struct rs_nmatch *query; /* arena: queryParams, followed by names and values */
 	struct rs_smatch uri, scheme, method, authority;
 };
 
@@ -90,7 +92,7 @@ struct rs_retry_policy {
 /* One VirtualService http route, compiled. What it does is read from src. */
 struct rs_route {
 	const struct rs_vs_http_route *src; /* borrowed */
-	struct rs_rmatch *matches; /* owns: one of them must match */
+	struct rs_rmatch *matches; /* arena: one of them must match */
 	uint32_t nmatches;
 	bool any; /* no match written: every request */
 	uint32_t total_weight;
@@ -108,10 +110,8 @@ void rs_retry_default(struct rs_retry_policy *p);
 /* A route as one port of one host sees it. */
 struct rs_table_route {
 	const struct rs_route *r;
-	/* owns: per destination of r->src->route, its cluster or -1; the same
-	 * allocation goes on with weight, so that a pick reads one place. */
-	int *cluster;
-	uint32_t *weight; /* borrowed from cluster's allocation: each destination's */
+	int *cluster;     /* arena: per destination of r->src->route, its cluster or -1 */
+	uint32_t *weight; /* arena, after cluster: each destination's weight */
 	uint32_t ndest;
 	uint32_t total_weight;
 	int mirror; /* the cluster of r->src->mirror, or -1 */
@@ -154,9 +154,9 @@ struct rs_match_key {
  * order written (first match wins). */
 struct rs_route_table {
 	uint32_t port; /* 0: any port the host's services do not list */
-	struct rs_table_route *routes; /* owns */
+	struct rs_table_route *routes; /* arena */
 	uint32_t nroutes;
-	struct rs_match_key *keys; /* owns: a key per block of every route, in order */
+	struct rs_match_key *keys; /* arena: a key per block of every route, in order */
 	uint32_t nkeys;
 };
 
@@ -168,7 +168,7 @@ struct rs_router_host {
 	uint32_t *port;  /* owns: port numbers */
 	int *cluster;    /* owns: the whole service's cluster index per port */
 	const struct rs_virtual_service *vs; /* borrowed; NULL: none applies */
-	struct rs_route_table *tables; /* owns: one per port, then port 0 */
+	struct rs_route_table *tables; /* arena: one per port, then port 0 */
 	uint32_t ntables;
 };
 
@@ -189,7 +189,13 @@ struct rs_router {
 	uint32_t nhosts;
 	struct rs_router_slot *slots; /* owns: open addressing by name */
 	uint32_t mask;
-	struct rs_route **vs_routes; /* owns: per cfg VirtualService, compiled once */
+	struct rs_route **vs_routes; /* owns the array: per cfg VirtualService, compiled
+					once (in the arena) */
+	/* owns: the compiled routes and the tables, each host's laid out in
+	 * the order a request reads them: its VirtualService's routes (at
+	 * their first use), its tables, then per table the routes, the keys
+	 * and the destinations. */
+	struct rs_arena arena;
 };
 
 /* Indexes the hosts of cs and, when cfg is not NULL, compiles for each host

@@ -2,6 +2,7 @@
  * match blocks that cannot apply to this workload dropped), and matched
  * against a request in order, as Envoy matches the routes Istio gives it.
  * Nothing here allocates while matching. */
+#include <endian.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,7 +47,7 @@ static void free_sm(struct rs_smatch *m)
  * check reads them from one place, not from wherever the configuration
  * put each string. */
 static int compile_named(struct rs_nmatch **out, uint32_t *n, const struct rs_named_match *in,
-			 size_t nin)
+			 size_t nin, struct rs_arena *a)
 {
 	size_t size = nin * sizeof **out;
 	char *at;
@@ -57,7 +58,7 @@ static int compile_named(struct rs_nmatch **out, uint32_t *n, const struct rs_na
 		return 0;
 	for (size_t i = 0; i < nin; i++)
 		size += strlen(in[i].name) + 1 + (in[i].match.value ? strlen(in[i].match.value) + 1 : 0);
-	*out = calloc(1, size);
+	*out = rs_arena_alloc(a, size);
 	if (!*out)
 		return -ENOMEM;
 	at = (char *)(*out + nin);
@@ -81,7 +82,6 @@ static void free_named(struct rs_nmatch *v, uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++)
 		free_sm(&v[i].m);
-	free(v);
 }
 
 /* Whether a match block can ever apply to a request of this proxy:
@@ -113,7 +113,6 @@ void rs_router__route_free(struct rs_route *r)
 		free_named(m->without, m->nwithout);
 		free_named(m->query, m->nquery);
 	}
-	free(r->matches);
 	memset(r, 0, sizeof *r);
 }
 
@@ -172,7 +171,7 @@ void rs_retry_parse(struct rs_retry_policy *p, const char *retry_on)
 }
 
 int rs_router__route_compile(struct rs_route *r, const struct rs_vs_http_route *src,
-			     const struct rs_identity *id)
+			     const struct rs_identity *id, struct rs_arena *a)
 {
 	memset(r, 0, sizeof *r);
 	r->src = src;
@@ -191,7 +190,7 @@ int rs_router__route_compile(struct rs_route *r, const struct rs_vs_http_route *
 	r->any = src->nmatch == 0;
 	for (size_t i = 0; i < src->nroute; i++)
 		r->total_weight += src->route[i].weight;
-	r->matches = src->nmatch ? calloc(src->nmatch, sizeof *r->matches) : NULL;
+	r->matches = src->nmatch ? rs_arena_alloc(a, src->nmatch * sizeof *r->matches) : NULL;
 	if (src->nmatch && !r->matches)
 		return -ENOMEM;
 	for (size_t i = 0; i < src->nmatch; i++) {
@@ -206,10 +205,10 @@ int rs_router__route_compile(struct rs_route *r, const struct rs_vs_http_route *
 		if (compile_sm(&m->uri, &in->uri) < 0 || compile_sm(&m->scheme, &in->scheme) < 0 ||
 		    compile_sm(&m->method, &in->method) < 0 ||
 		    compile_sm(&m->authority, &in->authority) < 0 ||
-		    compile_named(&m->headers, &m->nheaders, in->headers, in->nheaders) < 0 ||
+		    compile_named(&m->headers, &m->nheaders, in->headers, in->nheaders, a) < 0 ||
 		    compile_named(&m->without, &m->nwithout, in->without_headers,
-				  in->nwithout_headers) < 0 ||
-		    compile_named(&m->query, &m->nquery, in->query_params, in->nquery_params) < 0)
+				  in->nwithout_headers, a) < 0 ||
+		    compile_named(&m->query, &m->nquery, in->query_params, in->nquery_params, a) < 0)
 			goto nomem;
 		m->fields = (m->uri.kind ? RS_RM_URI : 0) | (m->scheme.kind ? RS_RM_SCHEME : 0) |
 			    (m->method.kind ? RS_RM_METHOD : 0) |
@@ -252,6 +251,24 @@ static bool sm_matches(const struct rs_smatch *m, const char *v, size_t len, boo
 	return false;
 }
 
+/* Whether field h of m is called name, which the loader lower-cased (RFC
+ * 9110 §5.1: field names are case-insensitive). */
+static inline bool name_is(const struct rs_msg *m, const struct rs_hdr *h, const char *name,
+			   uint32_t nlen)
+{
+	const char *p = m->buf + h->name_off;
+
+	if (h->name_len != nlen)
+		return false;
+	for (uint32_t i = 0; i < nlen; i++) {
+		char c = p[i] >= 'A' && p[i] <= 'Z' ? (char)(p[i] + ('a' - 'A')) : p[i];
+
+		if (c != name[i])
+			return false;
+	}
+	return true;
+}
+
 /* The value of header name in m: the first field's, or every field's joined
  * with "," into buf (Envoy's rule for repeated headers). NULL when absent. */
 static const char *header_value(const struct rs_msg *m, const struct rs_nmatch *n, char *buf,
@@ -264,7 +281,7 @@ static const char *header_value(const struct rs_msg *m, const struct rs_nmatch *
 	for (uint32_t i = 0; i < m->nh; i++) {
 		const struct rs_hdr *h = &m->h[i];
 
-		if (!h->name_len || !rs_hdr_name_is(m, h, n->name, n->nlen))
+		if (!h->name_len || !name_is(m, h, n->name, n->nlen))
 			continue;
 		if (count++ == 0) {
 			first = m->buf + h->value_off;
@@ -308,18 +325,32 @@ struct view {
 /* The first min(len, 8) bytes of s as a big-endian number, zero-padded:
  * comparing two of these orders them as memcmp orders their strings' first
  * eight bytes, and a string's never exceeds a greater string's. */
-static uint64_t head8(const char *s, size_t len, bool lower)
+static uint64_t head8(const char *s, size_t len)
 {
 	uint64_t x = 0;
 
-	for (size_t i = 0; i < 8; i++) {
-		uint8_t c = i < len ? (uint8_t)s[i] : 0;
+	memcpy(&x, s, len < 8 ? len : 8);
+	return be64toh(x);
+}
 
-		if (lower && c >= 'A' && c <= 'Z')
-			c += 'a' - 'A';
-		x = x << 8 | c;
-	}
-	return x;
+/* The mask of the first n (at most 8) bytes of a head8 value. */
+static uint64_t head_mask(size_t n)
+{
+	return n >= 8 ? UINT64_MAX : ~(UINT64_MAX >> (8 * n));
+}
+
+/* x with its bytes 'A'..'Z' lower-cased, all eight at once; other bytes
+ * stay, as strncasecmp leaves them in the C locale. A byte's high bit is
+ * set by adding 0x3f when it is 'A' or more, by adding 0x25 when it is
+ * past 'Z' (its low seven bits only, so no carry crosses bytes); upper
+ * case is the first without the second, and 0x80 >> 2 is 'a' - 'A'. */
+static uint64_t lower8(uint64_t x)
+{
+	const uint64_t low7 = 0x7f7f7f7f7f7f7f7full, high = 0x8080808080808080ull;
+	uint64_t h = x & low7;
+	uint64_t upper = (h + 0x3f3f3f3f3f3f3f3full) & ~(h + 0x2525252525252525ull) & ~x & high;
+
+	return x | upper >> 2;
 }
 
 static void view_init(struct view *v, const struct rs_msg *m, uint32_t port, const char *scheme)
@@ -331,10 +362,10 @@ static void view_init(struct view *v, const struct rs_msg *m, uint32_t port, con
 	v->nq = v->q ? (size_t)(v->q - v->path) : v->plen;
 	v->port = port;
 	v->scheme = scheme;
-	v->head[0] = head8(v->path, v->plen, false);
-	v->head[1] = v->nq >= 8 ? v->head[0] : head8(v->path, v->nq, false);
-	v->lower[0] = head8(v->path, v->plen, true);
-	v->lower[1] = v->nq >= 8 ? v->lower[0] : head8(v->path, v->nq, true);
+	v->head[0] = head8(v->path, v->plen);
+	v->head[1] = v->head[0] & head_mask(v->nq);
+	v->lower[0] = lower8(v->head[0]);
+	v->lower[1] = lower8(v->head[1]);
 }
 
 /* Whether block b matches; uri_done: its match key has decided the uri. */
@@ -427,8 +458,8 @@ static void key_of(struct rs_match_key *k, const struct rs_rmatch *b, uint32_t r
 	case RS_SM_EXACT:
 		k->kind = u->kind == RS_SM_PREFIX ? RS_MK_PREFIX : RS_MK_EXACT;
 		k->flags = (nocase ? RS_MK_NOCASE : 0) | (u->len <= 8 ? RS_MK_URI_DONE : 0);
-		k->lo = head8(u->s, u->len, nocase);
-		k->hi = u->len >= 8 ? UINT64_MAX : ~(UINT64_MAX >> (8 * u->len));
+		k->lo = nocase ? lower8(head8(u->s, u->len)) : head8(u->s, u->len);
+		k->hi = head_mask(u->len);
 		k->len = (uint8_t)(u->len < 255 ? u->len : 255);
 		break;
 	case RS_SM_REGEX:
@@ -436,8 +467,8 @@ static void key_of(struct rs_match_key *k, const struct rs_rmatch *b, uint32_t r
 		 * under ignoreUriCase; so does the key. */
 		if (u->min) {
 			k->kind = RS_MK_RANGE;
-			k->lo = head8(u->min, u->minlen, false);
-			k->hi = head8(u->max, u->maxlen, false);
+			k->lo = head8(u->min, u->minlen);
+			k->hi = head8(u->max, u->maxlen);
 		}
 		break;
 	default:
@@ -445,13 +476,13 @@ static void key_of(struct rs_match_key *k, const struct rs_rmatch *b, uint32_t r
 	}
 }
 
-int rs_router__keys_compile(struct rs_route_table *t)
+int rs_router__keys_compile(struct rs_route_table *t, struct rs_arena *a)
 {
 	uint32_t n = 0;
 
 	for (uint32_t i = 0; i < t->nroutes; i++)
 		n += t->routes[i].r->any ? 1 : t->routes[i].r->nmatches;
-	t->keys = calloc(n ? n : 1, sizeof *t->keys);
+	t->keys = rs_arena_alloc(a, (n ? n : 1) * sizeof *t->keys);
 	if (!t->keys)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < t->nroutes; i++) {
