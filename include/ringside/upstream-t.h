@@ -62,6 +62,7 @@ enum rs_lb_kind {
 	RS_LB_KIND_RANDOM,
 	RS_LB_KIND_RING_HASH,
 	RS_LB_KIND_MAGLEV,
+	RS_LB_KIND_PASSTHROUGH, /* the request's original destination (the stream picks it) */
 };
 
 struct rs_cluster {
