@@ -10,8 +10,11 @@ int rs_router__route_compile(struct rs_route *r, const struct rs_vs_http_route *
 			     const struct rs_identity *id, struct rs_arena *a);
 /* Frees what r owns outside the arena: its regexes. */
 void rs_router__route_free(struct rs_route *r);
-/* Builds t->keys from t's routes, from arena a (route.c). 0 or -ENOMEM. */
-int rs_router__keys_compile(struct rs_route_table *t, struct rs_arena *a);
+/* How many match keys route r needs (route.c). */
+uint32_t rs_router__nkeys(const struct rs_route *r);
+/* Writes t->keys (room for every route's, allocated by the caller) from
+ * t's routes, and sets t->nkeys (route.c). */
+void rs_router__keys_fill(struct rs_route_table *t);
 /* The first route of t that matches m, with the block that did. */
 const struct rs_table_route *rs_router__first_match(const struct rs_route_table *t,
 						    const struct rs_msg *m, uint32_t port,

@@ -112,6 +112,13 @@ static bool route_on_port(const struct rs_route *route, uint32_t port)
 	return false;
 }
 
+/* Whether route goes into the table for port: it can match there, and
+ * has a match block left for this workload (or none written). */
+static bool on_table(const struct rs_route *route, uint32_t port)
+{
+	return route_on_port(route, port) && (route->any || route->nmatches);
+}
+
 /* The cluster of destination d as a request on port sees it: d's port,
  * else that port when d's host has it, else d's host's default port; then
  * the subset among the clusters the builder put after the whole service's. */
@@ -142,18 +149,24 @@ static int dest_cluster(const struct rs_router *r, const struct rs_destination *
 static int compile_table(struct rs_router *r, struct rs_route_table *t,
 			 const struct rs_route *routes, size_t n, uint32_t port)
 {
-	size_t nd = 0;
+	size_t nd = 0, nk = 0;
 	int *cl;
 
+	/* The keys first, right after the host's tables: they are what a
+	 * request reads next. Then the routes, then their destinations. */
 	t->port = port;
+	for (size_t i = 0; i < n; i++)
+		if (on_table(&routes[i], port))
+			nk += rs_router__nkeys(&routes[i]);
+	t->keys = rs_arena_alloc(&r->arena, (nk ? nk : 1) * sizeof *t->keys);
 	t->routes = rs_arena_alloc(&r->arena, (n ? n : 1) * sizeof *t->routes);
-	if (!t->routes)
+	if (!t->keys || !t->routes)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
 		struct rs_table_route *tr;
 		const struct rs_vs_http_route *src = routes[i].src;
 
-		if (!route_on_port(&routes[i], port) || (!routes[i].any && !routes[i].nmatches))
+		if (!on_table(&routes[i], port))
 			continue;
 		tr = &t->routes[t->nroutes++];
 		tr->r = &routes[i];
@@ -162,10 +175,8 @@ static int compile_table(struct rs_router *r, struct rs_route_table *t,
 		tr->mirror = src->mirror_set ? dest_cluster(r, &src->mirror, port) : -1;
 		nd += src->nroute;
 	}
-	if (rs_router__keys_compile(t, &r->arena) < 0)
-		return -ENOMEM;
-	/* Every route's destinations after the keys, a route's weights
-	 * beside its clusters: a pick reads one place. */
+	rs_router__keys_fill(t);
+	/* A route's weights beside its clusters: a pick reads one place. */
 	cl = rs_arena_alloc(&r->arena, (nd ? nd : 1) * (sizeof *cl + sizeof(uint32_t)));
 	if (!cl)
 		return -ENOMEM;
