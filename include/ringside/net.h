@@ -41,6 +41,9 @@ void rs_listener_close(struct rs_listener *l);
 /* Parses "1.2.3.4" or "::1" with a port into sa. */
 int rs_sockaddr_parse(const char *addr, uint16_t port, struct sockaddr_storage *sa,
 		      socklen_t *len);
+/* Whether a and b are the same IPv4 or IPv6 address and port (other
+ * fields, such as an IPv6 flow label, aside). */
+bool rs_sockaddr_same(const struct sockaddr_storage *a, const struct sockaddr_storage *b);
 /* Writes the address (without port) of sa into buf. */
 void rs_sockaddr_ip(const struct sockaddr_storage *sa, char *buf, size_t len);
 

@@ -19,24 +19,6 @@
 #define IP6T_SO_ORIGINAL_DST 80
 #endif
 
-static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
-{
-	if (a->ss_family != b->ss_family)
-		return false;
-	if (a->ss_family == AF_INET) {
-		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
-
-		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
-	}
-	if (a->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
-
-		return x->sin6_port == y->sin6_port &&
-		       memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr) == 0;
-	}
-	return false;
-}
-
 int rs_sock_original_dst(int fd, struct sockaddr_storage *out, socklen_t *len)
 {
 	struct sockaddr_storage local;
@@ -63,5 +45,5 @@ int rs_sock_original_dst(int fd, struct sockaddr_storage *out, socklen_t *len)
 	/* A connection made to the proxy's own address is tracked too, with
 	 * that address as its destination: it was not redirected, and
 	 * connecting there would loop. */
-	return same_addr(out, &local) ? -ENOENT : 0;
+	return rs_sockaddr_same(out, &local) ? -ENOENT : 0;
 }

@@ -138,12 +138,6 @@ static void drop_active(struct rs_stream *st)
 	}
 }
 
-static bool same_sockaddr(const struct rs_endpoint *e, const struct sockaddr_storage *a,
-			  socklen_t len)
-{
-	return e->addr_len == len && memcmp(&e->addr, a, len) == 0;
-}
-
 /* DestinationRule loadBalancer PASSTHROUGH: "forward the connection to the
  * original IP address requested by the caller without doing any form of
  * load balancing" (istio.io/latest/docs/reference/config/networking/
@@ -176,7 +170,7 @@ static const struct rs_endpoint *original_dst_endpoint(struct rs_stream *st, uin
 	if (ds->orig_dst_state < 0)
 		return NULL;
 	for (size_t i = 0; i < c->neps; i++) {
-		if (same_sockaddr(&c->eps[i], &ds->orig_dst, ds->orig_dst_len)) {
+		if (rs_sockaddr_same(&c->eps[i].addr, &ds->orig_dst)) {
 			*idx = (uint32_t)i;
 			return &c->eps[i];
 		}
