@@ -20,6 +20,12 @@ enum rs_op {
 	RS_OP__COUNT,
 };
 
+/* A bump allocator, freed whole (core/arena.c). Zeroed; empty when zeroed. */
+struct rs_arena_chunk;
+struct rs_arena {
+	struct rs_arena_chunk *head; /* owns: the chunks, the one in use first */
+};
+
 struct io_uring_cqe;
 struct rs_io;
 

@@ -44,6 +44,15 @@ static inline uint64_t rs_uniform(uint64_t x, uint64_t n)
 	return (uint64_t)(((unsigned __int128)x * n) >> 64);
 }
 
+/* --- arena --- */
+/* n zeroed bytes, 16-byte aligned, after the previous allocation when it
+ * fits in the same chunk; NULL when out of memory. */
+void *rs_arena_alloc(struct rs_arena *a, size_t n);
+/* A copy of the n bytes at s with a terminating NUL, or NULL. */
+char *rs_arena_strndup(struct rs_arena *a, const char *s, size_t n);
+/* Frees every allocation of a at once; a is empty again. */
+void rs_arena_free(struct rs_arena *a);
+
 /* --- time --- */
 uint64_t rs_now_ns(void);
 /* Parses "250ms", "10s", "5m", "1h", "1.5s", "100us"; 0 and a plain "0" mean

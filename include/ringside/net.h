@@ -51,7 +51,18 @@ void rs_listener_close(struct rs_listener *l);
 /* Parses "1.2.3.4" or "::1" with a port into sa. */
 int rs_sockaddr_parse(const char *addr, uint16_t port, struct sockaddr_storage *sa,
 		      socklen_t *len);
+/* Whether a and b are the same IPv4 or IPv6 address and port (other
+ * fields, such as an IPv6 flow label, aside). */
+bool rs_sockaddr_same(const struct sockaddr_storage *a, const struct sockaddr_storage *b);
 /* Writes the address (without port) of sa into buf. */
 void rs_sockaddr_ip(const struct sockaddr_storage *sa, char *buf, size_t len);
+
+/* The address an accepted connection was sent to before iptables redirected
+ * it to this socket (SO_ORIGINAL_DST, IPv4 and IPv6). 0; -ENOENT when it was
+ * not redirected (its original destination is the socket's own address, or
+ * connection tracking has none); another negative errno when the socket
+ * cannot say. One getsockname and one getsockopt: read it once per
+ * connection, when needed. */
+int rs_sock_original_dst(int fd, struct sockaddr_storage *out, socklen_t *len);
 
 #endif

@@ -164,8 +164,12 @@ struct rs_stream {
 	uint32_t dest; /* the destination picked in route */
 	uint64_t route_timeout_ns; /* --route-timeout, or the route's timeout */
 	const struct rs_cluster *cluster;
-	const struct rs_endpoint *ep;
+	const struct rs_endpoint *ep; /* borrowed: the cluster's, or orig_ep */
 	uint32_t *active; /* the shard's in-flight count of ep, while it counts this */
+	/* A PASSTHROUGH cluster's endpoint when the original destination is
+	 * none of the cluster's own (name: orig_name). */
+	struct rs_endpoint orig_ep;
+	char orig_name[64];
 	struct rs_msg req;
 	struct rs_msg resp;
 	char request_id[40];
@@ -228,6 +232,11 @@ struct rs_ds {
 	uint64_t last_active;
 	struct rs_timer idle;
 	char peer_ip[48];
+	/* SO_ORIGINAL_DST, read at the first request that needs it (a
+	 * PASSTHROUGH cluster): 1 read, -1 not redirected, 0 not read yet. */
+	int8_t orig_dst_state;
+	socklen_t orig_dst_len;
+	struct sockaddr_storage orig_dst;
 };
 
 /* An upstream HTTP/1.1 connection; pooled per shard and endpoint. */

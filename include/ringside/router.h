@@ -12,6 +12,7 @@
 
 #include "ringside/config-networking-t.h"
 #include "ringside/config-t.h"
+#include "ringside/core-t.h"
 #include "ringside/upstream-t.h"
 
 struct rs_msg;
@@ -29,24 +30,36 @@ struct rs_smatch {
 	uint32_t minlen, maxlen;
 };
 
-/* One entry of headers, withoutHeaders or queryParams. */
+/* One entry of headers, withoutHeaders or queryParams. Strings and arrays
+ * marked "arena" live in the router's arena (rs_router.arena). */
 struct rs_nmatch {
-	const char *name; /* borrowed; headers lower-cased by the loader */
+	const char *name; /* arena, copied; headers lower-cased by the loader */
 	uint32_t nlen;
 	struct rs_smatch m;
 };
 
-/* One HTTPMatchRequest: every field written must match. */
+/* Which StringMatch fields of a match block are written (rs_rmatch.fields). */
+enum {
+	RS_RM_URI = 1u << 0,
+	RS_RM_SCHEME = 1u << 1,
+	RS_RM_METHOD = 1u << 2,
+	RS_RM_AUTHORITY = 1u << 3,
+};
+
+/* One HTTPMatchRequest: every field written must match. What every try
+ * reads comes first, so that a block that fails on its headers costs one
+ * cache line. */
 struct rs_rmatch {
-	struct rs_smatch uri, scheme, method, authority;
-	struct rs_nmatch *headers; /* owns */
-	uint32_t nheaders;
-	struct rs_nmatch *without; /* owns: withoutHeaders */
-	uint32_t nwithout;
-	struct rs_nmatch *query; /* owns: queryParams */
-	uint32_t nquery;
 	uint32_t port; /* 0: any */
 	bool nocase;   /* ignoreUriCase */
+	uint8_t fields; /* RS_RM_*: the StringMatches below that are written */
+	uint32_t nheaders;
+	struct rs_nmatch *headers; /* arena, followed by its names and values */
+	uint32_t nwithout;
+	struct rs_nmatch *without; /* arena: withoutHeaders, followed by names and values */
+	uint32_t nquery;
+	struct rs_nmatch *query; /* arena: queryParams, followed by names and values */
+	struct rs_smatch uri, scheme, method, authority;
 };
 
 /* HTTPRetry.retryOn conditions (Envoy's x-envoy-retry-on and
@@ -79,7 +92,7 @@ struct rs_retry_policy {
 /* One VirtualService http route, compiled. What it does is read from src. */
 struct rs_route {
 	const struct rs_vs_http_route *src; /* borrowed */
-	struct rs_rmatch *matches; /* owns: one of them must match */
+	struct rs_rmatch *matches; /* arena: one of them must match */
 	uint32_t nmatches;
 	bool any; /* no match written: every request */
 	uint32_t total_weight;
@@ -97,41 +110,92 @@ void rs_retry_default(struct rs_retry_policy *p);
 /* A route as one port of one host sees it. */
 struct rs_table_route {
 	const struct rs_route *r;
-	int *cluster; /* owns: per destination of r->src->route, its cluster or -1 */
-	int mirror;   /* the cluster of r->src->mirror, or -1 */
+	int *cluster;     /* arena: per destination of r->src->route, its cluster or -1 */
+	uint32_t *weight; /* arena, after cluster: each destination's weight */
+	uint32_t ndest;
+	uint32_t total_weight;
+	int mirror; /* the cluster of r->src->mirror, or -1 */
+};
+
+/* What a match key checks of the uri (rs_match_key.kind). */
+enum {
+	RS_MK_ANY,    /* nothing: the block has no uri match, or a regex without a range */
+	RS_MK_PREFIX, /* the first bytes under hi; at least len bytes */
+	RS_MK_EXACT,  /* the first bytes under hi; exactly len bytes (255: that or more) */
+	RS_MK_RANGE,  /* the first eight bytes within [lo, hi] (a regex's range) */
+};
+
+/* Flags of a match key. */
+enum {
+	RS_MK_NOCASE = 1u << 0,   /* ignoreUriCase: compared with the value lower-cased */
+	RS_MK_URI_DONE = 1u << 1, /* the key decides the uri match whole (eight bytes or fewer) */
+};
+
+/* One match block of a table's routes, reduced to what can be checked
+ * without reading the route: its port and the first eight bytes and length
+ * of the uri. A key's conditions are necessary for its block to match,
+ * never sufficient unless RS_MK_URI_DONE says so for the uri. Keys sit in
+ * one array per table, in route then block order, two to a cache line, so
+ * that the search for the first match reads memory in sequence and reads
+ * a block only when its key lets the request through. */
+struct rs_match_key {
+	uint64_t lo; /* PREFIX, EXACT: the uri's first bytes, big-endian, zero-padded;
+			RANGE: the least value's */
+	uint64_t hi; /* PREFIX, EXACT: the mask of those bytes; RANGE: the greatest value's */
+	const struct rs_rmatch *block; /* borrowed; NULL: the route has no blocks (matches all) */
+	uint32_t route; /* the index of its route in the table */
+	uint16_t port;  /* 0: any */
+	uint8_t len;    /* PREFIX, EXACT: the uri's length, 255 for that or more */
+	uint8_t kind : 2;  /* RS_MK_ANY, ... */
+	uint8_t flags : 2; /* RS_MK_NOCASE, RS_MK_URI_DONE */
 };
 
 /* The routes of a host's VirtualService that can match on one port, in the
  * order written (first match wins). */
 struct rs_route_table {
 	uint32_t port; /* 0: any port the host's services do not list */
-	struct rs_table_route *routes; /* owns */
+	struct rs_table_route *routes; /* arena */
 	uint32_t nroutes;
+	struct rs_match_key *keys; /* arena: a key per block of every route, in order */
+	uint32_t nkeys;
 };
 
 /* One host: the clusters of its ports and its routes. */
 struct rs_router_host {
 	const char *host; /* borrowed from a cluster or a VirtualService */
-	uint32_t hash;
 	uint32_t nports;
+	int default_idx; /* port 80's cluster, else the only port's, else -1 */
 	uint32_t *port;  /* owns: port numbers */
 	int *cluster;    /* owns: the whole service's cluster index per port */
-	int default_idx; /* port 80's cluster, else the only port's, else -1 */
 	const struct rs_virtual_service *vs; /* borrowed; NULL: none applies */
-	struct rs_route_table *tables; /* owns: one per port, then port 0 */
+	struct rs_route_table *tables; /* arena: one per port, then port 0 */
 	uint32_t ntables;
-	/* A short name (`reviews`, `reviews.ns`, `reviews.ns.svc`): host is
-	 * owned, and the entry stands for alias_of. */
-	const struct rs_router_host *alias_of;
+};
+
+/* A name in the host index: a host's own, or a short name that Kubernetes'
+ * DNS search path resolves to it. Slots are small so that a lookup's
+ * probes stay within a cache line or two of a compact array. */
+struct rs_router_slot {
+	const char *name; /* the host's (borrowed) or a short name's (owns); NULL: empty */
+	uint32_t hash;
+	uint32_t host; /* the index of its host in rs_router.hosts */
 };
 
 struct rs_router {
 	const struct rs_clusters *clusters; /* borrowed from the same snapshot */
 	const struct rs_config *cfg;        /* borrowed from the same snapshot */
 	char *ns;                           /* owns: the proxy's namespace */
-	struct rs_router_host *slots;       /* owns: open addressing by host */
+	struct rs_router_host *hosts;       /* owns: every host once */
+	uint32_t nhosts;
+	struct rs_router_slot *slots; /* owns: open addressing by name */
 	uint32_t mask;
-	struct rs_route **vs_routes; /* owns: per cfg VirtualService, compiled once */
+	struct rs_route **vs_routes; /* owns the array: per cfg VirtualService, compiled
+					once (in the arena) */
+	/* owns: the compiled routes and the tables, each host's laid out in
+	 * the order a request reads them: its VirtualService's routes (at
+	 * their first use), its tables, then per table the routes, the keys
+	 * and the destinations. */
+	struct rs_arena arena;
 };
 
 /* Indexes the hosts of cs and, when cfg is not NULL, compiles for each host

@@ -64,6 +64,7 @@ enum rs_lb_kind {
 	RS_LB_KIND_RANDOM,
 	RS_LB_KIND_RING_HASH,
 	RS_LB_KIND_MAGLEV,
+	RS_LB_KIND_PASSTHROUGH, /* the request's original destination (the stream picks it) */
 };
 
 struct rs_cluster {
@@ -95,6 +96,11 @@ struct rs_cluster {
 	uint64_t *ring;  /* owns */
 	uint32_t *table; /* owns */
 	size_t table_len;
+	/* The ring's index of first points by the hash's top bits (64 -
+	 * ring_shift of them): ring_lut[b] is the first point whose hash's top
+	 * bits are b or more; one entry more than buckets. */
+	uint32_t *ring_lut; /* owns */
+	unsigned ring_shift;
 };
 
 struct rs_clusters {

@@ -36,6 +36,24 @@ int rs_sockaddr_parse(const char *addr, uint16_t port, struct sockaddr_storage *
 	return 0;
 }
 
+bool rs_sockaddr_same(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+
+		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	if (a->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+
+		return x->sin6_port == y->sin6_port &&
+		       memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr) == 0;
+	}
+	return false;
+}
+
 void rs_sockaddr_ip(const struct sockaddr_storage *sa, char *buf, size_t len)
 {
 	if (sa->ss_family == AF_INET6) {

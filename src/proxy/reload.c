@@ -461,11 +461,11 @@ static json_t *routes_json(const struct rs_router *r)
 {
 	json_t *hosts = json_array();
 
-	for (uint32_t i = 0; hosts && r->slots && i <= r->mask; i++) {
-		const struct rs_router_host *e = &r->slots[i];
+	for (uint32_t i = 0; hosts && i < r->nhosts; i++) {
+		const struct rs_router_host *e = &r->hosts[i];
 		json_t *tables = json_array();
 
-		if (!e->host || !e->vs) {
+		if (!e->vs) {
 			json_decref(tables);
 			continue;
 		}

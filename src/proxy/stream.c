@@ -2,6 +2,7 @@
  * protocol-neutral: rs_msg in, rs_msg out, and bytes framed only by the
  * connection on each side (rs_proxy__ds_* and rs_proxy__us_*; HTTP/1.1 in
  * downstream.c and upstream.c today). */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,6 +138,55 @@ static void drop_active(struct rs_stream *st)
 	}
 }
 
+/* DestinationRule loadBalancer PASSTHROUGH: "forward the connection to the
+ * original IP address requested by the caller without doing any form of
+ * load balancing" (istio.io/latest/docs/reference/config/networking/
+ * destination-rule/#LoadBalancerSettings-SimpleLB). Istio makes the cluster
+ * Envoy's ORIGINAL_DST, whose upstream is "the same address as the
+ * destination address of the incoming connection was before the connection
+ * was redirected to Envoy" (envoyproxy.io/docs/envoy/latest/intro/
+ * arch_overview/upstream/load_balancing/original_dst): here the downstream
+ * connection's SO_ORIGINAL_DST, read once per connection. A connection
+ * that iptables did not redirect has none, and the answer is Envoy's for a
+ * cluster without a host: 503 UH. Istio does not turn on that cluster's
+ * use_http_header, so x-envoy-original-dst-host picks nothing here either.
+ * The destination is the cluster's endpoint of that address when it has
+ * one (pooled, counted in flight and by outlier detection), else an
+ * endpoint of the stream's own; a retry goes to the same address. */
+static const struct rs_endpoint *original_dst_endpoint(struct rs_stream *st, uint32_t *idx)
+{
+	struct rs_ds *ds = st->ds;
+	const struct rs_cluster *c = st->cluster;
+	char ip[48];
+
+	*idx = UINT32_MAX;
+	if (!ds)
+		return NULL;
+	if (!ds->orig_dst_state) {
+		ds->orig_dst_len = sizeof ds->orig_dst;
+		ds->orig_dst_state =
+		    rs_sock_original_dst(ds->c.fd, &ds->orig_dst, &ds->orig_dst_len) == 0 ? 1 : -1;
+	}
+	if (ds->orig_dst_state < 0)
+		return NULL;
+	for (size_t i = 0; i < c->neps; i++) {
+		if (rs_sockaddr_same(&c->eps[i].addr, &ds->orig_dst)) {
+			*idx = (uint32_t)i;
+			return &c->eps[i];
+		}
+	}
+	memcpy(&st->orig_ep.addr, &ds->orig_dst, ds->orig_dst_len);
+	st->orig_ep.addr_len = ds->orig_dst_len;
+	rs_sockaddr_ip(&ds->orig_dst, ip, sizeof ip);
+	snprintf(st->orig_name, sizeof st->orig_name,
+		 ds->orig_dst.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip,
+		 ntohs(ds->orig_dst.ss_family == AF_INET6
+			   ? ((const struct sockaddr_in6 *)&ds->orig_dst)->sin6_port
+			   : ((const struct sockaddr_in *)&ds->orig_dst)->sin_port));
+	st->orig_ep.name = st->orig_name;
+	return &st->orig_ep;
+}
+
 /* An endpoint of st->cluster by its load balancer (avoid: the previous
  * try's, for a retry), counted in flight until the try ends. */
 static const struct rs_endpoint *pick_endpoint(struct rs_stream *st,
@@ -159,9 +209,15 @@ static const struct rs_endpoint *pick_endpoint(struct rs_stream *st,
 	uint32_t i;
 
 	drop_active(st);
-	if (c->lb == RS_LB_KIND_RING_HASH || c->lb == RS_LB_KIND_MAGLEV)
-		ctx.has_hash = hash_key(st, &ctx.hash);
-	ep = rs_lb_pick(c, &ctx, &i);
+	if (c->lb == RS_LB_KIND_PASSTHROUGH) {
+		ep = original_dst_endpoint(st, &i);
+		if (i == UINT32_MAX)
+			return ep; /* not the cluster's: nothing counts it */
+	} else {
+		if (c->lb == RS_LB_KIND_RING_HASH || c->lb == RS_LB_KIND_MAGLEV)
+			ctx.has_hash = hash_key(st, &ctx.hash);
+		ep = rs_lb_pick(c, &ctx, &i);
+	}
 	if (ep) {
 		st->active = &ctx.active[i];
 		(*st->active)++;
@@ -362,7 +418,9 @@ static void outlier_record(struct rs_stream *st, int status)
 	const struct rs_snapshot *s = st->snap;
 	uint32_t g, t5, tg, *c5, *cg, *base;
 
-	if (!od || !st->ep || !st->us)
+	/* A PASSTHROUGH destination that is none of the cluster's endpoints
+	 * has no counters. */
+	if (!od || !st->ep || !st->us || st->ep == &st->orig_ep)
 		return;
 	g = c->ep_base + (uint32_t)(st->ep - c->eps);
 	base = rs_snap_shard(s, st->w->id)->rr + s->clusters.n;

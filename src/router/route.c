@@ -2,6 +2,7 @@
  * match blocks that cannot apply to this workload dropped), and matched
  * against a request in order, as Envoy matches the routes Istio gives it.
  * Nothing here allocates while matching. */
+#include <endian.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,20 +42,38 @@ static void free_sm(struct rs_smatch *m)
 		rs_regex_free(m->re);
 }
 
+/* Compiles headers, withoutHeaders or queryParams into one allocation that
+ * holds the entries, then copies of their names and values: a block's
+ * check reads them from one place, not from wherever the configuration
+ * put each string. */
 static int compile_named(struct rs_nmatch **out, uint32_t *n, const struct rs_named_match *in,
-			 size_t nin)
+			 size_t nin, struct rs_arena *a)
 {
+	size_t size = nin * sizeof **out;
+	char *at;
+
 	*n = 0;
-	*out = nin ? calloc(nin, sizeof **out) : NULL;
-	if (nin && !*out)
+	*out = NULL;
+	if (!nin)
+		return 0;
+	for (size_t i = 0; i < nin; i++)
+		size += strlen(in[i].name) + 1 + (in[i].match.value ? strlen(in[i].match.value) + 1 : 0);
+	*out = rs_arena_alloc(a, size);
+	if (!*out)
 		return -ENOMEM;
+	at = (char *)(*out + nin);
 	for (size_t i = 0; i < nin; i++) {
 		struct rs_nmatch *m = &(*out)[(*n)++];
 
-		m->name = in[i].name;
 		m->nlen = (uint32_t)strlen(in[i].name);
+		m->name = memcpy(at, in[i].name, m->nlen + 1);
+		at += m->nlen + 1;
 		if (compile_sm(&m->m, &in[i].match) < 0)
 			return -ENOMEM;
+		if (m->m.s) {
+			m->m.s = memcpy(at, m->m.s, m->m.len + 1);
+			at += m->m.len + 1;
+		}
 	}
 	return 0;
 }
@@ -63,7 +82,6 @@ static void free_named(struct rs_nmatch *v, uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++)
 		free_sm(&v[i].m);
-	free(v);
 }
 
 /* Whether a match block can ever apply to a request of this proxy:
@@ -95,7 +113,6 @@ void rs_router__route_free(struct rs_route *r)
 		free_named(m->without, m->nwithout);
 		free_named(m->query, m->nquery);
 	}
-	free(r->matches);
 	memset(r, 0, sizeof *r);
 }
 
@@ -154,7 +171,7 @@ void rs_retry_parse(struct rs_retry_policy *p, const char *retry_on)
 }
 
 int rs_router__route_compile(struct rs_route *r, const struct rs_vs_http_route *src,
-			     const struct rs_identity *id)
+			     const struct rs_identity *id, struct rs_arena *a)
 {
 	memset(r, 0, sizeof *r);
 	r->src = src;
@@ -173,7 +190,7 @@ int rs_router__route_compile(struct rs_route *r, const struct rs_vs_http_route *
 	r->any = src->nmatch == 0;
 	for (size_t i = 0; i < src->nroute; i++)
 		r->total_weight += src->route[i].weight;
-	r->matches = src->nmatch ? calloc(src->nmatch, sizeof *r->matches) : NULL;
+	r->matches = src->nmatch ? rs_arena_alloc(a, src->nmatch * sizeof *r->matches) : NULL;
 	if (src->nmatch && !r->matches)
 		return -ENOMEM;
 	for (size_t i = 0; i < src->nmatch; i++) {
@@ -188,11 +205,14 @@ int rs_router__route_compile(struct rs_route *r, const struct rs_vs_http_route *
 		if (compile_sm(&m->uri, &in->uri) < 0 || compile_sm(&m->scheme, &in->scheme) < 0 ||
 		    compile_sm(&m->method, &in->method) < 0 ||
 		    compile_sm(&m->authority, &in->authority) < 0 ||
-		    compile_named(&m->headers, &m->nheaders, in->headers, in->nheaders) < 0 ||
+		    compile_named(&m->headers, &m->nheaders, in->headers, in->nheaders, a) < 0 ||
 		    compile_named(&m->without, &m->nwithout, in->without_headers,
-				  in->nwithout_headers) < 0 ||
-		    compile_named(&m->query, &m->nquery, in->query_params, in->nquery_params) < 0)
+				  in->nwithout_headers, a) < 0 ||
+		    compile_named(&m->query, &m->nquery, in->query_params, in->nquery_params, a) < 0)
 			goto nomem;
+		m->fields = (m->uri.kind ? RS_RM_URI : 0) | (m->scheme.kind ? RS_RM_SCHEME : 0) |
+			    (m->method.kind ? RS_RM_METHOD : 0) |
+			    (m->authority.kind ? RS_RM_AUTHORITY : 0);
 	}
 	return 0;
 nomem:
@@ -231,6 +251,24 @@ static bool sm_matches(const struct rs_smatch *m, const char *v, size_t len, boo
 	return false;
 }
 
+/* Whether field h of m is called name, which the loader lower-cased (RFC
+ * 9110 §5.1: field names are case-insensitive). */
+static inline bool name_is(const struct rs_msg *m, const struct rs_hdr *h, const char *name,
+			   uint32_t nlen)
+{
+	const char *p = m->buf + h->name_off;
+
+	if (h->name_len != nlen)
+		return false;
+	for (uint32_t i = 0; i < nlen; i++) {
+		char c = p[i] >= 'A' && p[i] <= 'Z' ? (char)(p[i] + ('a' - 'A')) : p[i];
+
+		if (c != name[i])
+			return false;
+	}
+	return true;
+}
+
 /* The value of header name in m: the first field's, or every field's joined
  * with "," into buf (Envoy's rule for repeated headers). NULL when absent. */
 static const char *header_value(const struct rs_msg *m, const struct rs_nmatch *n, char *buf,
@@ -243,7 +281,7 @@ static const char *header_value(const struct rs_msg *m, const struct rs_nmatch *
 	for (uint32_t i = 0; i < m->nh; i++) {
 		const struct rs_hdr *h = &m->h[i];
 
-		if (!h->name_len || !rs_hdr_name_is(m, h, n->name, n->nlen))
+		if (!h->name_len || !name_is(m, h, n->name, n->nlen))
 			continue;
 		if (count++ == 0) {
 			first = m->buf + h->value_off;
@@ -278,7 +316,42 @@ struct view {
 	size_t nq;     /* the path without its query */
 	uint32_t port;
 	const char *scheme;
+	/* The first eight bytes of the whole target and of the path without
+	 * its query, big-endian and zero-padded, as match keys compare them;
+	 * then the same lower-cased (ignoreUriCase). */
+	uint64_t head[2], lower[2];
 };
+
+/* The first min(len, 8) bytes of s as a big-endian number, zero-padded:
+ * comparing two of these orders them as memcmp orders their strings' first
+ * eight bytes, and a string's never exceeds a greater string's. */
+static uint64_t head8(const char *s, size_t len)
+{
+	uint64_t x = 0;
+
+	memcpy(&x, s, len < 8 ? len : 8);
+	return be64toh(x);
+}
+
+/* The mask of the first n (at most 8) bytes of a head8 value. */
+static uint64_t head_mask(size_t n)
+{
+	return n >= 8 ? UINT64_MAX : ~(UINT64_MAX >> (8 * n));
+}
+
+/* x with its bytes 'A'..'Z' lower-cased, all eight at once; other bytes
+ * stay, as strncasecmp leaves them in the C locale. A byte's high bit is
+ * set by adding 0x3f when it is 'A' or more, by adding 0x25 when it is
+ * past 'Z' (its low seven bits only, so no carry crosses bytes); upper
+ * case is the first without the second, and 0x80 >> 2 is 'a' - 'A'. */
+static uint64_t lower8(uint64_t x)
+{
+	const uint64_t low7 = 0x7f7f7f7f7f7f7f7full, high = 0x8080808080808080ull;
+	uint64_t h = x & low7;
+	uint64_t upper = (h + 0x3f3f3f3f3f3f3f3full) & ~(h + 0x2525252525252525ull) & ~x & high;
+
+	return x | upper >> 2;
+}
 
 static void view_init(struct view *v, const struct rs_msg *m, uint32_t port, const char *scheme)
 {
@@ -289,9 +362,14 @@ static void view_init(struct view *v, const struct rs_msg *m, uint32_t port, con
 	v->nq = v->q ? (size_t)(v->q - v->path) : v->plen;
 	v->port = port;
 	v->scheme = scheme;
+	v->head[0] = head8(v->path, v->plen);
+	v->head[1] = v->head[0] & head_mask(v->nq);
+	v->lower[0] = lower8(v->head[0]);
+	v->lower[1] = lower8(v->head[1]);
 }
 
-static bool block_matches(const struct rs_rmatch *b, const struct view *rq)
+/* Whether block b matches; uri_done: its match key has decided the uri. */
+static bool block_matches(const struct rs_rmatch *b, const struct view *rq, bool uri_done)
 {
 	const struct rs_msg *m = rq->m;
 	const char *path = rq->path, *q = rq->q, *scheme = rq->scheme;
@@ -303,16 +381,17 @@ static bool block_matches(const struct rs_rmatch *b, const struct view *rq)
 		return false;
 	/* Envoy: exact and regex see the path without the query string, a
 	 * prefix the whole target. */
-	if (b->uri.kind && !sm_matches(&b->uri, path, b->uri.kind == RS_SM_PREFIX ? plen : nq,
-				       b->nocase))
+	if ((b->fields & RS_RM_URI) && !uri_done &&
+	    !sm_matches(&b->uri, path, b->uri.kind == RS_SM_PREFIX ? plen : nq, b->nocase))
 		return false;
-	if (b->method.kind && !sm_matches(&b->method, m->buf + m->method_s.value_off,
-					  m->method_s.value_len, false))
+	if ((b->fields & RS_RM_METHOD) && !sm_matches(&b->method, m->buf + m->method_s.value_off,
+						      m->method_s.value_len, false))
 		return false;
-	if (b->authority.kind && !sm_matches(&b->authority, m->buf + m->authority.value_off,
-					     m->authority.value_len, false))
+	if ((b->fields & RS_RM_AUTHORITY) &&
+	    !sm_matches(&b->authority, m->buf + m->authority.value_off, m->authority.value_len,
+			false))
 		return false;
-	if (b->scheme.kind && !sm_matches(&b->scheme, scheme, strlen(scheme), false))
+	if ((b->fields & RS_RM_SCHEME) && !sm_matches(&b->scheme, scheme, strlen(scheme), false))
 		return false;
 	for (uint32_t i = 0; i < b->nheaders; i++) {
 		size_t len = 0;
@@ -347,7 +426,7 @@ static bool route_matches(const struct rs_route *r, const struct view *v,
 	if (r->any)
 		return true;
 	for (uint32_t i = 0; i < r->nmatches; i++) {
-		if (block_matches(&r->matches[i], v)) {
+		if (block_matches(&r->matches[i], v, false)) {
 			*matched = &r->matches[i];
 			return true;
 		}
@@ -364,6 +443,80 @@ bool rs_route_matches(const struct rs_route *r, const struct rs_msg *m, uint32_t
 	return route_matches(r, &v, matched);
 }
 
+/* The key of block b, of route `route` in its table. */
+static void key_of(struct rs_match_key *k, const struct rs_rmatch *b, uint32_t route)
+{
+	const struct rs_smatch *u = &b->uri;
+	bool nocase = b->nocase;
+
+	memset(k, 0, sizeof *k);
+	k->port = (uint16_t)b->port; /* 1-65535 when written: checked at load */
+	k->route = route;
+	k->block = b;
+	switch (u->kind) {
+	case RS_SM_PREFIX:
+	case RS_SM_EXACT:
+		k->kind = u->kind == RS_SM_PREFIX ? RS_MK_PREFIX : RS_MK_EXACT;
+		k->flags = (nocase ? RS_MK_NOCASE : 0) | (u->len <= 8 ? RS_MK_URI_DONE : 0);
+		k->lo = nocase ? lower8(head8(u->s, u->len)) : head8(u->s, u->len);
+		k->hi = head_mask(u->len);
+		k->len = (uint8_t)(u->len < 255 ? u->len : 255);
+		break;
+	case RS_SM_REGEX:
+		/* sm_matches compares a regex's range case-sensitively, even
+		 * under ignoreUriCase; so does the key. */
+		if (u->min) {
+			k->kind = RS_MK_RANGE;
+			k->lo = head8(u->min, u->minlen);
+			k->hi = head8(u->max, u->maxlen);
+		}
+		break;
+	default:
+		break;
+	}
+}
+
+uint32_t rs_router__nkeys(const struct rs_route *r)
+{
+	return r->any ? 1 : r->nmatches;
+}
+
+void rs_router__keys_fill(struct rs_route_table *t)
+{
+	t->nkeys = 0;
+	for (uint32_t i = 0; i < t->nroutes; i++) {
+		const struct rs_route *r = t->routes[i].r;
+
+		if (r->any)
+			t->keys[t->nkeys++] = (struct rs_match_key){.route = i, .kind = RS_MK_ANY};
+		for (uint32_t b = 0; !r->any && b < r->nmatches; b++)
+			key_of(&t->keys[t->nkeys++], &r->matches[b], i);
+	}
+}
+
+/* Whether a request may match the block of key k: the port and the uri's
+ * first eight bytes and length (exact and regex see the path without its
+ * query, a prefix the whole target, as in block_matches). */
+static inline bool key_admits(const struct rs_match_key *k, const struct view *v)
+{
+	uint64_t x;
+
+	if (k->port && k->port != v->port)
+		return false;
+	switch (k->kind) {
+	case RS_MK_PREFIX:
+		x = k->flags & RS_MK_NOCASE ? v->lower[0] : v->head[0];
+		return v->plen >= k->len && ((x ^ k->lo) & k->hi) == 0;
+	case RS_MK_EXACT:
+		x = k->flags & RS_MK_NOCASE ? v->lower[1] : v->head[1];
+		return (k->len == 255 ? v->nq >= 255 : v->nq == k->len) && ((x ^ k->lo) & k->hi) == 0;
+	case RS_MK_RANGE:
+		return v->head[1] >= k->lo && v->head[1] <= k->hi;
+	default:
+		return true;
+	}
+}
+
 const struct rs_table_route *rs_router__first_match(const struct rs_route_table *t,
 						    const struct rs_msg *m, uint32_t port,
 						    const char *scheme,
@@ -371,25 +524,42 @@ const struct rs_table_route *rs_router__first_match(const struct rs_route_table 
 {
 	struct view v;
 
+	/* The keys are read in sequence: ask for their first lines at once,
+	 * so that the misses overlap each other and the request's view
+	 * rather than come one after another. */
+	for (size_t off = 0; off < t->nkeys * sizeof *t->keys && off < 1024; off += 64)
+		__builtin_prefetch((const char *)t->keys + off);
+	*matched = NULL;
 	view_init(&v, m, port, scheme);
-	for (uint32_t i = 0; i < t->nroutes; i++)
-		if (route_matches(t->routes[i].r, &v, matched))
-			return &t->routes[i];
+	/* The keys are in route then block order, so the first block that
+	 * matches is the first route's first matching block, as when each
+	 * route is tried in turn (Istio: the first matching route wins). */
+	for (uint32_t i = 0; i < t->nkeys; i++) {
+		const struct rs_match_key *k = &t->keys[i];
+
+		if (!key_admits(k, &v))
+			continue;
+		if (!k->block)
+			return &t->routes[k->route];
+		if (block_matches(k->block, &v, k->flags & RS_MK_URI_DONE)) {
+			*matched = k->block;
+			return &t->routes[k->route];
+		}
+	}
 	return NULL;
 }
 
 uint32_t rs_route_pick(const struct rs_table_route *tr, uint64_t x)
 {
-	const struct rs_vs_http_route *src = tr->r->src;
 	uint64_t at;
 
-	if (src->nroute <= 1 || !tr->r->total_weight)
+	if (tr->ndest <= 1 || !tr->total_weight)
 		return 0;
-	at = rs_uniform(x, tr->r->total_weight);
-	for (uint32_t i = 0; i < src->nroute; i++) {
-		if (at < src->route[i].weight)
+	at = rs_uniform(x, tr->total_weight);
+	for (uint32_t i = 0; i < tr->ndest; i++) {
+		if (at < tr->weight[i])
 			return i;
-		at -= src->route[i].weight;
+		at -= tr->weight[i];
 	}
-	return (uint32_t)src->nroute - 1;
+	return tr->ndest - 1;
 }

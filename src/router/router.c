@@ -10,27 +10,54 @@
 
 #include "ringside/config-networking-t.h"
 #include "ringside/config.h"
+#include "ringside/core.h"
 #include "ringside/router.h"
 #include "ringside/upstream.h"
 #include "internal.h"
 
-static uint32_t hash_host(const char *s)
-{
-	uint32_t h = 2166136261u; /* FNV-1a */
+/* XXH3, inlined from the library's header: a host name of 30 bytes takes a
+ * few nanoseconds, where a byte-at-a-time hash waits on 30 multiplies. */
+#define XXH_INLINE_ALL
+#include <xxhash.h>
 
-	while (*s)
-		h = (h ^ (uint8_t)*s++) * 16777619u;
-	return h;
+static uint32_t hash_host(const char *s, size_t len)
+{
+	return (uint32_t)XXH3_64bits(s, len);
 }
 
-static struct rs_router_host *slot_for(const struct rs_router *r, const char *host, uint32_t h)
+static struct rs_router_slot *slot_for(const struct rs_router *r, const char *name, uint32_t h)
 {
 	for (uint32_t i = h & r->mask;; i = (i + 1) & r->mask) {
-		struct rs_router_host *e = &r->slots[i];
+		struct rs_router_slot *s = &r->slots[i];
 
-		if (!e->host || (e->hash == h && strcmp(e->host, host) == 0))
-			return e;
+		if (!s->name || (s->hash == h && strcmp(s->name, name) == 0))
+			return s;
 	}
+}
+
+static const struct rs_router_host *find(const struct rs_router *r, const char *host,
+					 size_t len)
+{
+	const struct rs_router_slot *s = slot_for(r, host, hash_host(host, len));
+
+	return s->name ? &r->hosts[s->host] : NULL;
+}
+
+/* The host named host exactly, added when new (the index has room: see
+ * rs_router_init). */
+static struct rs_router_host *host_add(struct rs_router *r, const char *host)
+{
+	uint32_t h = hash_host(host, strlen(host));
+	struct rs_router_slot *s = slot_for(r, host, h);
+	struct rs_router_host *e;
+
+	if (s->name)
+		return &r->hosts[s->host];
+	e = &r->hosts[r->nhosts];
+	e->host = host;
+	e->default_idx = -1;
+	*s = (struct rs_router_slot){.name = host, .hash = h, .host = r->nhosts++};
+	return e;
 }
 
 /* Whether namespace ns sees vs on the mesh (not only on gateways). */
@@ -85,6 +112,13 @@ static bool route_on_port(const struct rs_route *route, uint32_t port)
 	return false;
 }
 
+/* Whether route goes into the table for port: it can match there, and
+ * has a match block left for this workload (or none written). */
+static bool on_table(const struct rs_route *route, uint32_t port)
+{
+	return route_on_port(route, port) && (route->any || route->nmatches);
+}
+
 /* The cluster of destination d as a request on port sees it: d's port,
  * else that port when d's host has it, else d's host's default port; then
  * the subset among the clusters the builder put after the whole service's. */
@@ -112,27 +146,51 @@ static int dest_cluster(const struct rs_router *r, const struct rs_destination *
 	return -1;
 }
 
-static int compile_table(const struct rs_router *r, struct rs_route_table *t,
+static int compile_table(struct rs_router *r, struct rs_route_table *t,
 			 const struct rs_route *routes, size_t n, uint32_t port)
 {
+	size_t nd = 0, nk = 0;
+	int *cl;
+
+	/* The keys first, right after the host's tables: they are what a
+	 * request reads next. Then the routes, then their destinations. */
 	t->port = port;
-	t->routes = calloc(n ? n : 1, sizeof *t->routes);
-	if (!t->routes)
+	for (size_t i = 0; i < n; i++)
+		if (on_table(&routes[i], port))
+			nk += rs_router__nkeys(&routes[i]);
+	t->keys = rs_arena_alloc(&r->arena, (nk ? nk : 1) * sizeof *t->keys);
+	t->routes = rs_arena_alloc(&r->arena, (n ? n : 1) * sizeof *t->routes);
+	if (!t->keys || !t->routes)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
 		struct rs_table_route *tr;
 		const struct rs_vs_http_route *src = routes[i].src;
 
-		if (!route_on_port(&routes[i], port) || (!routes[i].any && !routes[i].nmatches))
+		if (!on_table(&routes[i], port))
 			continue;
 		tr = &t->routes[t->nroutes++];
 		tr->r = &routes[i];
-		tr->cluster = calloc(src->nroute ? src->nroute : 1, sizeof *tr->cluster);
-		if (!tr->cluster)
-			return -ENOMEM;
-		for (size_t k = 0; k < src->nroute; k++)
-			tr->cluster[k] = dest_cluster(r, &src->route[k].dest, port);
+		tr->ndest = (uint32_t)src->nroute;
+		tr->total_weight = routes[i].total_weight;
 		tr->mirror = src->mirror_set ? dest_cluster(r, &src->mirror, port) : -1;
+		nd += src->nroute;
+	}
+	rs_router__keys_fill(t);
+	/* A route's weights beside its clusters: a pick reads one place. */
+	cl = rs_arena_alloc(&r->arena, (nd ? nd : 1) * (sizeof *cl + sizeof(uint32_t)));
+	if (!cl)
+		return -ENOMEM;
+	for (uint32_t j = 0; j < t->nroutes; j++) {
+		struct rs_table_route *tr = &t->routes[j];
+		const struct rs_vs_http_route *src = tr->r->src;
+
+		tr->cluster = cl;
+		tr->weight = (uint32_t *)(cl + tr->ndest);
+		cl += 2 * tr->ndest;
+		for (size_t k = 0; k < src->nroute; k++) {
+			tr->cluster[k] = dest_cluster(r, &src->route[k].dest, port);
+			tr->weight[k] = src->route[k].weight;
+		}
 	}
 	return 0;
 }
@@ -145,14 +203,13 @@ static struct rs_route *vs_routes(struct rs_router *r, size_t vi, const struct r
 
 	if (r->vs_routes[vi])
 		return r->vs_routes[vi];
-	v = calloc(vs->nhttp ? vs->nhttp : 1, sizeof *v);
+	v = rs_arena_alloc(&r->arena, (vs->nhttp ? vs->nhttp : 1) * sizeof *v);
 	if (!v)
 		return NULL;
 	for (size_t i = 0; i < vs->nhttp; i++) {
-		if (rs_router__route_compile(&v[i], &vs->http[i], id) < 0) {
+		if (rs_router__route_compile(&v[i], &vs->http[i], id, &r->arena) < 0) {
 			while (i--)
 				rs_router__route_free(&v[i]);
-			free(v);
 			return NULL;
 		}
 	}
@@ -170,7 +227,7 @@ static int compile_host(struct rs_router *r, struct rs_router_host *e,
 		return 0;
 	e->vs = &r->cfg->virtual_services[vi];
 	routes = vs_routes(r, (size_t)vi, id);
-	e->tables = calloc(e->nports + 1, sizeof *e->tables);
+	e->tables = rs_arena_alloc(&r->arena, (e->nports + 1) * sizeof *e->tables);
 	if (!routes || !e->tables)
 		return -ENOMEM;
 	for (uint32_t k = 0; k <= e->nports; k++) {
@@ -182,7 +239,8 @@ static int compile_host(struct rs_router *r, struct rs_router_host *e,
 	return 0;
 }
 
-/* Adds the exact hosts only VirtualServices name, so their routes are found. */
+/* Adds the exact hosts only VirtualServices name, so their routes are found
+ * (add false: only counts them). */
 static size_t vs_only_hosts(struct rs_router *r, const struct rs_config *cfg, bool add)
 {
 	size_t n = 0;
@@ -191,44 +249,31 @@ static size_t vs_only_hosts(struct rs_router *r, const struct rs_config *cfg, bo
 		const struct rs_virtual_service *vs = &cfg->virtual_services[i];
 
 		for (size_t h = 0; h < vs->nhosts; h++) {
-			const char *host = vs->hosts_fqdn[h];
-			uint32_t hh = hash_host(host);
-			struct rs_router_host *e;
-
-			if (strchr(host, '*'))
+			if (strchr(vs->hosts_fqdn[h], '*'))
 				continue;
 			n++;
-			if (!add)
-				continue;
-			e = slot_for(r, host, hh);
-			if (!e->host) {
-				e->host = host;
-				e->hash = hh;
-				e->default_idx = -1;
-			}
+			if (add)
+				host_add(r, vs->hosts_fqdn[h]);
 		}
 	}
 	return n;
 }
 
-static int add_alias(struct rs_router *r, const struct rs_router_host *e, const char *name,
-		     size_t len)
+static int add_alias(struct rs_router *r, uint32_t host, const char *name, size_t len)
 {
 	char *a = strndup(name, len);
 	uint32_t h;
-	struct rs_router_host *slot;
+	struct rs_router_slot *s;
 
 	if (!a)
 		return -ENOMEM;
-	h = hash_host(a);
-	slot = slot_for(r, a, h);
-	if (slot->host) {
+	h = hash_host(a, len);
+	s = slot_for(r, a, h);
+	if (s->name) {
 		free(a); /* a real host, or an alias already, has the name */
 		return 0;
 	}
-	slot->host = a;
-	slot->hash = h;
-	slot->alias_of = e;
+	*s = (struct rs_router_slot){.name = a, .hash = h, .host = host};
 	return 0;
 }
 
@@ -240,70 +285,54 @@ static int add_aliases(struct rs_router *r, const char *ns)
 {
 	static const char suffix[] = ".svc.cluster.local";
 	size_t sl = sizeof suffix - 1, nsl = strlen(ns);
-	uint32_t n = r->mask + 1;
-	const struct rs_router_host **hosts = calloc(n, sizeof *hosts);
 
-	if (!hosts)
-		return -ENOMEM;
-	for (uint32_t i = 0; i < n; i++)
-		hosts[i] = r->slots[i].host && !r->slots[i].alias_of ? &r->slots[i] : NULL;
-	for (uint32_t i = 0; i < n; i++) {
-		const struct rs_router_host *e = hosts[i];
-		const char *dot;
-		size_t hl, pl;
+	for (uint32_t i = 0; i < r->nhosts; i++) {
+		const char *host = r->hosts[i].host, *dot;
+		size_t hl = strlen(host), pl;
 
-		if (!e)
-			continue;
-		hl = strlen(e->host);
-		if (hl <= sl || strcmp(e->host + hl - sl, suffix) != 0)
+		if (hl <= sl || strcmp(host + hl - sl, suffix) != 0)
 			continue;
 		pl = hl - sl; /* NAME.NS */
-		dot = memchr(e->host, '.', pl);
-		if (add_alias(r, e, e->host, pl + 4) < 0 || /* NAME.NS.svc */
-		    (dot && !memchr(dot + 1, '.', pl - (size_t)(dot + 1 - e->host)) &&
-		     (add_alias(r, e, e->host, pl) < 0 ||
-		      ((size_t)(pl - (size_t)(dot + 1 - e->host)) == nsl &&
-		       memcmp(dot + 1, ns, nsl) == 0 &&
-		       add_alias(r, e, e->host, (size_t)(dot - e->host)) < 0)))) {
-			free(hosts);
+		dot = memchr(host, '.', pl);
+		if (add_alias(r, i, host, pl + 4) < 0 || /* NAME.NS.svc */
+		    (dot && !memchr(dot + 1, '.', pl - (size_t)(dot + 1 - host)) &&
+		     (add_alias(r, i, host, pl) < 0 ||
+		      ((size_t)(pl - (size_t)(dot + 1 - host)) == nsl &&
+		       memcmp(dot + 1, ns, nsl) == 0 && add_alias(r, i, host, (size_t)(dot - host)) < 0))))
 			return -ENOMEM;
-		}
 	}
-	free(hosts);
 	return 0;
 }
 
 int rs_router_init(struct rs_router *r, const struct rs_clusters *cs,
 		   const struct rs_config *cfg, const struct rs_identity *id)
 {
+	size_t hosts = cfg ? vs_only_hosts(r, cfg, false) : 0;
 	uint32_t cap = 16;
 
 	memset(r, 0, sizeof *r);
 	r->clusters = cs;
 	r->cfg = cfg;
-	/* Up to three short names a host, plus the hosts: load under a half. */
-	while (cap < (cs->n + (cfg ? vs_only_hosts(r, cfg, false) : 0)) * 8)
+	for (size_t i = 0; i < cs->n; i++)
+		hosts += !cs->v[i].subset;
+	/* Up to three short names a host besides its own: load under a half. */
+	while (cap < hosts * 8)
 		cap *= 2;
 	r->mask = cap - 1;
 	r->ns = strdup(id->ns);
 	r->slots = calloc(cap, sizeof *r->slots);
-	if (!r->ns || !r->slots)
+	r->hosts = calloc(hosts ? hosts : 1, sizeof *r->hosts);
+	if (!r->ns || !r->slots || !r->hosts)
 		goto nomem;
 	for (size_t i = 0; i < cs->n; i++) {
 		struct rs_router_host *e;
-		uint32_t h, *port;
+		uint32_t *port;
 		int *cl;
 
 		/* Hosts route to the whole service; subsets are picked by routes. */
 		if (cs->v[i].subset)
 			continue;
-		h = hash_host(cs->v[i].host);
-		e = slot_for(r, cs->v[i].host, h);
-
-		if (!e->host) {
-			e->host = cs->v[i].host;
-			e->hash = h;
-		}
+		e = host_add(r, cs->v[i].host);
 		port = realloc(e->port, (e->nports + 1) * sizeof *port);
 		if (!port)
 			goto nomem;
@@ -316,11 +345,9 @@ int rs_router_init(struct rs_router *r, const struct rs_clusters *cs,
 		e->cluster[e->nports] = (int)i;
 		e->nports++;
 	}
-	for (uint32_t i = 0; i <= r->mask; i++) {
-		struct rs_router_host *e = &r->slots[i];
+	for (uint32_t i = 0; i < r->nhosts; i++) {
+		struct rs_router_host *e = &r->hosts[i];
 
-		if (!e->host)
-			continue;
 		e->default_idx = e->nports == 1 ? e->cluster[0] : -1;
 		for (uint32_t k = 0; k < e->nports; k++)
 			if (e->port[k] == 80)
@@ -333,8 +360,8 @@ int rs_router_init(struct rs_router *r, const struct rs_clusters *cs,
 	if (!r->vs_routes)
 		goto nomem;
 	vs_only_hosts(r, cfg, true);
-	for (uint32_t i = 0; i <= r->mask; i++)
-		if (r->slots[i].host && compile_host(r, &r->slots[i], id) < 0)
+	for (uint32_t i = 0; i < r->nhosts; i++)
+		if (compile_host(r, &r->hosts[i], id) < 0)
 			goto nomem;
 	if (add_aliases(r, id->ns) < 0)
 		goto nomem;
@@ -346,44 +373,32 @@ nomem:
 
 void rs_router_free(struct rs_router *r)
 {
-	if (r->slots) {
-		for (uint32_t i = 0; i <= r->mask; i++) {
-			if (r->slots[i].alias_of) {
-				free((char *)r->slots[i].host);
-				continue;
-			}
-			free(r->slots[i].port);
-			free(r->slots[i].cluster);
-			for (uint32_t k = 0; k < r->slots[i].ntables; k++) {
-				struct rs_route_table *t = &r->slots[i].tables[k];
+	for (uint32_t i = 0; r->slots && i <= r->mask; i++)
+		if (r->slots[i].name && r->slots[i].name != r->hosts[r->slots[i].host].host)
+			free((char *)r->slots[i].name); /* a short name */
+	for (uint32_t i = 0; r->hosts && i < r->nhosts; i++) {
+		struct rs_router_host *e = &r->hosts[i];
 
-				for (uint32_t j = 0; j < t->nroutes; j++)
-					free(t->routes[j].cluster);
-				free(t->routes);
-			}
-			free(r->slots[i].tables);
-		}
+		free(e->port);
+		free(e->cluster);
 	}
-	for (size_t i = 0; r->vs_routes && i < r->cfg->n_virtual_services; i++) {
+	for (size_t i = 0; r->vs_routes && i < r->cfg->n_virtual_services; i++)
 		for (size_t k = 0; r->vs_routes[i] && k < r->cfg->virtual_services[i].nhttp; k++)
 			rs_router__route_free(&r->vs_routes[i][k]);
-		free(r->vs_routes[i]);
-	}
 	free(r->vs_routes);
-	r->vs_routes = NULL;
+	rs_arena_free(&r->arena);
+	free(r->hosts);
 	free(r->slots);
 	free(r->ns);
+	r->vs_routes = NULL;
+	r->hosts = NULL;
 	r->slots = NULL;
 	r->ns = NULL;
 }
 
 const struct rs_router_host *rs_router_host(const struct rs_router *r, const char *host)
 {
-	const struct rs_router_host *e = slot_for(r, host, hash_host(host));
-
-	if (!e->host)
-		return NULL;
-	return e->alias_of ? e->alias_of : e;
+	return find(r, host, strlen(host));
 }
 
 int rs_router_host_cluster(const struct rs_router_host *e, uint32_t port)
@@ -456,7 +471,7 @@ const struct rs_router_host *rs_router_lookup(const struct rs_router *r, const c
 	if (!split_authority(authority, len, host, hostlen, &hl, port))
 		return NULL;
 	/* Short names were indexed with the hosts (add_aliases): one probe. */
-	e = rs_router_host(r, host);
+	e = find(r, host, hl);
 	if (e && !*port)
 		*port = e->default_idx >= 0 ? r->clusters->v[e->default_idx].port : 80;
 	return e;

@@ -157,8 +157,8 @@ static void set_policy(struct rs_cluster *c, const struct rs_traffic_policy *dr,
 		c->lb = RS_LB_KIND_ROUND_ROBIN;
 	else if (lb && lb->simple == RS_LB_RANDOM)
 		c->lb = RS_LB_KIND_RANDOM;
-	/* PASSTHROUGH (the original destination) needs traffic capture:
-	 * without it, the default stands. */
+	else if (lb && lb->simple == RS_LB_PASSTHROUGH)
+		c->lb = RS_LB_KIND_PASSTHROUGH; /* see pick_endpoint in proxy/stream.c */
 }
 
 /* Adds the cluster of host:port (subset NULL: the whole service) with the
@@ -330,6 +330,7 @@ void rs_clusters_free(struct rs_clusters *cs)
 			free(c->eps[e].name);
 		free(c->eps);
 		free(c->ring);
+		free(c->ring_lut);
 		free(c->table);
 		free(c->name);
 		free(c->host);

@@ -11,23 +11,15 @@
 #include "ringside/core.h"
 #include "ringside/upstream.h"
 
-static uint64_t mix(uint64_t x)
-{
-	/* splitmix64's finaliser: spreads FNV's low-entropy bits. */
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ull;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebull;
-	return x ^ (x >> 31);
-}
+/* xxHash, inlined from the library's header: Envoy hashes ring keys with
+ * xxHash too, and XXH3 takes a few nanoseconds for a short key where a
+ * byte-at-a-time hash takes one multiply per byte. */
+#define XXH_INLINE_ALL
+#include <xxhash.h>
 
 uint64_t rs_lb_hash(const char *p, size_t n)
 {
-	uint64_t h = 14695981039346656037ull; /* FNV-1a 64 */
-
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (uint8_t)p[i]) * 1099511628211ull;
-	return mix(h);
+	return XXH3_64bits(p, n);
 }
 
 static uint32_t below(uint64_t *rng, size_t n)
@@ -35,7 +27,28 @@ static uint32_t below(uint64_t *rng, size_t n)
 	return (uint32_t)rs_uniform(rs_rng_next(rng), n);
 }
 
-static uint32_t below(uint64_t *rng, size_t n);
+/* The first point of c's ring at or after hash, or table_len when hash is
+ * past the last. The lookup table over the hash's top bits narrows the
+ * search to the points of one bucket, about one for the table's size (a
+ * plain binary search over a ring of 1024 points took ten dependent and
+ * mispredicted steps). */
+static size_t ring_find(const struct rs_cluster *c, uint64_t hash)
+{
+	uint64_t b = hash >> c->ring_shift;
+	size_t lo = c->ring_lut[b], hi = c->ring_lut[b + 1];
+
+	while (hi - lo > 4) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (c->ring[mid] < hash)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	while (lo < hi && c->ring[lo] < hash)
+		lo++;
+	return lo;
+}
 
 /* i is ejected: one of the healthy endpoints, at random, so that they share
  * its traffic evenly; i itself when fewer than minHealthPercent are healthy
@@ -94,22 +107,18 @@ const struct rs_endpoint *rs_lb_pick(const struct rs_cluster *c, struct rs_lb_ct
 			i = below(ctx->rng, n); /* no key in this request: any endpoint */
 			break;
 		} else {
-			size_t lo = 0, hi = c->table_len;
+			size_t lo = ring_find(c, ctx->hash);
 
-			while (lo < hi) {
-				size_t mid = lo + (hi - lo) / 2;
-
-				if (c->ring[mid] < ctx->hash)
-					lo = mid + 1;
-				else
-					hi = mid;
-			}
 			i = c->table[lo == c->table_len ? 0 : lo];
 			/* A retry moves on along the ring to another endpoint. */
 			for (size_t k = 1; &c->eps[i] == ctx->avoid && n > 1; k++)
 				i = c->table[(lo + k) % c->table_len];
 		}
 		break;
+	case RS_LB_KIND_PASSTHROUGH:
+		/* The endpoint is the request's original destination, which
+		 * only the stream knows (proxy/stream.c): none here. */
+		return NULL;
 	case RS_LB_KIND_MAGLEV:
 		if (!ctx->has_hash) {
 			i = below(ctx->rng, n);
@@ -141,6 +150,30 @@ static int cmp_points(const void *a, const void *b)
 	const uint64_t *x = a, *y = b;
 
 	return (x[0] > y[0]) - (x[0] < y[0]);
+}
+
+/* The ring's lookup table: for each value of the hash's top `bits` bits, the
+ * first point whose hash has them or more, and table_len at the end. About
+ * one bucket a point, up to 64 Ki buckets (256 KiB) for the largest rings. */
+static int build_ring_lut(struct rs_cluster *c)
+{
+	unsigned bits = 1;
+	size_t nb, at = 0;
+
+	while (bits < 16 && ((size_t)1 << bits) < c->table_len)
+		bits++;
+	nb = (size_t)1 << bits;
+	c->ring_shift = 64 - bits;
+	c->ring_lut = malloc((nb + 1) * sizeof *c->ring_lut);
+	if (!c->ring_lut)
+		return -ENOMEM;
+	for (size_t b = 0; b < nb; b++) {
+		while (at < c->table_len && (c->ring[at] >> c->ring_shift) < b)
+			at++;
+		c->ring_lut[b] = (uint32_t)at;
+	}
+	c->ring_lut[nb] = (uint32_t)c->table_len;
+	return 0;
 }
 
 /* Envoy's ring hash: each endpoint gets ring_size / n points at the hashes
@@ -175,7 +208,7 @@ static int build_ring(struct rs_cluster *c)
 	}
 	c->table_len = len;
 	free(pairs);
-	return 0;
+	return build_ring_lut(c);
 }
 
 /* Maglev (Eisenbud et al., NSDI 2016, as Envoy implements it): endpoints
