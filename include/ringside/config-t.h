@@ -142,6 +142,11 @@ struct rs_identity {
 	const char *ns;
 	const char *service_account;
 	const char *trust_domain;
+	/* The workload's certificate chain, key and the mesh's roots (--cert,
+	 * --key, --ca): what ISTIO_MUTUAL presents and trusts. NULL if unset. */
+	const char *cert_file;
+	const char *key_file;
+	const char *ca_file;
 	const struct rs_kv *labels; /* borrowed */
 	size_t nlabels;
 };

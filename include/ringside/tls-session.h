@@ -11,13 +11,14 @@
 
 struct rs_tls_ctx;
 
-/* A client context for a DestinationRule's ClientTLSSettings (SIMPLE or
- * MUTUAL): the CA to verify the destination with (unless
- * insecureSkipVerify), the client certificate and key (MUTUAL), the names
- * the destination's certificate must carry (subjectAltNames) and the SNI.
- * Built on the main thread, used by every shard. NULL with a message in err
- * when a file cannot be read. */
-struct rs_tls_ctx *rs_tls_client_ctx_new(const struct rs_client_tls *cfg, char *err,
+/* A client context for ClientTLSSettings (SIMPLE or MUTUAL; ISTIO_MUTUAL is
+ * MUTUAL with the workload's files): the CA to verify the destination with
+ * (unless insecureSkipVerify), the client certificate and key (MUTUAL), the
+ * names the destination's certificate must carry one of (subjectAltNames,
+ * and more_sans) and the SNI. Built on the main thread, used by every
+ * shard. NULL with a message in err when a file cannot be read. */
+struct rs_tls_ctx *rs_tls_client_ctx_new(const struct rs_client_tls *cfg,
+					 const char *const *more_sans, size_t nmore, char *err,
 					 size_t errlen);
 void rs_tls_ctx_free(struct rs_tls_ctx *t);
 /* A hash of the settings: connections made under equal settings may be

@@ -35,7 +35,10 @@ static const struct flag flags[] = {
 	{"concurrency", "RINGSIDE_CONCURRENCY", "0", "shards; 0: one per CPU this process may use"},
 	{"namespace", "RINGSIDE_NAMESPACE", "default", "this workload's namespace"},
 	{"service-account", "RINGSIDE_SERVICE_ACCOUNT", "default", "this workload's service account"},
-	{"trust-domain", "RINGSIDE_TRUST_DOMAIN", "cluster.local", "SPIFFE trust domain (used with mTLS, not yet)"},
+	{"trust-domain", "RINGSIDE_TRUST_DOMAIN", "cluster.local", "SPIFFE trust domain"},
+	{"cert", "RINGSIDE_CERT", NULL, "this workload's certificate chain (PEM), for ISTIO_MUTUAL"},
+	{"key", "RINGSIDE_KEY", NULL, "its private key (PEM)"},
+	{"ca", "RINGSIDE_CA", NULL, "the mesh's root certificates (PEM)"},
 	{"listen-address", "RINGSIDE_LISTEN_ADDRESS", "0.0.0.0", "address of the traffic ports"},
 	{"outbound-port", "RINGSIDE_OUTBOUND_PORT", "15001", "outbound listener"},
 	{"inbound-port", "RINGSIDE_INBOUND_PORT", "15006", "inbound listener (not served yet)"},
@@ -422,6 +425,12 @@ int rs_cmd_proxy(int argc, char **argv)
 			px.id.service_account = v;
 		if (!strcmp(n, "trust-domain"))
 			px.id.trust_domain = v;
+		if (!strcmp(n, "cert"))
+			px.id.cert_file = v;
+		if (!strcmp(n, "key"))
+			px.id.key_file = v;
+		if (!strcmp(n, "ca"))
+			px.id.ca_file = v;
 		if (!strcmp(n, "listen-address"))
 			px.o.listen_addr = v;
 	}

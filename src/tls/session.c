@@ -22,6 +22,7 @@ struct rs_tls_ctx {
 	char **sans; /* owns: names the peer's certificate must have one of */
 	size_t nsans;
 	char *sni;   /* owns; NULL: the caller's */
+	const char *alpn; /* what is offered, comma-separated */
 	uint64_t key;
 };
 
@@ -202,7 +203,19 @@ static uint64_t fnv(uint64_t h, const char *s)
 	return (h ^ 0xff) * 1099511628211ull; /* a separator: "ab","c" != "a","bc" */
 }
 
-struct rs_tls_ctx *rs_tls_client_ctx_new(const struct rs_client_tls *cfg, char *err, size_t errlen)
+static int add_san(struct rs_tls_ctx *t, const char *name)
+{
+	char *d = strdup(name);
+
+	if (!d)
+		return -ENOMEM;
+	t->sans[t->nsans++] = d;
+	return 0;
+}
+
+struct rs_tls_ctx *rs_tls_client_ctx_new(const struct rs_client_tls *cfg,
+					 const char *const *more_sans, size_t nmore, char *err,
+					 size_t errlen)
 {
 	struct rs_tls_ctx *t = calloc(1, sizeof *t);
 	const char *what = "out of memory";
@@ -225,7 +238,7 @@ struct rs_tls_ctx *rs_tls_client_ctx_new(const struct rs_client_tls *cfg, char *
 			goto fail;
 		wolfSSL_CTX_set_verify(t->ctx, WOLFSSL_VERIFY_PEER, NULL);
 	}
-	if (cfg->mode == RS_TLS_MUTUAL) {
+	if (cfg->mode == RS_TLS_MUTUAL || cfg->mode == RS_TLS_ISTIO_MUTUAL) {
 		what = "clientCertificate: not a readable PEM certificate chain";
 		if (!cfg->client_certificate ||
 		    wolfSSL_CTX_use_certificate_chain_file(t->ctx, cfg->client_certificate) !=
@@ -239,16 +252,20 @@ struct rs_tls_ctx *rs_tls_client_ctx_new(const struct rs_client_tls *cfg, char *
 	}
 	wolfSSL_CTX_SetIORecv(t->ctx, io_recv);
 	wolfSSL_CTX_SetIOSend(t->ctx, io_send);
+	/* Between sidecars, Istio's own value first: an Envoy sidecar's
+	 * inbound listener picks its HTTP chain by it. */
+	t->alpn = cfg->mode == RS_TLS_ISTIO_MUTUAL ? "istio-http/1.1,http/1.1" : "http/1.1";
 	what = "out of memory";
-	if (cfg->nsubject_alt_names) {
-		t->sans = calloc(cfg->nsubject_alt_names, sizeof *t->sans);
+	if (cfg->nsubject_alt_names + nmore) {
+		t->sans = calloc(cfg->nsubject_alt_names + nmore, sizeof *t->sans);
 		if (!t->sans)
 			goto fail;
-		for (size_t i = 0; i < cfg->nsubject_alt_names; i++) {
-			if (!(t->sans[i] = strdup(cfg->subject_alt_names[i])))
+		for (size_t i = 0; i < cfg->nsubject_alt_names; i++)
+			if (add_san(t, cfg->subject_alt_names[i]) < 0)
 				goto fail;
-			t->nsans++;
-		}
+		for (size_t i = 0; i < nmore; i++)
+			if (add_san(t, more_sans[i]) < 0)
+				goto fail;
 	}
 	if (cfg->sni && !(t->sni = strdup(cfg->sni)))
 		goto fail;
@@ -291,7 +308,7 @@ int rs_tls_client_attach(struct rs_conn *c, const struct rs_tls_ctx *t, const ch
 {
 	struct session *s = calloc(1, sizeof *s);
 	const char *sni = t->sni ? t->sni : host;
-	char alpn[] = "http/1.1";
+	char alpn[32];
 
 	if (!s)
 		return -ENOMEM;
@@ -301,12 +318,13 @@ int rs_tls_client_attach(struct rs_conn *c, const struct rs_tls_ctx *t, const ch
 		free(s);
 		return -ENOMEM;
 	}
+	snprintf(alpn, sizeof alpn, "%s", t->alpn);
 	wolfSSL_SetIOReadCtx(s->ssl, s);
 	wolfSSL_SetIOWriteCtx(s->ssl, c);
 	if ((sni && *sni &&
 	     wolfSSL_UseSNI(s->ssl, WOLFSSL_SNI_HOST_NAME, sni, (unsigned short)strlen(sni)) !=
 		     WOLFSSL_SUCCESS) ||
-	    wolfSSL_UseALPN(s->ssl, alpn, sizeof alpn - 1, WOLFSSL_ALPN_CONTINUE_ON_MISMATCH) !=
+	    wolfSSL_UseALPN(s->ssl, alpn, (unsigned)strlen(alpn), WOLFSSL_ALPN_CONTINUE_ON_MISMATCH) !=
 		    WOLFSSL_SUCCESS) {
 		wolfSSL_free(s->ssl);
 		free(s);

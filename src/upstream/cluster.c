@@ -20,6 +20,8 @@ struct ep_src {
 	const struct rs_kv *labels;
 	size_t nlabels;
 	const struct rs_pos *pos;
+	const char *ns; /* the namespace and service account its workload runs as */
+	const char *service_account;
 };
 
 struct builder {
@@ -107,7 +109,8 @@ static int gather(struct builder *b, const struct rs_service_entry *se, const st
 		const struct rs_se_endpoint *ep = &se->endpoints[e];
 
 		r = add_src(b, (struct ep_src){ep->address, endpoint_port(sp, ep->ports, ep->nports),
-					       ep->labels, ep->nlabels, &ep->pos});
+					       ep->labels, ep->nlabels, &ep->pos, se->ns,
+					       ep->service_account});
 	}
 	for (size_t w = 0; w < cfg->n_workload_entries && r == 0; w++) {
 		const struct rs_workload_entry *we = &cfg->workload_entries[w];
@@ -115,7 +118,8 @@ static int gather(struct builder *b, const struct rs_service_entry *se, const st
 		if (we->address && rs_se_selects(se, we))
 			r = add_src(b, (struct ep_src){we->address,
 						       endpoint_port(sp, we->ports, we->nports),
-						       we->labels, we->nlabels, &we->pos});
+						       we->labels, we->nlabels, &we->pos, we->ns,
+						       we->service_account});
 	}
 	return r;
 }
@@ -159,6 +163,54 @@ static void set_policy(struct rs_cluster *c, const struct rs_traffic_policy *dr,
 		c->lb = RS_LB_KIND_RANDOM;
 	else if (lb && lb->simple == RS_LB_PASSTHROUGH)
 		c->lb = RS_LB_KIND_PASSTHROUGH; /* see pick_endpoint in proxy/stream.c */
+}
+
+/* ISTIO_MUTUAL: the workload's own certificate (--cert, --key), the mesh's
+ * roots (--ca), and as the names to expect, the SPIFFE IDs of the service
+ * accounts the cluster's endpoints run as, as Istio derives them; with none
+ * known, any workload of the mesh is accepted (the chain is still checked). */
+static struct rs_tls_ctx *mesh_ctx(struct builder *b, const struct rs_cluster *c,
+				   const struct rs_kv *sel, size_t nsel, char *err, size_t errlen)
+{
+	const struct rs_identity *id = b->id;
+	struct rs_client_tls mesh = {.set = true, .mode = RS_TLS_ISTIO_MUTUAL};
+	struct rs_tls_ctx *t;
+	char **ids = NULL;
+	size_t n = 0;
+
+	if (!id || !id->cert_file || !id->key_file || !id->ca_file) {
+		snprintf(err, errlen, "ISTIO_MUTUAL needs the workload's --cert, --key and --ca");
+		return NULL;
+	}
+	mesh.client_certificate = (char *)id->cert_file;
+	mesh.private_key = (char *)id->key_file;
+	mesh.ca_certificates = (char *)id->ca_file;
+	mesh.sni = c->tls_cfg->sni;
+	ids = calloc(b->neps ? b->neps : 1, sizeof *ids);
+	if (!ids) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	for (size_t e = 0; e < b->neps; e++) {
+		const struct ep_src *src = &b->eps[e];
+		char spiffe[512];
+		bool seen = false;
+
+		if (!src->service_account || !rs_labels_include(src->labels, src->nlabels, sel, nsel))
+			continue;
+		snprintf(spiffe, sizeof spiffe, "spiffe://%s/ns/%s/sa/%s",
+			 id->trust_domain ? id->trust_domain : "cluster.local", src->ns,
+			 src->service_account);
+		for (size_t i = 0; i < n && !seen; i++)
+			seen = strcmp(ids[i], spiffe) == 0;
+		if (!seen && !(ids[n++] = strdup(spiffe)))
+			break;
+	}
+	t = rs_tls_client_ctx_new(&mesh, (const char *const *)ids, n, err, errlen);
+	for (size_t i = 0; i < n; i++)
+		free(ids[i]);
+	free(ids);
+	return t;
 }
 
 /* Adds the cluster of host:port (subset NULL: the whole service) with the
@@ -213,10 +265,13 @@ static int add_cluster(struct builder *b, const char *res, const char *host, uin
 	c->ep_base = b->out->neps_total;
 	b->out->neps_total += (uint32_t)c->neps;
 	set_policy(c, dr, sub);
-	if (c->tls_cfg && (c->tls_cfg->mode == RS_TLS_SIMPLE || c->tls_cfg->mode == RS_TLS_MUTUAL)) {
+	if (c->tls_cfg && c->tls_cfg->mode != RS_TLS_DISABLE) {
 		char err[200];
 
-		c->tls = rs_tls_client_ctx_new(c->tls_cfg, err, sizeof err);
+		if (c->tls_cfg->mode == RS_TLS_ISTIO_MUTUAL)
+			c->tls = mesh_ctx(b, c, sel, nsel, err, sizeof err);
+		else
+			c->tls = rs_tls_client_ctx_new(c->tls_cfg, NULL, 0, err, sizeof err);
 		if (!c->tls && !(c->tls_error = strdup(err)))
 			return -ENOMEM;
 	}

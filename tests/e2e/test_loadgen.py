@@ -107,8 +107,12 @@ def test_server_closing_after_each_answer(origin):
     rc, r, err = load("-c", "2", "-r", "100", "-d", "1", "http://127.0.0.1:%d/close?v=1.1" % origin.port)
     assert rc == 0, err
     ok(r)
-    assert r["requests"]["completed"] == 100
-    assert r["connects"] >= 98
+    # Each request waits for a fresh connection; on a busy machine the last
+    # few may still be due when the time is up, and are reported as such.
+    q = r["requests"]
+    assert q["completed"] + q["backlog_end"] + q["inflight_end"] == 100
+    assert q["completed"] >= 90
+    assert r["connects"] >= q["completed"] - 2
 
 
 def test_per_conn_replaces_connections(origin):

@@ -1,6 +1,8 @@
-"""DestinationRule trafficPolicy.tls SIMPLE and MUTUAL: the proxy originates
-TLS to the destination (nginx), verifies it, presents a client certificate
-when told to, and never sends a TLS destination's request in clear."""
+"""DestinationRule trafficPolicy.tls SIMPLE, MUTUAL and ISTIO_MUTUAL: the
+proxy originates TLS to the destination (nginx), verifies it, presents a
+client certificate when told to (its own workload certificate for
+ISTIO_MUTUAL, checking the destination's SPIFFE ID), and never sends a TLS
+destination's request in clear."""
 
 import shutil
 import types
@@ -115,3 +117,46 @@ def test_plain_and_tls_to_one_endpoint_are_pooled_apart(make_proxy, tmp_path, pk
         assert r.status_code == 400  # nginx: plain HTTP to its TLS port
         r = get(p, "secure.test", "/")
         assert r.status_code == 200 and r.text.startswith("tls TLSv1.")
+
+
+def mesh_service(nginx_port, sa):
+    ep = "  - address: 127.0.0.1\n    ports: {http: %d}\n" % nginx_port
+    if sa:
+        ep += "    serviceAccount: %s\n" % sa
+    return ("apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: web, namespace: default}\n"
+            "spec:\n  hosts: [web.test]\n  location: MESH_INTERNAL\n  resolution: STATIC\n"
+            "  ports: [{number: 80, name: http, protocol: HTTP}]\n  endpoints:\n" + ep)
+
+
+def mesh_proxy(make_proxy, tmp_path, pki, nginx, sa, identity=True):
+    tmp_path.mkdir(exist_ok=True)
+    cfg = tmp_path / "mesh.yaml"
+    cfg.write_text(mesh_service(nginx.tls, sa) + "---\n" + rule("web.test", "mode: ISTIO_MUTUAL\nsni: origin.test"))
+    args = ["--config", str(cfg)]
+    if identity:
+        args += ["--cert", str(pki / "client.crt"), "--key", str(pki / "client.key"), "--ca", str(pki / "ca.crt")]
+    return make_proxy(extra_args=args)
+
+
+@pytest.mark.parametrize("sa", [None, "web"])
+def test_istio_mutual_presents_the_workload_identity(make_proxy, tmp_path, pki, nginx, sa):
+    """The destination's certificate carries spiffe://cluster.local/ns/default/sa/web:
+    with no service account known any mesh workload is accepted; with `web` it matches."""
+    p = mesh_proxy(make_proxy, tmp_path, pki, nginx, sa)
+    r = get(p, "web.test", "/")
+    assert r.status_code == 200, r.text
+    assert r.text.strip() == "client CN=client"
+
+
+def test_istio_mutual_checks_the_spiffe_id(make_proxy, tmp_path, pki, nginx):
+    p = mesh_proxy(make_proxy, tmp_path, pki, nginx, "billing")
+    r = get(p, "web.test", "/")
+    assert r.status_code == 503
+    assert "subjectAltNames" in r.text
+
+
+def test_istio_mutual_without_an_identity_fails_closed(make_proxy, tmp_path, pki, nginx):
+    p = mesh_proxy(make_proxy, tmp_path, pki, nginx, None, identity=False)
+    r = get(p, "web.test", "/")
+    assert r.status_code == 503
+    assert "ISTIO_MUTUAL needs the workload's --cert, --key and --ca" in r.text

@@ -14,14 +14,15 @@ def _openssl(*args, cwd):
 
 
 def make_pki(d):
-    """In d: ca and other-ca; server.crt for origin.test (from ca); client.crt
+    """In d: ca and other-ca; server.crt for origin.test and
+    spiffe://cluster.local/ns/default/sa/web (from ca); client.crt
     (spiffe://t/ns/a/sa/b, from ca) and stranger.crt (from other-ca); each
     with its .key. Returns d."""
     ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
     for ca in ("ca", "other-ca"):
         _openssl("req", "-x509", *ec, "-keyout", ca + ".key", "-out", ca + ".crt", "-days", "2", "-subj",
                  "/CN=" + ca, cwd=d)
-    for name, ca, san in (("server", "ca", "DNS:origin.test"), ("client", "ca", "URI:spiffe://t/ns/a/sa/b"),
+    for name, ca, san in (("server", "ca", "DNS:origin.test,URI:spiffe://cluster.local/ns/default/sa/web"), ("client", "ca", "URI:spiffe://t/ns/a/sa/b"),
                           ("stranger", "other-ca", "URI:spiffe://t/ns/a/sa/c")):
         _openssl("req", *ec, "-keyout", name + ".key", "-out", name + ".csr", "-subj", "/CN=" + name, cwd=d)
         (d / (name + ".ext")).write_text("subjectAltName=%s\n" % san)
