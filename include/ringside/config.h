@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "ringside/config-security-t.h"
 #include "ringside/config-t.h"
 
 /* Loads every path: a file, or a directory read recursively for `*.yaml` and
@@ -72,6 +73,13 @@ const struct rs_dr_subset *rs_dr_subset_find(const struct rs_config *cfg, const 
 bool rs_se_has_host(const struct rs_service_entry *se, const char *host);
 /* Whether se's workloadSelector picks we (same namespace, labels included). */
 bool rs_se_selects(const struct rs_service_entry *se, const struct rs_workload_entry *we);
+/* The mutual TLS mode in force for this workload's port (0: unknown) from
+ * the PeerAuthentications that select it: the workload's own (with a
+ * selector; its portLevelMtls for the port first), else its namespace's,
+ * else the mesh's (root namespace); UNSET inherits from the next; in the
+ * end PERMISSIVE (istio.io/latest/docs/reference/config/security/
+ * peer_authentication/). */
+enum rs_mtls_mode rs_mtls_mode_for(const struct rs_selected *sel, const char *ns, uint32_t port);
 
 /* Whether a resource in ns with this workload selector (nsel labels; has:
  * the selector was written) applies to id, by Istio's rules: without a

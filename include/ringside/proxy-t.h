@@ -34,6 +34,10 @@ struct rs_proxy_opts {
 	uint32_t max_headers;      /* Envoy max_headers_count 100 */
 	uint32_t max_connections;  /* downstream, per process; 0: none */
 	const char *ns;
+	/* Inbound mutual TLS: the workload's certificate and the mesh's roots
+	 * (--cert, --key, --ca); NULL without them. Borrowed. */
+	const struct rs_tls_ctx *inbound_tls;
+	const char *own_id; /* spiffe://<trust domain>/ns/<ns>/sa/<sa> */
 	unsigned nbufs; /* provided buffers per shard */
 	unsigned buf_size;
 };
@@ -86,6 +90,7 @@ struct rs_proxy_shared {
 };
 
 struct rs_ds;
+struct rs_tls_ctx;
 struct rs_us;
 struct rs_stream;
 
@@ -110,6 +115,8 @@ struct rs_worker {
 	void *owner; /* borrowed: whoever started the shard */
 	int listen_fd;
 	struct rs_listener lsn;
+	int inbound_fd; /* -1: no inbound port */
+	struct rs_listener lsn_in;
 	struct rs_stats *stats; /* owns; cache-line aligned, read by main */
 	const struct rs_snapshot *snap; /* the one new requests start on */
 	/* Older snapshots that requests of this shard still hold. */
@@ -169,7 +176,7 @@ struct rs_stream {
 	/* A PASSTHROUGH cluster's endpoint when the original destination is
 	 * none of the cluster's own (name: orig_name). */
 	struct rs_endpoint orig_ep;
-	char orig_name[64];
+	char orig_name[80]; /* "address:port" */
 	struct rs_msg req;
 	struct rs_msg resp;
 	char request_id[40];
@@ -232,6 +239,7 @@ struct rs_ds {
 	uint64_t last_active;
 	struct rs_timer idle;
 	char peer_ip[48];
+	bool inbound; /* accepted on the inbound port: goes to the local application */
 	/* SO_ORIGINAL_DST, read at the first request that needs it (a
 	 * PASSTHROUGH cluster): 1 read, -1 not redirected, 0 not read yet. */
 	int8_t orig_dst_state;

@@ -3,6 +3,7 @@
 #ifndef RINGSIDE_TLS_SESSION_H
 #define RINGSIDE_TLS_SESSION_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,6 +29,20 @@ uint64_t rs_tls_ctx_key(const struct rs_tls_ctx *t);
  * next flush, and what the owner queues is sent once the handshake is done.
  * host is the SNI when the context has none. 0 or a negative errno. */
 int rs_tls_client_attach(struct rs_conn *c, const struct rs_tls_ctx *t, const char *host);
+/* The inbound context: the workload's certificate chain and key, and the
+ * mesh's roots, which a peer's certificate must chain to (mutual TLS). NULL
+ * with a message in err when a file cannot be read. */
+struct rs_tls_ctx *rs_tls_server_ctx_new(const char *cert, const char *key, const char *ca,
+					 char *err, size_t errlen);
+/* Starts TLS as a server on an accepted c. sniff (PERMISSIVE): if the first
+ * bytes are not a TLS handshake record, the layer steps aside and they are
+ * read in clear. 0 or a negative errno. */
+int rs_tls_server_attach(struct rs_conn *c, const struct rs_tls_ctx *t, bool sniff);
+/* The peer's SPIFFE ID from its certificate, once the handshake is done;
+ * NULL without TLS or without one. */
+const char *rs_tls_peer_id(const struct rs_conn *c);
+/* Whether c is carried over TLS. */
+bool rs_tls_on(const struct rs_conn *c);
 /* Frees what wolfSSL keeps per thread: called by each thread that did TLS,
  * before it ends. */
 void rs_tls_thread_done(void);

@@ -65,6 +65,7 @@ enum rs_lb_kind {
 	RS_LB_KIND_RING_HASH,
 	RS_LB_KIND_MAGLEV,
 	RS_LB_KIND_PASSTHROUGH, /* the request's original destination (the stream picks it) */
+	RS_LB_KIND_LOCAL,       /* inbound: the local application (the stream picks it) */
 };
 
 struct rs_cluster {
@@ -107,6 +108,7 @@ struct rs_clusters {
 	struct rs_cluster *v; /* owns */
 	size_t n;
 	uint32_t neps_total; /* endpoints over all clusters */
+	size_t inbound; /* the cluster of inbound requests, "inbound|||" (the last) */
 };
 
 /* An endpoint's outlier ejection, seen by every shard: written only when a

@@ -21,6 +21,7 @@
 #include "ringside/proxy.h"
 #include "ringside/reload.h"
 #include "ringside/telemetry.h"
+#include "ringside/tls-session.h"
 
 struct flag {
 	const char *name;
@@ -41,7 +42,7 @@ static const struct flag flags[] = {
 	{"ca", "RINGSIDE_CA", NULL, "the mesh's root certificates (PEM)"},
 	{"listen-address", "RINGSIDE_LISTEN_ADDRESS", "0.0.0.0", "address of the traffic ports"},
 	{"outbound-port", "RINGSIDE_OUTBOUND_PORT", "15001", "outbound listener"},
-	{"inbound-port", "RINGSIDE_INBOUND_PORT", "15006", "inbound listener (not served yet)"},
+	{"inbound-port", "RINGSIDE_INBOUND_PORT", "15006", "inbound listener (mTLS per PeerAuthentication); 0: off"},
 	{"admin-port", "RINGSIDE_ADMIN_PORT", "15000", "admin port on 127.0.0.1; 0: off"},
 	{"stats-port", "RINGSIDE_STATS_PORT", "15090", "Prometheus /stats/prometheus; 0: off"},
 	{"health-port", "RINGSIDE_HEALTH_PORT", "15021", "/healthz/ready; 0: off"},
@@ -286,6 +287,34 @@ static unsigned cpus_allowed(int *cpu_list, unsigned max)
 	return n ? n : 1;
 }
 
+/* SO_REUSEPORT would let a second ringside share a port silently; a plain
+ * bind first says whether it is taken (and prints so). */
+static bool port_taken(const char *addr, uint16_t port, const char *what)
+{
+	struct sockaddr_storage sa;
+	socklen_t salen;
+	int fd;
+
+	if (rs_sockaddr_parse(addr, port, &sa, &salen) < 0) {
+		fprintf(stderr, "ringside: --listen-address: '%s' is not an IP address\n", addr);
+		return true;
+	}
+	fd = socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	/* SO_REUSEADDR: connections of a previous run in TIME_WAIT do not make
+	 * the port "taken"; a live listener still does. */
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &(int){1}, sizeof(int));
+	if (bind(fd, (struct sockaddr *)&sa, salen) < 0 && errno == EADDRINUSE) {
+		fprintf(stderr, "ringside: cannot listen on %s:%u (%s port): %s\n", addr, port, what,
+			strerror(errno));
+		close(fd);
+		return true;
+	}
+	close(fd);
+	return false;
+}
+
 int rs_cmd_proxy(int argc, char **argv)
 {
 	const char *val[NFLAGS];
@@ -302,6 +331,8 @@ int rs_cmd_proxy(int argc, char **argv)
 	enum rs_log_level lvl = RS_LOG_INFO;
 	bool config_flag_seen = false;
 	char *env_labels = NULL; /* owns: RINGSIDE_LABELS split in place */
+	struct rs_tls_ctx *inbound_tls = NULL;
+	char own_id[512];
 
 	memset(&px, 0, sizeof px);
 	for (size_t i = 0; i < NFLAGS; i++) {
@@ -458,37 +489,32 @@ int rs_cmd_proxy(int argc, char **argv)
 	px.rl.wake_arg = &px;
 
 	ret = 1;
-	{
-		/* SO_REUSEPORT would let a second ringside share the port
-		 * silently; a plain bind first says whether it is taken. */
-		struct sockaddr_storage sa;
-		socklen_t salen;
-		int fd;
-
-		if (rs_sockaddr_parse(px.o.listen_addr, px.o.outbound_port, &sa, &salen) < 0) {
-			fprintf(stderr, "ringside: --listen-address: '%s' is not an IP address\n",
-				px.o.listen_addr);
+	if (port_taken(px.o.listen_addr, px.o.outbound_port, "outbound") ||
+	    (px.o.inbound_port && port_taken(px.o.listen_addr, px.o.inbound_port, "inbound")))
+		goto out_snap;
+	if (px.id.cert_file || px.id.key_file || px.id.ca_file) {
+		if (!px.id.cert_file || !px.id.key_file || !px.id.ca_file) {
+			fprintf(stderr, "ringside: --cert, --key and --ca go together\n");
+			ret = 2;
 			goto out_snap;
 		}
-		fd = socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		/* SO_REUSEADDR: connections of a previous run in TIME_WAIT do
-		 * not make the port "taken"; a live listener still does. */
-		if (fd >= 0)
-			setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &(int){1}, sizeof(int));
-		if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, salen) < 0 && errno == EADDRINUSE) {
-			fprintf(stderr, "ringside: cannot listen on %s:%u (outbound port): %s\n",
-				px.o.listen_addr, px.o.outbound_port, strerror(errno));
-			close(fd);
+		inbound_tls = rs_tls_server_ctx_new(px.id.cert_file, px.id.key_file, px.id.ca_file,
+						    err, sizeof err);
+		if (!inbound_tls) {
+			fprintf(stderr, "ringside: %s\n", err);
+			ret = 2;
 			goto out_snap;
 		}
-		if (fd >= 0)
-			close(fd);
+		px.o.inbound_tls = inbound_tls;
 	}
+	snprintf(own_id, sizeof own_id, "spiffe://%s/ns/%s/sa/%s", px.id.trust_domain, px.id.ns,
+		 px.id.service_account);
+	px.o.own_id = own_id;
 	px.w = calloc(px.o.concurrency, sizeof *px.w);
 	if (!px.w)
 		goto out_snap;
 	for (unsigned i = 0; i < px.o.concurrency; i++)
-		px.w[i].listen_fd = px.w[i].wake_fd = -1;
+		px.w[i].listen_fd = px.w[i].inbound_fd = px.w[i].wake_fd = -1;
 	for (unsigned i = 0; i < px.o.concurrency; i++) {
 		struct rs_worker *w = &px.w[i];
 		int fd = rs_listen_socket(px.o.listen_addr, px.o.outbound_port, 4096);
@@ -498,6 +524,15 @@ int rs_cmd_proxy(int argc, char **argv)
 			fprintf(stderr, "ringside: cannot listen on %s:%u (outbound port): %s\n",
 				px.o.listen_addr, px.o.outbound_port, strerror(-fd));
 			goto out_listen;
+		}
+		if (px.o.inbound_port) {
+			fd = rs_listen_socket(px.o.listen_addr, px.o.inbound_port, 4096);
+			w->inbound_fd = fd;
+			if (fd < 0) {
+				fprintf(stderr, "ringside: cannot listen on %s:%u (inbound port): %s\n",
+					px.o.listen_addr, px.o.inbound_port, strerror(-fd));
+				goto out_listen;
+			}
 		}
 		w->stats = aligned_alloc(64, sizeof *w->stats);
 		if (!w->stats)
@@ -579,11 +614,14 @@ out_listen:
 	for (unsigned i = 0; i < px.o.concurrency; i++) {
 		if (px.w[i].listen_fd >= 0)
 			close(px.w[i].listen_fd);
+		if (px.w[i].inbound_fd >= 0)
+			close(px.w[i].inbound_fd);
 		free(px.w[i].stats);
 	}
 	free(px.w);
 out_snap:
 	rs_reloader_fini(&px.rl);
+	rs_tls_ctx_free(inbound_tls);
 out:
 	free(env_labels);
 	return ret;

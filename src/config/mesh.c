@@ -230,3 +230,33 @@ bool rs_se_selects(const struct rs_service_entry *se, const struct rs_workload_e
 	       rs_labels_include(we->labels, we->nlabels, se->workload_selector,
 				 se->nworkload_selector);
 }
+
+enum rs_mtls_mode rs_mtls_mode_for(const struct rs_selected *sel, const char *ns, uint32_t port)
+{
+	const struct rs_peer_authentication *workload = NULL, *nspace = NULL, *mesh = NULL;
+
+	for (size_t i = 0; i < sel->n_peer_authentications; i++) {
+		const struct rs_peer_authentication *pa = sel->peer_authentications[i];
+
+		if (pa->selector.set) {
+			if (!workload)
+				workload = pa;
+		} else if (strcmp(pa->ns, ns) == 0 && strcmp(ns, RS_ROOT_NAMESPACE) != 0) {
+			if (!nspace)
+				nspace = pa;
+		} else if (strcmp(pa->ns, RS_ROOT_NAMESPACE) == 0) {
+			if (!mesh)
+				mesh = pa;
+		}
+	}
+	for (size_t i = 0; workload && port && i < workload->nport_mtls; i++)
+		if (workload->port_mtls[i].port == port && workload->port_mtls[i].mode != RS_MTLS_UNSET)
+			return workload->port_mtls[i].mode;
+	if (workload && workload->mode != RS_MTLS_UNSET)
+		return workload->mode;
+	if (nspace && nspace->mode != RS_MTLS_UNSET)
+		return nspace->mode;
+	if (mesh && mesh->mode != RS_MTLS_UNSET)
+		return mesh->mode;
+	return RS_MTLS_PERMISSIVE;
+}

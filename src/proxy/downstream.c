@@ -8,6 +8,8 @@
 #include <strings.h>
 
 #include "internal.h"
+#include "ringside/config.h"
+#include "ringside/tls-session.h"
 
 static const struct rs_conn_cbs ds_cbs;
 static void idle_rearm(struct rs_ds *ds);
@@ -582,7 +584,40 @@ static void on_idle_timer(struct rs_timer *t)
 	}
 }
 
-void rs_proxy__ds_accept(struct rs_worker *w, int fd)
+/* The inbound port's mutual TLS, by the PeerAuthentication in force for the
+ * port the connection was sent to (known with capture; without, the
+ * workload's mode applies): STRICT takes TLS only, PERMISSIVE either (the
+ * first bytes tell), DISABLE clear text only. false: the connection is
+ * refused. */
+static bool inbound_tls(struct rs_ds *ds)
+{
+	struct rs_worker *w = ds->w;
+	const struct rs_tls_ctx *ctx = w->opts->inbound_tls;
+	uint32_t port = 0;
+	enum rs_mtls_mode mode;
+
+	/* Read once here; the request's route reads it again from ds. */
+	ds->orig_dst_len = sizeof ds->orig_dst;
+	ds->orig_dst_state =
+	    rs_sock_original_dst(ds->c.fd, &ds->orig_dst, &ds->orig_dst_len) == 0 ? 1 : -1;
+	if (ds->orig_dst_state > 0)
+		port = rs_proxy__orig_dst_port(ds);
+	mode = rs_mtls_mode_for(&w->snap->selected, w->opts->ns, port);
+	if (mode == RS_MTLS_DISABLE || (mode == RS_MTLS_PERMISSIVE && !ctx))
+		return true;
+	if (!ctx) {
+		static _Thread_local bool warned;
+
+		if (!warned)
+			rs_warn("inbound connections refused: PeerAuthentication is STRICT, and "
+				"there is no --cert, --key and --ca to serve mutual TLS with");
+		warned = true;
+		return false;
+	}
+	return rs_tls_server_attach(&ds->c, ctx, mode == RS_MTLS_PERMISSIVE) == 0;
+}
+
+void rs_proxy__ds_accept(struct rs_worker *w, int fd, bool inbound)
 {
 	struct rs_ds *ds;
 	unsigned per_shard = 0;
@@ -609,6 +644,7 @@ void rs_proxy__ds_accept(struct rs_worker *w, int fd)
 		rs_sockaddr_ip(&ds->c.peer, ds->peer_ip, sizeof ds->peer_ip);
 	else
 		strcpy(ds->peer_ip, "unknown");
+	ds->inbound = inbound;
 	llhttp_init(&ds->p, HTTP_REQUEST, &ds_settings);
 	ds->p.data = ds;
 	ds->next = w->ds_list;
@@ -620,6 +656,10 @@ void rs_proxy__ds_accept(struct rs_worker *w, int fd)
 	idle_rearm(ds);
 	rs_stat_inc(w->stats, RS_C_DS_CX_TOTAL);
 	rs_stat_inc(w->stats, RS_C_DS_CX_ACTIVE);
+	if (inbound && !inbound_tls(ds)) {
+		rs_conn_abort(&ds->c);
+		return;
+	}
 	rs_conn_read_start(&ds->c);
 }
 

@@ -3,6 +3,7 @@
 #ifndef RINGSIDE_PROXY_INTERNAL_H
 #define RINGSIDE_PROXY_INTERNAL_H
 
+#include <netinet/in.h>
 #include "ringside/core.h"
 #include "ringside/http.h"
 #include "ringside/net.h"
@@ -17,7 +18,16 @@
 #define RS_PIPELINE_READAHEAD (64u * 1024)
 
 /* downstream.c */
-void rs_proxy__ds_accept(struct rs_worker *w, int fd);
+/* The port of the connection's original destination (read already). */
+static inline uint32_t rs_proxy__orig_dst_port(const struct rs_ds *ds)
+{
+	return ntohs(ds->orig_dst.ss_family == AF_INET6
+			     ? ((const struct sockaddr_in6 *)&ds->orig_dst)->sin6_port
+			     : ((const struct sockaddr_in *)&ds->orig_dst)->sin_port);
+}
+
+/* A connection accepted on the outbound port, or the inbound one. */
+void rs_proxy__ds_accept(struct rs_worker *w, int fd, bool inbound);
 /* Writing the response, framed for the client's protocol; each returns 0
  * or -ENOMEM. response_head may set st->close_after (HTTP/1.0 clients,
  * drain, half-close). */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "ringside/tls-session.h"
 
 static const char *const rflag_names[] = {
 	[RS_RFLAG_NONE] = "-", [RS_RFLAG_NR] = "NR", [RS_RFLAG_UF] = "UF",
@@ -180,9 +181,7 @@ static const struct rs_endpoint *original_dst_endpoint(struct rs_stream *st, uin
 	rs_sockaddr_ip(&ds->orig_dst, ip, sizeof ip);
 	snprintf(st->orig_name, sizeof st->orig_name,
 		 ds->orig_dst.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip,
-		 ntohs(ds->orig_dst.ss_family == AF_INET6
-			   ? ((const struct sockaddr_in6 *)&ds->orig_dst)->sin6_port
-			   : ((const struct sockaddr_in *)&ds->orig_dst)->sin_port));
+		 rs_proxy__orig_dst_port(ds));
 	st->orig_ep.name = st->orig_name;
 	return &st->orig_ep;
 }
@@ -209,6 +208,8 @@ static const struct rs_endpoint *pick_endpoint(struct rs_stream *st,
 	uint32_t i;
 
 	drop_active(st);
+	if (c->lb == RS_LB_KIND_LOCAL)
+		return &st->orig_ep; /* set by inbound_route */
 	if (c->lb == RS_LB_KIND_PASSTHROUGH) {
 		ep = original_dst_endpoint(st, &i);
 		if (i == UINT32_MAX)
@@ -1031,6 +1032,67 @@ static int dispatch(struct rs_stream *st)
 	return 0;
 }
 
+/* Inbound: the local application on the port the request was sent to (the
+ * original destination's with capture, else the authority's), at the
+ * address a Sidecar ingress entry for that port gives as defaultEndpoint,
+ * else loopback. The peer's identity goes along as Istio's sidecar passes
+ * it (x-forwarded-client-cert, By and URI); one the client sent is
+ * dropped. false: answered already. */
+static bool inbound_route(struct rs_stream *st, uint32_t authority_port)
+{
+	struct rs_ds *ds = st->ds;
+	const struct rs_sidecar *sc = st->snap->selected.sidecar;
+	const struct rs_proxy_opts *o = st->w->opts;
+	const char *peer = rs_tls_peer_id(&ds->c);
+	char addr[48] = "127.0.0.1", text[200];
+	uint32_t port = authority_port ? authority_port : 80;
+	struct rs_msg *m = &st->req;
+
+	if (ds->orig_dst_state > 0 && rs_proxy__orig_dst_port(ds) != o->inbound_port)
+		port = rs_proxy__orig_dst_port(ds);
+	for (size_t i = 0; sc && i < sc->ningress; i++) {
+		const struct rs_sidecar_ingress *in = &sc->ingress[i];
+		const char *colon;
+
+		if (in->port.number != port || !in->default_endpoint)
+			continue;
+		colon = strrchr(in->default_endpoint, ':');
+		if (strncmp(in->default_endpoint, "unix://", 7) == 0 || !colon) {
+			rs_proxy__stream_local_reply(st, RS_RFLAG_NR, 503,
+						     "inbound: a unix socket defaultEndpoint is not "
+						     "supported");
+			return false;
+		}
+		/* 0.0.0.0 means the application listens on every address. */
+		if (strncmp(in->default_endpoint, "0.0.0.0:", 8) != 0)
+			snprintf(addr, sizeof addr, "%.*s", (int)(colon - in->default_endpoint),
+				 in->default_endpoint);
+		port = (uint32_t)strtoul(colon + 1, NULL, 10);
+		break;
+	}
+	if (port == 0 || port > 65535 ||
+	    rs_sockaddr_parse(addr, (uint16_t)port, &st->orig_ep.addr, &st->orig_ep.addr_len) < 0 ||
+	    (strcmp(addr, "127.0.0.1") == 0 && (port == o->inbound_port || port == o->outbound_port))) {
+		snprintf(text, sizeof text, "no inbound route to port %u", port);
+		rs_proxy__stream_local_reply(st, RS_RFLAG_NR, 404, text);
+		return false;
+	}
+	snprintf(st->orig_name, sizeof st->orig_name, "%s:%u", addr, port);
+	st->orig_ep.name = st->orig_name;
+	st->cluster = &st->snap->clusters.v[st->snap->clusters.inbound];
+	rs_msg_remove(m, "x-forwarded-client-cert", 23);
+	if (peer) {
+		char xfcc[700];
+		int n = snprintf(xfcc, sizeof xfcc, "By=%s;URI=%s", o->own_id, peer);
+
+		if (rs_msg_add_header(m, "x-forwarded-client-cert", 23, xfcc, (size_t)n) < 0) {
+			rs_proxy__stream_local_reply(st, RS_RFLAG_NONE, 503, "out of memory");
+			return false;
+		}
+	}
+	return true;
+}
+
 void rs_proxy__stream_request_head(struct rs_stream *st)
 {
 	struct rs_msg *m = &st->req;
@@ -1058,6 +1120,12 @@ void rs_proxy__stream_request_head(struct rs_stream *st)
 	}
 	e = rs_router_lookup(&st->snap->router, m->buf + m->authority.value_off,
 			     m->authority.value_len, host, sizeof host, &port);
+	if (st->ds && st->ds->inbound) {
+		if (inbound_route(st, port) && dispatch(st) == 0 && expect_continue &&
+		    m->body != RS_BODY_NONE)
+			rs_proxy__ds_continue(st->ds, st);
+		return;
+	}
 	idx = e && !e->vs ? rs_router_host_cluster(e, port) : -1;
 	if (e && e->vs) {
 		idx = apply_route(st, e, host, port);

@@ -28,6 +28,8 @@ static void start_drain(struct rs_worker *w)
 	rs_info("draining: %s",
 		w->ds_list ? "waiting for requests in flight" : "no connections open");
 	rs_listener_close(&w->lsn);
+	if (w->lsn_in.loop)
+		rs_listener_close(&w->lsn_in);
 	for (struct rs_ds *ds = w->ds_list, *next; ds; ds = next) {
 		next = ds->next;
 		rs_proxy__ds_drain(ds);
@@ -122,7 +124,8 @@ static void after_batch(struct rs_loop *l, void *arg)
 	quiesce(w);
 	if (atomic_load_explicit(&w->shared->cb_waiting, memory_order_relaxed))
 		rs_proxy__us_shed_idle(w);
-	if (w->draining && !w->ds_list && w->lsn.fd < 0 && w->loop.nslots - w->loop.nfree <= 1) {
+	if (w->draining && !w->ds_list && w->lsn.fd < 0 && (!w->lsn_in.loop || w->lsn_in.fd < 0) &&
+	    w->loop.nslots - w->loop.nfree <= 1) {
 		/* Only the wake read is left registered: every connection, upstream
 		 * ones included, has completed its close. */
 		l->stop = true;
@@ -131,7 +134,12 @@ static void after_batch(struct rs_loop *l, void *arg)
 
 static void on_accept(struct rs_listener *l, int fd)
 {
-	rs_proxy__ds_accept(l->owner, fd);
+	rs_proxy__ds_accept(l->owner, fd, false);
+}
+
+static void on_accept_inbound(struct rs_listener *l, int fd)
+{
+	rs_proxy__ds_accept(l->owner, fd, true);
 }
 
 int rs_worker_init(struct rs_worker *w, unsigned id, int cpu, const struct rs_proxy_opts *o,
@@ -176,6 +184,14 @@ int rs_worker_init(struct rs_worker *w, unsigned id, int cpu, const struct rs_pr
 	if (ret < 0)
 		return ret;
 	w->listen_fd = -1; /* the listener owns it now */
+	if (w->inbound_fd >= 0) {
+		w->lsn_in.on_accept = on_accept_inbound;
+		w->lsn_in.owner = w;
+		ret = rs_listener_start(&w->lsn_in, &w->loop, w->inbound_fd);
+		if (ret < 0)
+			return ret;
+		w->inbound_fd = -1;
+	}
 	w->sweep.fn = on_sweep;
 	w->drain_deadline.fn = on_drain_deadline;
 	rs_timer_arm(&w->loop.timers, &w->sweep, w->loop.now + SWEEP_NS);

@@ -24,6 +24,7 @@ struct rs_tls_ctx {
 	char *sni;   /* owns; NULL: the caller's */
 	const char *alpn; /* what is offered, comma-separated */
 	uint64_t key;
+	bool server;
 };
 
 struct session {
@@ -33,7 +34,9 @@ struct session {
 	size_t rx_len;
 	bool established;
 	bool eof;
+	bool sniffing; /* PERMISSIVE: the first bytes decide between TLS and clear */
 	char error[160]; /* why the handshake failed, for the owner's message */
+	char peer_id[256]; /* the peer certificate's spiffe:// URI SAN, or "" */
 };
 
 static struct session *session_of(const struct rs_conn *c)
@@ -94,9 +97,25 @@ static bool sans_match(struct session *s)
 	return ok;
 }
 
+/* The peer's SPIFFE ID: its certificate's first spiffe:// URI SAN. */
+static void keep_peer_id(struct session *s)
+{
+	WOLFSSL_X509 *x = wolfSSL_get_peer_certificate(s->ssl);
+	char *name;
+
+	if (!x)
+		return;
+	while ((name = wolfSSL_X509_get_next_altname(x)))
+		if (strncmp(name, "spiffe://", 9) == 0) {
+			snprintf(s->peer_id, sizeof s->peer_id, "%s", name);
+			break;
+		}
+	wolfSSL_X509_free(x);
+}
+
 static int handshake(struct rs_conn *c, struct session *s)
 {
-	int rc = wolfSSL_connect(s->ssl);
+	int rc = s->ctx->server ? wolfSSL_accept(s->ssl) : wolfSSL_connect(s->ssl);
 
 	if (rc != WOLFSSL_SUCCESS) {
 		rc = wolfSSL_get_error(s->ssl, rc);
@@ -110,9 +129,12 @@ static int handshake(struct rs_conn *c, struct session *s)
 			 "TLS_error:the peer's certificate has none of the subjectAltNames");
 		return -EPROTO;
 	}
+	keep_peer_id(s);
 	s->established = true;
 	return 1;
 }
+
+static void layer_free_session(struct session *s);
 
 static int tx(struct rs_conn *c)
 {
@@ -142,6 +164,18 @@ static int rx(struct rs_conn *c, const char *p, size_t n)
 	char plain[16384];
 	int rc;
 
+	if (s->sniffing) {
+		/* RFC 8446 §5.1: a TLS connection opens with a handshake record
+		 * (content type 22); anything else is taken as clear text and the
+		 * layer steps aside. */
+		s->sniffing = false;
+		if ((unsigned char)p[0] != 22) {
+			rs_conn_set_layer(c, NULL, NULL);
+			layer_free_session(s);
+			rs_conn_deliver(c, p, n);
+			return 0;
+		}
+	}
 	s->rx = p;
 	s->rx_len = n;
 	if (!s->established) {
@@ -181,12 +215,15 @@ static int eof(struct rs_conn *c)
 	return 0;
 }
 
-static void layer_free(struct rs_conn *c)
+static void layer_free_session(struct session *s)
 {
-	struct session *s = session_of(c);
-
 	wolfSSL_free(s->ssl);
 	free(s);
+}
+
+static void layer_free(struct rs_conn *c)
+{
+	layer_free_session(session_of(c));
 }
 
 static const struct rs_conn_layer_ops tls_ops = {
@@ -297,6 +334,77 @@ void rs_tls_ctx_free(struct rs_tls_ctx *t)
 	free(t->sans);
 	free(t->sni);
 	free(t);
+}
+
+struct rs_tls_ctx *rs_tls_server_ctx_new(const char *cert, const char *key, const char *ca,
+					 char *err, size_t errlen)
+{
+	struct rs_tls_ctx *t = calloc(1, sizeof *t);
+	const char *what = "out of memory";
+
+	if (!t)
+		goto fail;
+	t->server = true;
+	t->ctx = wolfSSL_CTX_new(wolfSSLv23_server_method());
+	if (!t->ctx)
+		goto fail;
+	what = "--cert: not a readable PEM certificate chain";
+	if (wolfSSL_CTX_use_certificate_chain_file(t->ctx, cert) != WOLFSSL_SUCCESS)
+		goto fail;
+	what = "--key: not a readable PEM key for --cert";
+	if (wolfSSL_CTX_use_PrivateKey_file(t->ctx, key, WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS)
+		goto fail;
+	what = "--ca: not a readable PEM bundle";
+	if (wolfSSL_CTX_load_verify_locations(t->ctx, ca, NULL) != WOLFSSL_SUCCESS)
+		goto fail;
+	/* Mutual TLS: a peer without a certificate from the mesh's roots is
+	 * refused in the handshake. */
+	wolfSSL_CTX_set_verify(t->ctx, WOLFSSL_VERIFY_PEER | WOLFSSL_VERIFY_FAIL_IF_NO_PEER_CERT,
+			       NULL);
+	wolfSSL_CTX_SetIORecv(t->ctx, io_recv);
+	wolfSSL_CTX_SetIOSend(t->ctx, io_send);
+	t->alpn = "istio-http/1.1,http/1.1";
+	return t;
+fail:
+	snprintf(err, errlen, "%s", what);
+	rs_tls_ctx_free(t);
+	return NULL;
+}
+
+int rs_tls_server_attach(struct rs_conn *c, const struct rs_tls_ctx *t, bool sniff)
+{
+	struct session *s = calloc(1, sizeof *s);
+	char alpn[32];
+
+	if (!s)
+		return -ENOMEM;
+	s->ctx = t;
+	s->sniffing = sniff;
+	s->ssl = wolfSSL_new(t->ctx);
+	if (!s->ssl) {
+		free(s);
+		return -ENOMEM;
+	}
+	snprintf(alpn, sizeof alpn, "%s", t->alpn);
+	wolfSSL_SetIOReadCtx(s->ssl, s);
+	wolfSSL_SetIOWriteCtx(s->ssl, c);
+	if (wolfSSL_UseALPN(s->ssl, alpn, (unsigned)strlen(alpn), WOLFSSL_ALPN_CONTINUE_ON_MISMATCH) !=
+	    WOLFSSL_SUCCESS) {
+		layer_free_session(s);
+		return -ENOMEM;
+	}
+	rs_conn_set_layer(c, &tls_ops, s);
+	return 0;
+}
+
+const char *rs_tls_peer_id(const struct rs_conn *c)
+{
+	return c->layer == &tls_ops && session_of(c)->peer_id[0] ? session_of(c)->peer_id : NULL;
+}
+
+bool rs_tls_on(const struct rs_conn *c)
+{
+	return c->layer == &tls_ops;
 }
 
 uint64_t rs_tls_ctx_key(const struct rs_tls_ctx *t)

@@ -369,6 +369,21 @@ int rs_clusters_build(const struct rs_config *cfg, const struct rs_identity *id,
 			}
 		}
 	}
+	/* Inbound requests go to the local application, on the address the
+	 * stream works out for each (Sidecar ingress, else loopback). */
+	b.neps = 0;
+	if (r == 0)
+		r = add_cluster(&b, "inbound", "local", 0, NULL, NULL, 0, NULL, NULL);
+	if (r == 0) {
+		struct rs_cluster *c = &out->v[out->n - 1];
+
+		free(c->name);
+		c->name = strdup("inbound|||");
+		c->lb = RS_LB_KIND_LOCAL;
+		out->inbound = out->n - 1;
+		if (!c->name)
+			r = -ENOMEM;
+	}
 	free(b.eps);
 	free(b.index);
 	if (r < 0)

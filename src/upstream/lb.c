@@ -116,8 +116,10 @@ const struct rs_endpoint *rs_lb_pick(const struct rs_cluster *c, struct rs_lb_ct
 		}
 		break;
 	case RS_LB_KIND_PASSTHROUGH:
-		/* The endpoint is the request's original destination, which
-		 * only the stream knows (proxy/stream.c): none here. */
+	case RS_LB_KIND_LOCAL:
+		/* The endpoint is the request's original destination, or the
+		 * local application, which only the stream knows
+		 * (proxy/stream.c): none here. */
 		return NULL;
 	case RS_LB_KIND_MAGLEV:
 		if (!ctx->has_hash) {

@@ -95,8 +95,10 @@ static void test_less_specific_and_hidden_rules_are_not_used(void **state)
 	assert_int_equal(rs_clusters_find_subset(&f->cs, host, 9080, "private"), -1);
 	assert_int_equal(rs_clusters_find_subset(&f->cs, host, 9080, "unrelated"), -1);
 	assert_int_equal(rs_clusters_find_subset(&f->cs, host, 9080, "canary"), -1);
-	/* 2 ports x (whole + v1 v2 v3). */
-	assert_int_equal(f->cs.n, 8);
+	/* 2 ports x (whole + v1 v2 v3), and the inbound cluster last. */
+	assert_int_equal(f->cs.n, 9);
+	assert_int_equal(f->cs.inbound, 8);
+	assert_string_equal(f->cs.v[8].name, "inbound|||");
 }
 
 static void test_other_namespace_sees_other_rules(void **state)

@@ -1,0 +1,146 @@
+"""The inbound port (15006): mutual TLS by PeerAuthentication (STRICT,
+PERMISSIVE, DISABLE), the peer's SPIFFE ID passed to the application in
+x-forwarded-client-cert, Sidecar ingress saying where the application
+listens, and a sidecar pair: client -> proxy A (ISTIO_MUTUAL) -> proxy B
+(STRICT) -> application."""
+
+import shutil
+import socket
+import ssl
+
+import httpx
+import pytest
+
+import tlspeers
+from test_routing import proxy_with
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is not installed")
+    return tlspeers.make_pki(tmp_path_factory.mktemp("pki"))
+
+
+def sidecar_ingress(app_port):
+    return ("apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: {name: default, namespace: default}\n"
+            "spec:\n  ingress:\n  - port: {number: 80, protocol: HTTP, name: http}\n"
+            "    defaultEndpoint: 127.0.0.1:%d\n" % app_port)
+
+
+def peer_auth(mode):
+    return ("apiVersion: security.istio.io/v1\nkind: PeerAuthentication\n"
+            "metadata: {name: default, namespace: istio-system}\nspec:\n  mtls: {mode: %s}\n" % mode)
+
+
+def server_proxy(make_proxy, tmp_path, pki, origin, mode=None, identity=True):
+    tmp_path.mkdir(exist_ok=True)
+    docs = [sidecar_ingress(origin.port)] + ([peer_auth(mode)] if mode else [])
+    args = ["--service-account", "web"]
+    if identity:
+        args += ["--cert", str(pki / "server.crt"), "--key", str(pki / "server.key"), "--ca", str(pki / "ca.crt")]
+    cfg = tmp_path / "b.yaml"
+    cfg.write_text("---\n".join(docs))
+    return make_proxy(extra_args=["--config", str(cfg)] + args)
+
+
+def tls_ctx(pki, cert="client"):
+    ctx = ssl.create_default_context(cafile=str(pki / "ca.crt"))
+    ctx.check_hostname = False  # the server's name is a SPIFFE ID, not the address
+    if cert:
+        ctx.load_cert_chain(str(pki / (cert + ".crt")), str(pki / (cert + ".key")))
+    return ctx
+
+
+def https_get(p, ctx, path="/echo"):
+    with httpx.Client(verify=ctx, timeout=10) as c:
+        return c.get("https://127.0.0.1:%d%s" % (p.inbound, path), headers={"Host": "web.test"})
+
+
+def plain_get(p, path="/echo"):
+    with httpx.Client(timeout=10) as c:
+        return c.get("http://127.0.0.1:%d%s" % (p.inbound, path), headers={"Host": "web.test"})
+
+
+def test_strict_serves_mutual_tls_and_names_the_peer(make_proxy, tmp_path, pki, origin):
+    p = server_proxy(make_proxy, tmp_path, pki, origin, "STRICT")
+    r = https_get(p, tls_ctx(pki))
+    assert r.status_code == 200, r.text
+    req = origin.requests[-1]
+    assert req.header("x-forwarded-client-cert") == \
+        "By=spiffe://cluster.local/ns/default/sa/web;URI=spiffe://t/ns/a/sa/b"
+
+
+@pytest.mark.parametrize("how", ["plaintext", "no client certificate", "another CA"])
+def test_strict_refuses_and_the_application_gets_nothing(make_proxy, tmp_path, pki, origin, how):
+    p = server_proxy(make_proxy, tmp_path, pki, origin, "STRICT")
+    with pytest.raises((httpx.HTTPError, ssl.SSLError, OSError)):
+        if how == "plaintext":
+            plain_get(p)
+        elif how == "no client certificate":
+            # Under TLS 1.3 the server's refusal shows at the first read.
+            https_get(p, tls_ctx(pki, cert=None))
+        else:
+            https_get(p, tls_ctx(pki, cert="stranger"))
+    assert origin.requests == []
+
+
+def test_strict_without_an_identity_refuses_every_connection(make_proxy, tmp_path, pki, origin):
+    p = server_proxy(make_proxy, tmp_path, pki, origin, "STRICT", identity=False)
+    with pytest.raises((httpx.HTTPError, OSError)):
+        plain_get(p)
+    assert origin.requests == []
+
+
+def test_permissive_serves_both_on_one_port(make_proxy, tmp_path, pki, origin):
+    p = server_proxy(make_proxy, tmp_path, pki, origin)  # no PeerAuthentication: PERMISSIVE
+    r = plain_get(p)
+    assert r.status_code == 200
+    assert origin.requests[-1].header("x-forwarded-client-cert") is None
+    r = https_get(p, tls_ctx(pki))
+    assert r.status_code == 200
+    assert "URI=spiffe://t/ns/a/sa/b" in origin.requests[-1].header("x-forwarded-client-cert")
+
+
+def test_a_client_cannot_forge_the_peer_identity(make_proxy, tmp_path, pki, origin):
+    p = server_proxy(make_proxy, tmp_path, pki, origin, "PERMISSIVE")
+    with httpx.Client(timeout=10) as c:
+        r = c.get("http://127.0.0.1:%d/echo" % p.inbound,
+                  headers={"Host": "web.test", "x-forwarded-client-cert": "URI=spiffe://evil"})
+    assert r.status_code == 200
+    assert origin.requests[-1].header("x-forwarded-client-cert") is None
+
+
+def test_disable_takes_clear_text_only(make_proxy, tmp_path, pki, origin):
+    p = server_proxy(make_proxy, tmp_path, pki, origin, "DISABLE")
+    assert plain_get(p).status_code == 200
+    with pytest.raises((httpx.HTTPError, ssl.SSLError, OSError)):
+        https_get(p, tls_ctx(pki))
+
+
+def test_no_route_back_into_the_proxy(make_proxy, tmp_path, pki, origin):
+    p = server_proxy(make_proxy, tmp_path, pki, origin)
+    with httpx.Client(timeout=10) as c:
+        r = c.get("http://127.0.0.1:%d/" % p.inbound, headers={"Host": "web.test:%d" % p.inbound})
+    assert r.status_code == 404
+    assert "no inbound route to port %d" % p.inbound in r.text
+
+
+def test_sidecar_pair_over_mutual_tls(make_proxy, tmp_path, pki, origin):
+    """client -> A:outbound -> (ISTIO_MUTUAL) -> B:inbound (STRICT) -> application."""
+    b = server_proxy(make_proxy, tmp_path / "b", pki, origin, "STRICT")
+    a_cfg = tmp_path / "a.yaml"
+    a_cfg.write_text(
+        "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: web, namespace: default}\n"
+        "spec:\n  hosts: [web.test]\n  location: MESH_INTERNAL\n  resolution: STATIC\n"
+        "  ports: [{number: 80, name: http, protocol: HTTP}]\n  endpoints:\n"
+        "  - address: 127.0.0.1\n    ports: {http: %d}\n    serviceAccount: web\n"
+        "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: web}\n"
+        "spec:\n  host: web.test\n  trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}\n" % b.inbound)
+    a = make_proxy(extra_args=["--config", str(a_cfg), "--cert", str(pki / "client.crt"),
+                               "--key", str(pki / "client.key"), "--ca", str(pki / "ca.crt")])
+    for i in range(3):
+        r = a.get("/echo", host="web.test")
+        assert r.status_code == 200, r.text
+    assert origin.requests[-1].header("x-forwarded-client-cert") == \
+        "By=spiffe://cluster.local/ns/default/sa/web;URI=spiffe://t/ns/a/sa/b"
