@@ -34,9 +34,6 @@ struct rs_proxy_opts {
 	uint32_t max_headers;      /* Envoy max_headers_count 100 */
 	uint32_t max_connections;  /* downstream, per process; 0: none */
 	const char *ns;
-	/* Inbound mutual TLS: the workload's certificate and the mesh's roots
-	 * (--cert, --key, --ca); NULL without them. Borrowed. */
-	const struct rs_tls_ctx *inbound_tls;
 	const char *own_id; /* spiffe://<trust domain>/ns/<ns>/sa/<sa> */
 	unsigned nbufs; /* provided buffers per shard */
 	unsigned buf_size;
@@ -63,6 +60,10 @@ struct rs_snapshot {
 	struct rs_clusters clusters;
 	struct rs_router router;
 	struct rs_selected selected; /* the policies and Sidecar for this workload */
+	/* Inbound mutual TLS from the workload's --cert, --key and --ca as
+	 * they were when this snapshot was built (so a reload rotates them);
+	 * NULL without them. Owns a reference. */
+	struct rs_tls_ctx *inbound_tls;
 	struct rs_ejection *eject; /* owns: per endpoint (ep_base), shared by the shards */
 	uint64_t *outlier_next; /* owns: per cluster, the main thread's next interval tick */
 	unsigned nshards;

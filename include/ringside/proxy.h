@@ -4,9 +4,11 @@
 #include "ringside/proxy-t.h"
 
 /* Builds a snapshot for nshards shards from loaded configuration, for the
- * workload id (takes cfg, even on failure). */
+ * workload id (takes cfg, even on failure); prev, the snapshot in force or
+ * NULL, lends what cannot be rebuilt (certificates mid-rotation). */
 int rs_snapshot_build(struct rs_config *cfg, const struct rs_identity *id, uint64_t generation,
-		      unsigned nshards, struct rs_snapshot **out, struct rs_diags *diags);
+		      unsigned nshards, const struct rs_snapshot *prev, struct rs_snapshot **out,
+		      struct rs_diags *diags);
 /* Main thread, at least once a second: outlierDetection.interval ticks
  * (an endpoint that stayed in through one has its ejection multiplier
  * lowered). */

@@ -36,6 +36,7 @@ struct rs_reloader {
 	size_t nwatches;
 	uint64_t due_ns; /* a reload is due at this time (0: none) */
 	uint64_t generation;
+	uint64_t id_hash; /* of the certificate files the snapshot in force was built with */
 	size_t rejected; /* resources rejected by the load in force */
 	size_t kept;     /* of them, kept in their previous version */
 	uint64_t applied, unchanged, failed;

@@ -21,6 +21,9 @@ struct rs_tls_ctx;
 struct rs_tls_ctx *rs_tls_client_ctx_new(const struct rs_client_tls *cfg,
 					 const char *const *more_sans, size_t nmore, char *err,
 					 size_t errlen);
+/* Contexts are shared by reference: the builder's, and one per connection
+ * made from it. _free drops one; the last frees the context. */
+struct rs_tls_ctx *rs_tls_ctx_ref(const struct rs_tls_ctx *t);
 void rs_tls_ctx_free(struct rs_tls_ctx *t);
 /* A hash of the settings: connections made under equal settings may be
  * pooled together; 0 for no context (plaintext). */

@@ -483,6 +483,23 @@ int rs_cmd_proxy(int argc, char **argv)
 		goto out;
 	}
 
+	if (px.id.cert_file || px.id.key_file || px.id.ca_file) {
+		if (!px.id.cert_file || !px.id.key_file || !px.id.ca_file) {
+			fprintf(stderr, "ringside: --cert, --key and --ca go together\n");
+			ret = 2;
+			goto out;
+		}
+		/* Said at start, plainly; each snapshot builds its own from the
+		 * files as they are then (rotation). */
+		inbound_tls = rs_tls_server_ctx_new(px.id.cert_file, px.id.key_file, px.id.ca_file,
+						    err, sizeof err);
+		if (!inbound_tls) {
+			fprintf(stderr, "ringside: %s\n", err);
+			ret = 2;
+			goto out;
+		}
+		rs_tls_ctx_free(inbound_tls);
+	}
 	if (rs_reloader_init(&px.rl, paths, npaths, &px.id, px.o.concurrency, &px.shared) < 0)
 		goto out;
 	px.rl.wake = wake_all;
@@ -492,21 +509,6 @@ int rs_cmd_proxy(int argc, char **argv)
 	if (port_taken(px.o.listen_addr, px.o.outbound_port, "outbound") ||
 	    (px.o.inbound_port && port_taken(px.o.listen_addr, px.o.inbound_port, "inbound")))
 		goto out_snap;
-	if (px.id.cert_file || px.id.key_file || px.id.ca_file) {
-		if (!px.id.cert_file || !px.id.key_file || !px.id.ca_file) {
-			fprintf(stderr, "ringside: --cert, --key and --ca go together\n");
-			ret = 2;
-			goto out_snap;
-		}
-		inbound_tls = rs_tls_server_ctx_new(px.id.cert_file, px.id.key_file, px.id.ca_file,
-						    err, sizeof err);
-		if (!inbound_tls) {
-			fprintf(stderr, "ringside: %s\n", err);
-			ret = 2;
-			goto out_snap;
-		}
-		px.o.inbound_tls = inbound_tls;
-	}
 	snprintf(own_id, sizeof own_id, "spiffe://%s/ns/%s/sa/%s", px.id.trust_domain, px.id.ns,
 		 px.id.service_account);
 	px.o.own_id = own_id;
@@ -621,7 +623,6 @@ out_listen:
 	free(px.w);
 out_snap:
 	rs_reloader_fini(&px.rl);
-	rs_tls_ctx_free(inbound_tls);
 out:
 	free(env_labels);
 	return ret;

@@ -592,7 +592,7 @@ static void on_idle_timer(struct rs_timer *t)
 static bool inbound_tls(struct rs_ds *ds)
 {
 	struct rs_worker *w = ds->w;
-	const struct rs_tls_ctx *ctx = w->opts->inbound_tls;
+	const struct rs_tls_ctx *ctx = w->snap->inbound_tls;
 	uint32_t port = 0;
 	enum rs_mtls_mode mode;
 

@@ -89,27 +89,40 @@ static bool has_wd(const struct rs_watch *v, size_t n, int wd)
  * of a ConfigMap volume given alone), the whole parent, where `..data` is
  * swapped, and the directory the link resolves into. New watches are added
  * before stale ones go, so no event falls between. */
+/* A path given on the command line: its directory, for that name (or all of
+ * it when the path is a symlink, as a ConfigMap's files are), and the
+ * directory the link points into. */
+static void watch_path(struct rs_reloader *rl, struct rs_watch **v, size_t *n, const char *path)
+{
+	char *a = strdup(path), *b = strdup(path), *real;
+	struct stat st;
+	bool link = lstat(path, &st) == 0 && S_ISLNK(st.st_mode);
+
+	if (a && b)
+		watch(rl, v, n, dirname(a), link ? NULL : basename(b));
+	real = link ? realpath(path, NULL) : NULL;
+	if (real && stat(real, &st) == 0 && !S_ISDIR(st.st_mode))
+		watch(rl, v, n, dirname(real), NULL);
+	free(real);
+	free(a);
+	free(b);
+}
+
 static void rewatch(struct rs_reloader *rl, const struct rs_config *cfg)
 {
 	struct rs_watch *v = NULL;
 	size_t n = 0;
-	struct stat st;
+	const char *id_files[] = {rl->id->cert_file, rl->id->key_file, rl->id->ca_file};
 
 	if (rl->ifd < 0)
 		return;
-	for (size_t i = 0; i < rl->npaths; i++) {
-		char *a = strdup(rl->paths[i]), *b = strdup(rl->paths[i]), *real;
-		bool link = lstat(rl->paths[i], &st) == 0 && S_ISLNK(st.st_mode);
-
-		if (a && b)
-			watch(rl, &v, &n, dirname(a), link ? NULL : basename(b));
-		real = link ? realpath(rl->paths[i], NULL) : NULL;
-		if (real && stat(real, &st) == 0 && !S_ISDIR(st.st_mode))
-			watch(rl, &v, &n, dirname(real), NULL);
-		free(real);
-		free(a);
-		free(b);
-	}
+	for (size_t i = 0; i < rl->npaths; i++)
+		watch_path(rl, &v, &n, rl->paths[i]);
+	/* The workload's certificate files rotate too (an atomic rename, or a
+	 * Secret volume's symlink swap): they are watched the same way. */
+	for (size_t i = 0; i < 3; i++)
+		if (id_files[i])
+			watch_path(rl, &v, &n, id_files[i]);
 	for (size_t i = 0; i < cfg->ndirs; i++)
 		watch(rl, &v, &n, cfg->dirs[i], NULL);
 	for (size_t i = 0; i < rl->nwatches; i++) {
@@ -148,6 +161,26 @@ static bool unchanged(const struct rs_config *cfg, const struct rs_config *cur)
 	}
 }
 
+/* A hash of the workload's certificate files' contents: a rotation makes a
+ * new snapshot even when no configuration file changed. */
+static uint64_t id_files_hash(const struct rs_identity *id)
+{
+	const char *files[] = {id->cert_file, id->key_file, id->ca_file};
+	uint64_t h = 14695981039346656037ull;
+
+	for (size_t i = 0; i < 3; i++) {
+		FILE *f = files[i] ? fopen(files[i], "rb") : NULL;
+		int c;
+
+		while (f && (c = getc(f)) != EOF)
+			h = (h ^ (unsigned char)c) * 1099511628211ull;
+		if (f)
+			fclose(f);
+		h = (h ^ 0x1ff) * 1099511628211ull;
+	}
+	return h;
+}
+
 static size_t count_rejected(const struct rs_config *cfg)
 {
 	size_t n = 0;
@@ -167,6 +200,7 @@ static int load_and_publish(struct rs_reloader *rl, bool force)
 	struct rs_config *cfg = NULL;
 	struct rs_snapshot *snap = NULL;
 	size_t kept = 0, rejected;
+	uint64_t id_hash;
 	int ret;
 
 	ret = rs_config_load(rl->paths, rl->npaths, &cfg, &diags);
@@ -175,7 +209,8 @@ static int load_and_publish(struct rs_reloader *rl, bool force)
 	/* Before anything returns: a new empty directory changes nothing
 	 * now but must be watched for what lands in it. */
 	rewatch(rl, cfg);
-	if (cur && !force && unchanged(cfg, cur->cfg)) {
+	id_hash = id_files_hash(rl->id);
+	if (cur && !force && unchanged(cfg, cur->cfg) && id_hash == rl->id_hash) {
 		rs_config_free(cfg);
 		rs_diags_free(&diags);
 		return 1;
@@ -187,7 +222,7 @@ static int load_and_publish(struct rs_reloader *rl, bool force)
 		kept = (size_t)ret;
 	}
 	rejected = count_rejected(cfg);
-	ret = rs_snapshot_build(cfg, rl->id, rl->generation + 1, rl->nshards, &snap, &diags);
+	ret = rs_snapshot_build(cfg, rl->id, rl->generation + 1, rl->nshards, cur, &snap, &diags);
 	cfg = NULL;
 	if (ret < 0)
 		goto fail;
@@ -199,6 +234,7 @@ static int load_and_publish(struct rs_reloader *rl, bool force)
 	if (ret < 0)
 		goto fail;
 	rl->generation = snap->generation;
+	rl->id_hash = id_hash;
 	rl->rejected = rejected;
 	rl->kept = kept;
 	log_diags(&diags);

@@ -5,11 +5,14 @@
 #include <time.h>
 
 #include "ringside/config.h"
+#include "ringside/core.h"
 #include "ringside/proxy.h"
+#include "ringside/tls-session.h"
 #include "ringside/upstream.h"
 
 int rs_snapshot_build(struct rs_config *cfg, const struct rs_identity *id, uint64_t generation,
-		      unsigned nshards, struct rs_snapshot **out, struct rs_diags *diags)
+		      unsigned nshards, const struct rs_snapshot *prev, struct rs_snapshot **out,
+		      struct rs_diags *diags)
 {
 	struct rs_snapshot *s = calloc(1, sizeof *s);
 	size_t stride;
@@ -34,6 +37,20 @@ int rs_snapshot_build(struct rs_config *cfg, const struct rs_identity *id, uint6
 	ret = rs_config_select(cfg, id, &s->selected);
 	if (ret < 0)
 		goto fail;
+	if (id->cert_file && id->key_file && id->ca_file) {
+		char err[200];
+
+		s->inbound_tls = rs_tls_server_ctx_new(id->cert_file, id->key_file, id->ca_file, err,
+						       sizeof err);
+		/* Mid-rotation (a certificate without its key yet): the last
+		 * good files stay in force. */
+		if (!s->inbound_tls && prev && prev->inbound_tls) {
+			rs_warn("tls: %s; the certificate in force stays", err);
+			s->inbound_tls = rs_tls_ctx_ref(prev->inbound_tls);
+		} else if (!s->inbound_tls) {
+			rs_warn("tls: %s; the inbound port takes no mutual TLS", err);
+		}
+	}
 	/* Each shard's part on cache lines of its own: shards write them on
 	 * every request, and must never share a line. */
 	stride = sizeof(struct rs_snap_shard) +
@@ -88,6 +105,7 @@ void rs_snapshot_free(void *snapshot)
 	if (!s)
 		return;
 	rs_selected_free(&s->selected);
+	rs_tls_ctx_free(s->inbound_tls);
 	rs_router_free(&s->router);
 	rs_clusters_free(&s->clusters);
 	rs_config_free(s->cfg);

@@ -6,6 +6,7 @@
  * which the ring sends. So no TLS call blocks, and handshakes interleave with
  * everything else on the shard. */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include "ringside/tls-session.h"
 
 struct rs_tls_ctx {
+	_Atomic unsigned refs; /* the owner's, and one per session made from it */
 	WOLFSSL_CTX *ctx;
 	char **sans; /* owns: names the peer's certificate must have one of */
 	size_t nsans;
@@ -218,6 +220,7 @@ static int eof(struct rs_conn *c)
 static void layer_free_session(struct session *s)
 {
 	wolfSSL_free(s->ssl);
+	rs_tls_ctx_free((struct rs_tls_ctx *)s->ctx);
 	free(s);
 }
 
@@ -259,6 +262,7 @@ struct rs_tls_ctx *rs_tls_client_ctx_new(const struct rs_client_tls *cfg,
 
 	if (!t)
 		goto fail;
+	t->refs = 1;
 	t->ctx = wolfSSL_CTX_new(wolfSSLv23_client_method());
 	if (!t->ctx)
 		goto fail;
@@ -323,10 +327,11 @@ fail:
 
 void rs_tls_ctx_free(struct rs_tls_ctx *t)
 {
-	if (!t)
+	/* Sessions hold references: a context replaced by a reload (a new
+	 * snapshot, rotated certificates) lives on with the connections made
+	 * from it. */
+	if (!t || atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) != 1)
 		return;
-	/* Sessions hold their own reference: wolfSSL frees the context with
-	 * the last of them. */
 	if (t->ctx)
 		wolfSSL_CTX_free(t->ctx);
 	for (size_t i = 0; i < t->nsans; i++)
@@ -344,6 +349,7 @@ struct rs_tls_ctx *rs_tls_server_ctx_new(const char *cert, const char *key, cons
 
 	if (!t)
 		goto fail;
+	t->refs = 1;
 	t->server = true;
 	t->ctx = wolfSSL_CTX_new(wolfSSLv23_server_method());
 	if (!t->ctx)
@@ -378,11 +384,11 @@ int rs_tls_server_attach(struct rs_conn *c, const struct rs_tls_ctx *t, bool sni
 
 	if (!s)
 		return -ENOMEM;
-	s->ctx = t;
+	s->ctx = rs_tls_ctx_ref(t);
 	s->sniffing = sniff;
 	s->ssl = wolfSSL_new(t->ctx);
 	if (!s->ssl) {
-		free(s);
+		layer_free_session(s);
 		return -ENOMEM;
 	}
 	snprintf(alpn, sizeof alpn, "%s", t->alpn);
@@ -407,6 +413,15 @@ bool rs_tls_on(const struct rs_conn *c)
 	return c->layer == &tls_ops;
 }
 
+struct rs_tls_ctx *rs_tls_ctx_ref(const struct rs_tls_ctx *t)
+{
+	struct rs_tls_ctx *m = (struct rs_tls_ctx *)t;
+
+	if (m)
+		atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed);
+	return m;
+}
+
 uint64_t rs_tls_ctx_key(const struct rs_tls_ctx *t)
 {
 	return t ? t->key : 0;
@@ -420,10 +435,10 @@ int rs_tls_client_attach(struct rs_conn *c, const struct rs_tls_ctx *t, const ch
 
 	if (!s)
 		return -ENOMEM;
-	s->ctx = t;
+	s->ctx = rs_tls_ctx_ref(t);
 	s->ssl = wolfSSL_new(t->ctx);
 	if (!s->ssl) {
-		free(s);
+		layer_free_session(s);
 		return -ENOMEM;
 	}
 	snprintf(alpn, sizeof alpn, "%s", t->alpn);
@@ -434,8 +449,7 @@ int rs_tls_client_attach(struct rs_conn *c, const struct rs_tls_ctx *t, const ch
 		     WOLFSSL_SUCCESS) ||
 	    wolfSSL_UseALPN(s->ssl, alpn, (unsigned)strlen(alpn), WOLFSSL_ALPN_CONTINUE_ON_MISMATCH) !=
 		    WOLFSSL_SUCCESS) {
-		wolfSSL_free(s->ssl);
-		free(s);
+		layer_free_session(s);
 		return -ENOMEM;
 	}
 	rs_conn_set_layer(c, &tls_ops, s);

@@ -4,9 +4,12 @@ x-forwarded-client-cert, Sidecar ingress saying where the application
 listens, and a sidecar pair: client -> proxy A (ISTIO_MUTUAL) -> proxy B
 (STRICT) -> application."""
 
+import os
 import shutil
 import socket
 import ssl
+import subprocess
+import time
 
 import httpx
 import pytest
@@ -144,3 +147,70 @@ def test_sidecar_pair_over_mutual_tls(make_proxy, tmp_path, pki, origin):
         assert r.status_code == 200, r.text
     assert origin.requests[-1].header("x-forwarded-client-cert") == \
         "By=spiffe://cluster.local/ns/default/sa/web;URI=spiffe://t/ns/a/sa/b"
+
+
+# ---------------------------------------------------------------- rotation
+
+def peer_cert_pem(p, ctx):
+    with socket.create_connection(("127.0.0.1", p.inbound), timeout=5) as raw:
+        with ctx.wrap_socket(raw) as s:
+            return ssl.DER_cert_to_PEM_cert(s.getpeercert(binary_form=True))
+
+
+def same_cert(pem_a, pem_b):
+    return ssl.PEM_cert_to_DER_cert(pem_a) == ssl.PEM_cert_to_DER_cert(pem_b)
+
+
+def replace(path, data):
+    tmp = path.with_name("." + path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def test_rotation_new_handshakes_new_certificate_old_connections_kept(make_proxy, tmp_path, pki, origin):
+    """The workload's files are replaced by rename: new handshakes present the
+    new certificate, a connection made before keeps working, and once the old
+    root leaves the bundle, certificates from it are refused."""
+    ident = tmp_path / "ident"
+    ident.mkdir()
+    for src, dst in (("server.crt", "cert.pem"), ("server.key", "key.pem"), ("ca.crt", "ca.pem")):
+        shutil.copy(pki / src, ident / dst)
+    cfg = tmp_path / "b.yaml"
+    cfg.write_text(sidecar_ingress(origin.port) + "---\n" + peer_auth("STRICT"))
+    p = make_proxy(extra_args=["--config", str(cfg), "--service-account", "web", "--cert", str(ident / "cert.pem"),
+                               "--key", str(ident / "key.pem"), "--ca", str(ident / "ca.pem")])
+    ctx = tls_ctx(pki)
+    assert same_cert(peer_cert_pem(p, ctx), (pki / "server.crt").read_text())
+    kept = httpx.Client(verify=ctx, timeout=10)
+    assert kept.get("https://127.0.0.1:%d/echo" % p.inbound, headers={"Host": "web.test"}).status_code == 200
+
+    # A new certificate (a new key, a new serial) from the same root.
+    subprocess.run(["openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", "new.key", "-out", "new.csr", "-subj", "/CN=server2"], cwd=pki, check=True,
+                   capture_output=True)
+    subprocess.run(["openssl", "x509", "-req", "-in", "new.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+                    "-CAcreateserial", "-days", "2", "-out", "new.crt", "-extfile", "server.ext"], cwd=pki,
+                   check=True, capture_output=True)
+    gen = p.metrics().value("ringside_config_generation")
+    replace(ident / "key.pem", (pki / "new.key").read_bytes())
+    replace(ident / "cert.pem", (pki / "new.crt").read_bytes())
+    p.wait_metric(lambda m: m.value("ringside_config_generation") > gen)
+    deadline = time.monotonic() + 10
+    while not same_cert(peer_cert_pem(p, ctx), (pki / "new.crt").read_text()):
+        assert time.monotonic() < deadline, "new handshakes still present the old certificate"
+        time.sleep(0.1)
+    # The connection made before the rotation carries on.
+    assert kept.get("https://127.0.0.1:%d/echo" % p.inbound, headers={"Host": "web.test"}).status_code == 200
+    kept.close()
+
+    # The old root leaves the bundle: clients with certificates from it are refused.
+    gen = p.metrics().value("ringside_config_generation")
+    replace(ident / "ca.pem", (pki / "other-ca.crt").read_bytes())
+    p.wait_metric(lambda m: m.value("ringside_config_generation") > gen)
+    time.sleep(0.2)
+    n = len(origin.requests)
+    with pytest.raises((httpx.HTTPError, ssl.SSLError, OSError)):
+        https_get(p, tls_ctx(pki))
+    assert len(origin.requests) == n
+    ok = https_get(p, tls_ctx(pki, cert="stranger"))
+    assert ok.status_code == 200
