@@ -74,8 +74,10 @@ def test_strict_serves_mutual_tls_and_names_the_peer(make_proxy, tmp_path, pki, 
         "By=spiffe://cluster.local/ns/default/sa/web;URI=spiffe://t/ns/a/sa/b"
 
 
-@pytest.mark.parametrize("how", ["plaintext", "no client certificate", "another CA"])
+@pytest.mark.parametrize("how", ["plaintext", "no client certificate", "another CA", "expired"])
 def test_strict_refuses_and_the_application_gets_nothing(make_proxy, tmp_path, pki, origin, how):
+    if how == "expired" and not (pki / "expired.crt").exists():
+        pytest.skip("faketime is not installed: no expired certificate to try")
     p = server_proxy(make_proxy, tmp_path, pki, origin, "STRICT")
     with pytest.raises((httpx.HTTPError, ssl.SSLError, OSError)):
         if how == "plaintext":
@@ -83,8 +85,10 @@ def test_strict_refuses_and_the_application_gets_nothing(make_proxy, tmp_path, p
         elif how == "no client certificate":
             # Under TLS 1.3 the server's refusal shows at the first read.
             https_get(p, tls_ctx(pki, cert=None))
-        else:
+        elif how == "another CA":
             https_get(p, tls_ctx(pki, cert="stranger"))
+        else:
+            https_get(p, tls_ctx(pki, cert="expired"))
     assert origin.requests == []
 
 

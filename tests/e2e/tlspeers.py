@@ -28,6 +28,13 @@ def make_pki(d):
         (d / (name + ".ext")).write_text("subjectAltName=%s\n" % san)
         _openssl("x509", "-req", "-in", name + ".csr", "-CA", ca + ".crt", "-CAkey", ca + ".key", "-CAcreateserial",
                  "-days", "2", "-out", name + ".crt", "-extfile", name + ".ext", cwd=d)
+    if shutil.which("faketime"):
+        # expired.crt: from ca, valid for a day in 2020 (signed at that time).
+        _openssl("req", *ec, "-keyout", "expired.key", "-out", "expired.csr", "-subj", "/CN=expired", cwd=d)
+        (d / "expired.ext").write_text("subjectAltName=URI:spiffe://t/ns/a/sa/old\n")
+        subprocess.run(["faketime", "2020-01-01 00:00:00", "openssl", "x509", "-req", "-in", "expired.csr",
+                        "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "1",
+                        "-out", "expired.crt", "-extfile", "expired.ext"], cwd=d, check=True, capture_output=True)
     return d
 
 
