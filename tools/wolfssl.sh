@@ -152,7 +152,7 @@ command -v make >/dev/null || need+=(make)
 [ ${#need[@]} -eq 0 ] || die "building wolfSSL needs ${need[*]}: run tools/deps.sh build (or apt-get install ${need[*]})"
 
 start=$SECONDS
-log "building wolfSSL $version with AES-NI into $prefix (once; make -j$(nproc), a few minutes)"
+log "building wolfSSL $version with AES-NI into $prefix (once; make -j$(nproc), about a minute)"
 # The source package: .dsc, upstream tarball, Debian's patches (security fixes).
 if [ ! -f "$cache/pool/wolfssl_$version.dsc" ]; then
 	(cd "$cache/pool" && apt-get "${apt_opts[@]}" source --download-only "wolfssl=$version") \
