@@ -3,6 +3,7 @@
 #   tools/build.sh release   -> build/       (default: optimised, frame pointers kept)
 #   tools/build.sh debug     -> build-debug/
 #   tools/build.sh asan      -> build-asan/  (AddressSanitizer + UndefinedBehaviorSanitizer)
+# RINGSIDE_WOLFSSL=system links Debian's libwolfssl rather than the AES-NI build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kind="${1:-release}"
@@ -14,10 +15,24 @@ asan) dir=build-asan; args=(-Dbuildtype=debug -Db_sanitize=address,undefined -Db
 esac
 # Warnings are errors: the tree builds clean or not at all.
 args+=(-Dwerror=true)
+# wolfSSL: Debian's source package built with AES-NI by tools/wolfssl.sh, once
+# per clone and set of options (progress on stderr, the prefix on stdout); every
+# build type links the same library. RINGSIDE_WOLFSSL=system links Debian's
+# libwolfssl instead.
+case "${RINGSIDE_WOLFSSL:-built}" in
+built) args+=(-Dwolfssl=built -Dwolfssl_prefix="$(tools/wolfssl.sh)") ;;
+system) args+=(-Dwolfssl=system) ;;
+*) echo "$0: RINGSIDE_WOLFSSL must be built or system" >&2; exit 2 ;;
+esac
+# Quiet unless it fails: the callers read the directory from stdout.
 if [ ! -f "$dir/build.ninja" ]; then
-	meson setup "$dir" "${args[@]}" >/dev/null
+	setup=(meson setup "$dir")
 else
-	meson configure "$dir" "${args[@]}" >/dev/null
+	setup=(meson configure "$dir")
+fi
+if ! out="$("${setup[@]}" "${args[@]}" 2>&1)"; then
+	echo "$out" >&2
+	exit 1
 fi
 if ! ninja -C "$dir" >"$dir/.build.log" 2>&1; then
 	cat "$dir/.build.log" >&2

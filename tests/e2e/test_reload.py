@@ -310,9 +310,11 @@ def test_reload_100_times_under_load(make_proxy, origin, origin2):
     assert checked > reloads // 2
     m = p.metrics()
     assert m.value("ringside_downstream_cx_total") == nthreads, "a client connection was dropped"
-    assert m.value("ringside_config_reloads_total", result="applied") == reloads
-    s = wait_status(p, lambda s: s["oldest_generation_in_use"] == reloads + 1)
-    assert s["generation"] == reloads + 1
+    # Each SIGHUP applies one; the watch may apply a rename before its SIGHUP.
+    applied = m.value("ringside_config_reloads_total", result="applied")
+    assert applied >= reloads
+    s = wait_status(p, lambda s: s["oldest_generation_in_use"] == applied + 1)
+    assert s["generation"] == applied + 1
     p.wait_metric(lambda m: m.value("ringside_config_snapshots_retired") == 0)
     assert p.metrics().value("ringside_config_snapshots_retired") == 0
     if not SANITIZED:
