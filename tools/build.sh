@@ -30,7 +30,11 @@ if [ ! -f "$dir/build.ninja" ]; then
 else
 	setup=(meson configure "$dir")
 fi
-if ! out="$("${setup[@]}" "${args[@]}" 2>&1)"; then
+# A build directory set up before an option existed does not know it yet:
+# configure refuses, and a reconfigure (which reads meson_options.txt again)
+# takes it.
+if ! out="$("${setup[@]}" "${args[@]}" 2>&1)" &&
+	! out="$(meson setup --reconfigure "$dir" "${args[@]}" 2>&1)"; then
 	echo "$out" >&2
 	exit 1
 fi

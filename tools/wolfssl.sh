@@ -51,9 +51,12 @@ options=(
 	--disable-benchmark
 )
 # WOLFSSL_ALT_NAMES (no configure switch of its own in 5.5.4) lets certificate
-# generation write subjectAltNames: the SPIFFE URI. -D flags reach
-# wolfssl/options.h, so ringside sees the same struct layout as the library.
-cppflags="-DWOLFSSL_ALT_NAMES"
+# generation write subjectAltNames: the SPIFFE URI. KEEP_PEER_CERT keeps the
+# peer's certificate after the handshake, where src/tls reads its SPIFFE ID
+# (wolfSSL_get_peer_certificate, wolfSSL_X509_get_next_altname). -D flags
+# reach wolfssl/options.h, so ringside sees the same struct layout as the
+# library.
+cppflags="-DWOLFSSL_ALT_NAMES -DKEEP_PEER_CERT"
 # Frame pointers and debug information, as in ringside's own builds, so that
 # perf unwinds through TLS (perf/); wolfSSL adds -O2 for SP math itself.
 cflags="-g -fno-omit-frame-pointer -fstack-protector-strong"
