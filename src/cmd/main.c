@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "ringside/build-info.h"
 
 static void usage(FILE *f)
 {
@@ -27,7 +28,7 @@ int main(int argc, char **argv)
 	if (strcmp(argv[1], "validate") == 0)
 		return rs_cmd_validate(argc - 1, argv + 1);
 	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
-		printf("ringside %s\n", RINGSIDE_VERSION);
+		printf("ringside %s\nwolfSSL: %s\n", RINGSIDE_VERSION, RS_WOLFSSL_DESC);
 		return 0;
 	}
 	if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
