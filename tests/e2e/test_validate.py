@@ -121,3 +121,13 @@ def test_authorization_value_never_matches(tmp_path):
         "%s:7:29: AuthorizationPolicy/shop/ap: warning: "
         "spec.rules[0].from[0].source.namespaces[0]: can never match: "
         "'x' is both in namespaces and notNamespaces\n" % ap), p.stdout
+
+
+def test_version_names_the_wolfssl_linked():
+    if not BIN:
+        pytest.skip("RINGSIDE_BIN is not set")
+    p = subprocess.run([BIN, "version"], capture_output=True, text=True, timeout=10)
+    assert p.returncode == 0
+    lines = p.stdout.splitlines()
+    assert lines[0].startswith("ringside ")
+    assert lines[1].startswith("wolfSSL: ") and ("AES-NI" in lines[1] or "Debian's libwolfssl" in lines[1])
