@@ -377,28 +377,41 @@ fail:
 	return NULL;
 }
 
-int rs_tls_server_attach(struct rs_conn *c, const struct rs_tls_ctx *t, bool sniff)
+/* A session of t for c, with t's ALPN offer and, for a client, the SNI;
+ * NULL when out of memory. */
+static struct session *session_new(struct rs_conn *c, const struct rs_tls_ctx *t, const char *sni)
 {
 	struct session *s = calloc(1, sizeof *s);
 	char alpn[32];
 
 	if (!s)
-		return -ENOMEM;
+		return NULL;
 	s->ctx = rs_tls_ctx_ref(t);
-	s->sniffing = sniff;
 	s->ssl = wolfSSL_new(t->ctx);
-	if (!s->ssl) {
-		layer_free_session(s);
-		return -ENOMEM;
-	}
+	if (!s->ssl)
+		goto fail;
 	snprintf(alpn, sizeof alpn, "%s", t->alpn);
 	wolfSSL_SetIOReadCtx(s->ssl, s);
 	wolfSSL_SetIOWriteCtx(s->ssl, c);
-	if (wolfSSL_UseALPN(s->ssl, alpn, (unsigned)strlen(alpn), WOLFSSL_ALPN_CONTINUE_ON_MISMATCH) !=
-	    WOLFSSL_SUCCESS) {
-		layer_free_session(s);
+	if ((sni && *sni &&
+	     wolfSSL_UseSNI(s->ssl, WOLFSSL_SNI_HOST_NAME, sni, (unsigned short)strlen(sni)) !=
+		     WOLFSSL_SUCCESS) ||
+	    wolfSSL_UseALPN(s->ssl, alpn, (unsigned)strlen(alpn), WOLFSSL_ALPN_CONTINUE_ON_MISMATCH) !=
+		    WOLFSSL_SUCCESS)
+		goto fail;
+	return s;
+fail:
+	layer_free_session(s);
+	return NULL;
+}
+
+int rs_tls_server_attach(struct rs_conn *c, const struct rs_tls_ctx *t, bool sniff)
+{
+	struct session *s = session_new(c, t, NULL);
+
+	if (!s)
 		return -ENOMEM;
-	}
+	s->sniffing = sniff;
 	rs_conn_set_layer(c, &tls_ops, s);
 	return 0;
 }
@@ -429,29 +442,10 @@ uint64_t rs_tls_ctx_key(const struct rs_tls_ctx *t)
 
 int rs_tls_client_attach(struct rs_conn *c, const struct rs_tls_ctx *t, const char *host)
 {
-	struct session *s = calloc(1, sizeof *s);
-	const char *sni = t->sni ? t->sni : host;
-	char alpn[32];
+	struct session *s = session_new(c, t, t->sni ? t->sni : host);
 
 	if (!s)
 		return -ENOMEM;
-	s->ctx = rs_tls_ctx_ref(t);
-	s->ssl = wolfSSL_new(t->ctx);
-	if (!s->ssl) {
-		layer_free_session(s);
-		return -ENOMEM;
-	}
-	snprintf(alpn, sizeof alpn, "%s", t->alpn);
-	wolfSSL_SetIOReadCtx(s->ssl, s);
-	wolfSSL_SetIOWriteCtx(s->ssl, c);
-	if ((sni && *sni &&
-	     wolfSSL_UseSNI(s->ssl, WOLFSSL_SNI_HOST_NAME, sni, (unsigned short)strlen(sni)) !=
-		     WOLFSSL_SUCCESS) ||
-	    wolfSSL_UseALPN(s->ssl, alpn, (unsigned)strlen(alpn), WOLFSSL_ALPN_CONTINUE_ON_MISMATCH) !=
-		    WOLFSSL_SUCCESS) {
-		layer_free_session(s);
-		return -ENOMEM;
-	}
 	rs_conn_set_layer(c, &tls_ops, s);
 	/* The ClientHello goes out with the first flush. */
 	return handshake(c, s) < 0 ? -EPROTO : 0;

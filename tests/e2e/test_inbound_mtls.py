@@ -14,15 +14,7 @@ import time
 import httpx
 import pytest
 
-import tlspeers
-from test_routing import proxy_with
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    if not shutil.which("openssl"):
-        pytest.skip("openssl is not installed")
-    return tlspeers.make_pki(tmp_path_factory.mktemp("pki"))
+from tlspeers import pki  # noqa: F401 (a fixture)
 
 
 def sidecar_ingress(app_port):

@@ -4,12 +4,11 @@ certificates) and an origin that stalls 100 ms once a second."""
 
 import json
 import os
-import shutil
 import subprocess
 
 import pytest
 
-import tlspeers
+from tlspeers import nginx, pki  # noqa: F401 (fixtures)
 
 LOAD = os.environ.get("RINGSIDE_LOAD")
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -149,24 +148,8 @@ def test_bad_arguments(args, words):
 
 # ---------------------------------------------------------------- nginx peers
 
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    if not shutil.which("openssl"):
-        pytest.skip("openssl is not installed")
-    return tlspeers.make_pki(tmp_path_factory.mktemp("pki"))
-
-
-@pytest.fixture(scope="module")
-def nginx(pki, tmp_path_factory):
-    if not shutil.which("nginx"):
-        pytest.skip("nginx is not installed")
-    n = tlspeers.Nginx(pki, tmp_path_factory.mktemp("nginx"))
-    yield {"h2c": n.h2c, "tls": n.tls}
-    n.stop()
-
-
 def test_h2_prior_knowledge_several_streams(nginx):
-    rc, r, err = load("--h2", "-c", "2", "-s", "8", "-d", "1", "http://127.0.0.1:%d/" % nginx["h2c"])
+    rc, r, err = load("--h2", "-c", "2", "-s", "8", "-d", "1", "http://127.0.0.1:%d/" % nginx.h2c)
     assert rc == 0, err
     ok(r)
     assert r["protocol"] == "h2" and r["streams"] == 8
@@ -175,7 +158,7 @@ def test_h2_prior_knowledge_several_streams(nginx):
 
 
 def test_h2_open_loop(nginx):
-    rc, r, err = load("--h2", "-c", "1", "-r", "300", "-d", "1", "http://127.0.0.1:%d/" % nginx["h2c"])
+    rc, r, err = load("--h2", "-c", "1", "-r", "300", "-d", "1", "http://127.0.0.1:%d/" % nginx.h2c)
     assert rc == 0, err
     ok(r)
     assert r["requests"]["completed"] == 300
@@ -189,7 +172,7 @@ def tls_args(pki, *more):
 def test_mutual_tls(nginx, pki, h2):
     extra = ["--h2"] if h2 else []
     rc, r, err = load(*tls_args(pki, "--cert", str(pki / "client.crt"), "--key", str(pki / "client.key")), *extra,
-                      "-c", "2", "-d", "1", "https://127.0.0.1:%d/" % nginx["tls"])
+                      "-c", "2", "-d", "1", "https://127.0.0.1:%d/" % nginx.tls)
     assert rc == 0, err
     ok(r)
     assert r["tls"] is True
@@ -199,13 +182,13 @@ def test_mutual_tls(nginx, pki, h2):
 
 def test_tls_without_client_certificate_is_answered_400(nginx, pki):
     """nginx completes the handshake and answers 400 when the client sends no certificate."""
-    rc, r, err = load(*tls_args(pki), "-d", "0.3", "https://127.0.0.1:%d/" % nginx["tls"])
+    rc, r, err = load(*tls_args(pki), "-d", "0.3", "https://127.0.0.1:%d/" % nginx.tls)
     assert rc == 0, err
     assert r["status"]["4xx"] == r["requests"]["completed"] > 0
 
 
 def test_tls_server_from_another_ca_is_refused(nginx, pki):
-    p = subprocess.run([LOAD, "--cacert", str(pki / "other-ca.crt"), "-d", "1", "https://127.0.0.1:%d/" % nginx["tls"]],
+    p = subprocess.run([LOAD, "--cacert", str(pki / "other-ca.crt"), "-d", "1", "https://127.0.0.1:%d/" % nginx.tls],
                        capture_output=True, text=True, timeout=30)
     assert p.returncode == 1
     assert "TLS handshake failed" in p.stderr
@@ -213,14 +196,14 @@ def test_tls_server_from_another_ca_is_refused(nginx, pki):
 
 def test_tls_wrong_server_name_is_refused(nginx, pki):
     p = subprocess.run([LOAD, "--cacert", str(pki / "ca.crt"), "--sni", "evil.test", "-d", "1",
-                        "https://127.0.0.1:%d/" % nginx["tls"]], capture_output=True, text=True, timeout=30)
+                        "https://127.0.0.1:%d/" % nginx.tls], capture_output=True, text=True, timeout=30)
     assert p.returncode == 1
     assert "TLS handshake failed" in p.stderr
 
 
 def test_new_tls_connection_per_request(nginx, pki):
     rc, r, err = load(*tls_args(pki, "--cert", str(pki / "client.crt"), "--key", str(pki / "client.key")),
-                      "--per-conn", "1", "-r", "20", "-d", "1", "https://127.0.0.1:%d/" % nginx["tls"])
+                      "--per-conn", "1", "-r", "20", "-d", "1", "https://127.0.0.1:%d/" % nginx.tls)
     assert rc == 0, err
     ok(r)
     assert r["requests"]["completed"] == 20

@@ -4,29 +4,12 @@ client certificate when told to (its own workload certificate for
 ISTIO_MUTUAL, checking the destination's SPIFFE ID), and never sends a TLS
 destination's request in clear."""
 
-import shutil
 import types
 
 import pytest
 
-import tlspeers
+from tlspeers import nginx, pki  # noqa: F401 (fixtures)
 from test_routing import get, proxy_with, service
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    if not shutil.which("openssl"):
-        pytest.skip("openssl is not installed")
-    return tlspeers.make_pki(tmp_path_factory.mktemp("pki"))
-
-
-@pytest.fixture(scope="module")
-def nginx(pki, tmp_path_factory):
-    if not shutil.which("nginx"):
-        pytest.skip("nginx is not installed")
-    n = tlspeers.Nginx(pki, tmp_path_factory.mktemp("nginx"))
-    yield n
-    n.stop()
 
 
 def port(n):

@@ -6,6 +6,8 @@ import socket
 import subprocess
 import time
 
+import pytest
+
 from conftest import free_ports
 
 
@@ -78,3 +80,21 @@ http {{
     def stop(self):
         self.proc.terminate()
         self.proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    """make_pki in a directory of the module's."""
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is not installed")
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="module")
+def nginx(pki, tmp_path_factory):
+    """An Nginx for the module."""
+    if not shutil.which("nginx"):
+        pytest.skip("nginx is not installed")
+    n = Nginx(pki, tmp_path_factory.mktemp("nginx"))
+    yield n
+    n.stop()
