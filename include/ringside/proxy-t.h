@@ -102,6 +102,7 @@ struct rs_pool {
 	struct sockaddr_storage addr;
 	socklen_t addr_len;
 	uint64_t tls_key; /* rs_tls_ctx_key of the cluster's TLS; 0: plaintext */
+	struct rs_tls_resume *tls_resume; /* owns: the last session to resume, or NULL */
 	struct rs_us *idle; /* borrowed: the connections own themselves */
 	unsigned nidle;
 };
@@ -241,6 +242,7 @@ struct rs_ds {
 	struct rs_timer idle;
 	char peer_ip[48];
 	bool inbound; /* accepted on the inbound port: goes to the local application */
+	bool tls_counted; /* its TLS handshake is in the counters */
 	/* SO_ORIGINAL_DST, read at the first request that needs it (a
 	 * PASSTHROUGH cluster): 1 read, -1 not redirected, 0 not read yet. */
 	int8_t orig_dst_state;

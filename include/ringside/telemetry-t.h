@@ -52,6 +52,10 @@ enum rs_counter {
 	RS_C_US_RQ_RESET,         /* upstream reset or closed before the response ended */
 	RS_C_US_CX_REUSED,        /* requests sent on a pooled keep-alive connection */
 	RS_C_US_RQ_RETRY,         /* tries after the first, by a route's retry policy */
+	RS_C_DS_CX_TLS,           /* downstream TLS connections that carried a request */
+	RS_C_DS_CX_TLS_RESUMED,   /* ... whose handshake resumed a session */
+	RS_C_US_CX_TLS,           /* upstream TLS connections that carried a request */
+	RS_C_US_CX_TLS_RESUMED,   /* ... whose handshake resumed a session */
 	RS_C__COUNT,
 };
 

@@ -11,6 +11,7 @@
 #include "ringside/net-t.h"
 
 struct rs_tls_ctx;
+struct rs_tls_resume; /* a session to resume: what a server's ticket lets a client skip */
 
 /* A client context for ClientTLSSettings (SIMPLE or MUTUAL; ISTIO_MUTUAL is
  * MUTUAL with the workload's files): the CA to verify the destination with
@@ -30,8 +31,17 @@ void rs_tls_ctx_free(struct rs_tls_ctx *t);
 uint64_t rs_tls_ctx_key(const struct rs_tls_ctx *t);
 /* Starts TLS as a client on a connected c: the ClientHello goes with the
  * next flush, and what the owner queues is sent once the handshake is done.
- * host is the SNI when the context has none. 0 or a negative errno. */
-int rs_tls_client_attach(struct rs_conn *c, const struct rs_tls_ctx *t, const char *host);
+ * host is the SNI when the context has none; resume (may be NULL) a session
+ * of an earlier connection to the same server. 0 or a negative errno. */
+int rs_tls_client_attach(struct rs_conn *c, const struct rs_tls_ctx *t, const char *host,
+			 struct rs_tls_resume *resume);
+/* The session of c's handshake, with the server's ticket when one came: a
+ * copy the caller owns (NULL when there is none), for a later
+ * rs_tls_client_attach to the same server. */
+struct rs_tls_resume *rs_tls_resume_take(const struct rs_conn *c);
+void rs_tls_resume_free(struct rs_tls_resume *r);
+/* Whether c's handshake resumed an earlier session. */
+bool rs_tls_resumed(const struct rs_conn *c);
 /* The inbound context: the workload's certificate chain and key, and the
  * mesh's roots, which a peer's certificate must chain to (mutual TLS). NULL
  * with a message in err when a file cannot be read. */

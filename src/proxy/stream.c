@@ -1048,6 +1048,12 @@ static bool inbound_route(struct rs_stream *st, uint32_t authority_port)
 	uint32_t port = authority_port ? authority_port : 80;
 	struct rs_msg *m = &st->req;
 
+	if (!ds->tls_counted && rs_tls_on(&ds->c)) {
+		ds->tls_counted = true;
+		rs_stat_inc(st->w->stats, RS_C_DS_CX_TLS);
+		if (rs_tls_resumed(&ds->c))
+			rs_stat_inc(st->w->stats, RS_C_DS_CX_TLS_RESUMED);
+	}
 	if (ds->orig_dst_state > 0 && rs_proxy__orig_dst_port(ds) != o->inbound_port)
 		port = rs_proxy__orig_dst_port(ds);
 	for (size_t i = 0; sc && i < sc->ningress; i++) {

@@ -298,7 +298,7 @@ static bool tls_start(struct rs_us *us)
 		rs_conn_close(&us->c); /* its request is gone; the settings with it */
 		return false;
 	}
-	if (cl->tls && rs_tls_client_attach(&us->c, cl->tls, cl->host) == 0)
+	if (cl->tls && rs_tls_client_attach(&us->c, cl->tls, cl->host, us->pool->tls_resume) == 0)
 		return true;
 	snprintf(text, sizeof text, "%s, transport failure reason: TLS_error:%s",
 		 rs_proxy__connect_failure_text, cl->tls_error ? cl->tls_error : "handshake could not start");
@@ -535,6 +535,20 @@ void rs_proxy__us_release(struct rs_us *us, bool reusable)
 	if (us->st && us->st->us == us)
 		us->st->us = NULL;
 	us->st = NULL;
+	/* The shard's next connection to this endpoint resumes with this one's
+	 * newest ticket: after an answer, a TLS 1.3 server's has come (RFC 8446
+	 * §4.6.1 would have each used once). */
+	if (pool && pool->tls_key && us->resp_done && us->nrequests == 1) {
+		struct rs_tls_resume *r = rs_tls_resume_take(&us->c);
+
+		rs_stat_inc(us->w->stats, RS_C_US_CX_TLS);
+		if (rs_tls_resumed(&us->c))
+			rs_stat_inc(us->w->stats, RS_C_US_CX_TLS_RESUMED);
+		if (r) {
+			rs_tls_resume_free(pool->tls_resume);
+			pool->tls_resume = r;
+		}
+	}
 	if (!reusable || !us->resp_done || us->w->draining || rs_conn_closing(&us->c) ||
 	    (us->c.flags & RS_CONN_EOF) || us->pend.len > us->pend.off || rs_conn_queued(&us->c) ||
 	    pool->nidle >= POOL_MAX_IDLE ||

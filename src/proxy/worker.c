@@ -208,6 +208,7 @@ void *rs_worker_main(void *arg)
 		struct rs_pool *p = w->pools;
 
 		w->pools = p->next;
+		rs_tls_resume_free(p->tls_resume);
 		free(p);
 	}
 	/* Every request has ended: this shard reaches no snapshot any more. */

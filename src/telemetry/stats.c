@@ -66,6 +66,16 @@ static const struct metric metrics[] = {
 	 "Tries after the first, sent by a route's retry policy.", RS_C_US_RQ_RETRY},
 	{"ringside_upstream_rq_reset_total", "counter",
 	 "Upstream connections reset or closed before the response ended.", RS_C_US_RQ_RESET},
+	{"ringside_downstream_cx_tls_total", "counter",
+	 "Downstream TLS connections that carried a request.", RS_C_DS_CX_TLS},
+	{"ringside_downstream_cx_tls_resumed_total", "counter",
+	 "Downstream TLS connections whose handshake resumed an earlier session.",
+	 RS_C_DS_CX_TLS_RESUMED},
+	{"ringside_upstream_cx_tls_total", "counter",
+	 "Upstream TLS connections that carried a request.", RS_C_US_CX_TLS},
+	{"ringside_upstream_cx_tls_resumed_total", "counter",
+	 "Upstream TLS connections whose handshake resumed an earlier session.",
+	 RS_C_US_CX_TLS_RESUMED},
 };
 
 static void write_prom_hist(FILE *f, const char *name, const char *help,

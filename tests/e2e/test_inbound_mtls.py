@@ -210,3 +210,31 @@ def test_rotation_new_handshakes_new_certificate_old_connections_kept(make_proxy
     assert len(origin.requests) == n
     ok = https_get(p, tls_ctx(pki, cert="stranger"))
     assert ok.status_code == 200
+
+
+def test_sidecar_pair_new_connections_keep_the_peer_identity(make_proxy, tmp_path, pki, origin):
+    """A new connection from A to B per request (maxRequestsPerConnection: 1):
+    each is a full handshake (B gives no tickets, because wolfSSL's carry no
+    client certificate), and each request reaches the application with A's
+    SPIFFE ID."""
+    b = server_proxy(make_proxy, tmp_path / "b", pki, origin, "STRICT")
+    a_cfg = tmp_path / "a.yaml"
+    a_cfg.write_text(
+        "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: web, namespace: default}\n"
+        "spec:\n  hosts: [web.test]\n  location: MESH_INTERNAL\n  resolution: STATIC\n"
+        "  ports: [{number: 80, name: http, protocol: HTTP}]\n  endpoints:\n"
+        "  - address: 127.0.0.1\n    ports: {http: %d}\n    serviceAccount: web\n"
+        "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: web}\n"
+        "spec:\n  host: web.test\n  trafficPolicy:\n    tls: {mode: ISTIO_MUTUAL}\n"
+        "    connectionPool: {http: {maxRequestsPerConnection: 1}}\n" % b.inbound)
+    a = make_proxy(extra_args=["--config", str(a_cfg), "--cert", str(pki / "client.crt"),
+                               "--key", str(pki / "client.key"), "--ca", str(pki / "ca.crt")])
+    for i in range(6):
+        r = a.get("/echo", host="web.test")
+        assert r.status_code == 200, (i, r.text)
+        assert origin.requests[-1].header("x-forwarded-client-cert") == \
+            "By=spiffe://cluster.local/ns/default/sa/web;URI=spiffe://t/ns/a/sa/b"
+    ma, mb = a.metrics(), b.metrics()
+    assert ma.value("ringside_upstream_cx_tls_total") == 6
+    assert mb.value("ringside_downstream_cx_tls_total") == 6
+    assert mb.value("ringside_downstream_cx_tls_resumed_total") == 0

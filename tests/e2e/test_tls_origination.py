@@ -143,3 +143,20 @@ def test_istio_mutual_without_an_identity_fails_closed(make_proxy, tmp_path, pki
     r = get(p, "web.test", "/")
     assert r.status_code == 503
     assert "ISTIO_MUTUAL needs the workload's --cert, --key and --ca" in r.text
+
+
+def test_new_connections_resume_the_tls_session(make_proxy, tmp_path, pki, nginx):
+    """One request per connection (maxRequestsPerConnection: 1): after each
+    shard's first full handshake, its next connections to the destination
+    resume the session with the ticket nginx gave ($ssl_session_reused: r)."""
+    tmp_path.mkdir(exist_ok=True)
+    docs = [service("secure", "secure.test", [(port(nginx.tls_open), {})]),
+            rule("secure.test", "mode: SIMPLE\ncaCertificates: %s" % (pki / "ca.crt")).replace(
+                "  trafficPolicy:\n", "  trafficPolicy:\n    connectionPool: {http: {maxRequestsPerConnection: 1}}\n")]
+    p = proxy_with(make_proxy, tmp_path, *docs)
+    reused = [get(p, "secure.test", "/").text.split()[-1] for _ in range(8)]
+    assert reused.count("r") >= 6, reused  # at most one full handshake per shard
+    m = p.metrics()
+    assert m.value("ringside_upstream_cx_total") == 8
+    assert m.value("ringside_upstream_cx_tls_total") == 8
+    assert m.value("ringside_upstream_cx_tls_resumed_total") == reused.count("r")

@@ -63,7 +63,7 @@ http {{
     ssl_client_certificate {p}/ca.crt; ssl_verify_client on;
     location / {{ return 200 "client $ssl_client_s_dn\\n"; }}
   }}
-  server {{ listen 127.0.0.1:{tls_open} ssl; location / {{ return 200 "tls $ssl_protocol\\n"; }} }}
+  server {{ listen 127.0.0.1:{tls_open} ssl; location / {{ return 200 "tls $ssl_protocol $ssl_session_reused\\n"; }} }}
 }}
 """.format(d=d, p=pki, h2c=self.h2c, tls=self.tls, tls_open=self.tls_open))
         self.proc = subprocess.Popen(["nginx", "-c", str(conf)], stderr=subprocess.PIPE)

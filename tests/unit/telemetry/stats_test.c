@@ -148,6 +148,10 @@ static const char *const families[][2] = {
 	{"ringside_upstream_cx_reused_total", "counter"},
 	{"ringside_upstream_rq_timeout_total", "counter"},
 	{"ringside_upstream_rq_reset_total", "counter"},
+	{"ringside_downstream_cx_tls_total", "counter"},
+	{"ringside_downstream_cx_tls_resumed_total", "counter"},
+	{"ringside_upstream_cx_tls_total", "counter"},
+	{"ringside_upstream_cx_tls_resumed_total", "counter"},
 	{"ringside_downstream_rq_duration_microseconds", "histogram"},
 	{"ringside_proxy_added_microseconds", "histogram"},
 };
