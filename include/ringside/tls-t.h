@@ -33,6 +33,46 @@ struct rs_spiffe_id {
 	char sa[RS_K8S_SUBDOMAIN_MAX + 1];       /* service account */
 };
 
+/* A private key: ECDSA on P-256, the curve Istio's CA uses for ECC workload
+ * keys. Opaque (wolfSSL's ecc_key). */
+struct rs_cert_key;
+
+/* Which kind of certificate rs_cert_make writes. */
+enum rs_cert_kind {
+	/* A mesh root: self-signed, CA:TRUE (critical), keyUsage keyCertSign and
+	 * cRLSign (critical), subject key identifier (SPIFFE X509-SVID §4.1,
+	 * §4.3). */
+	RS_CERT_ROOT,
+	/* A workload certificate (an X509-SVID leaf): CA:FALSE (critical),
+	 * keyUsage digitalSignature (critical), extKeyUsage serverAuth and
+	 * clientAuth, one URI SAN, subject and authority key identifiers. */
+	RS_CERT_WORKLOAD,
+};
+
+/* What rs_cert_make puts in a certificate. Strings are borrowed. */
+struct rs_cert_spec {
+	enum rs_cert_kind kind;
+	const char *org;     /* subject O, or NULL */
+	const char *cn;      /* subject CN, or NULL */
+	const char *san_uri; /* the URI SAN (RS_CERT_WORKLOAD: required) */
+	int64_t not_before;  /* validity, Unix seconds */
+	int64_t not_after;
+};
+
+/* What rs_cert_info reads from a certificate, for `ringside ca show` and log
+ * lines. */
+struct rs_cert_info {
+	char subject[256];                  /* "O=cluster.local, CN=..."; "" when empty */
+	char issuer[256];                   /* the same for the issuer */
+	char org[64];                       /* the subject's O, "" when absent */
+	char san_uri[RS_SPIFFE_ID_MAX + 1]; /* the first URI SAN, "" when none */
+	unsigned n_san_uri;                 /* URI SANs in all (an X509-SVID has one) */
+	char serial[2 * 20 + 20];           /* hex octets joined by ':' */
+	int64_t not_before;                 /* Unix seconds */
+	int64_t not_after;
+	bool is_ca;
+};
+
 /* rs_tls_write_file's flags. */
 enum {
 	RS_WRITE_NO_REPLACE = 1 << 0, /* fail with -EEXIST rather than replace a file */

@@ -27,6 +27,48 @@ int rs_spiffe_format(const struct rs_spiffe_id *id, char *buf, size_t size);
  * that fails its check). */
 int rs_spiffe_parse(const char *uri, size_t len, struct rs_spiffe_id *id);
 
+/* --- keys and certificates (cert.c), on wolfSSL's wolfCrypt ---
+ * Functions that can fail for more than one reason take err/errlen and
+ * write there what failed. */
+
+/* A new P-256 key from wolfSSL's DRBG, or NULL (err says why). */
+struct rs_cert_key *rs_cert_key_new(char *err, size_t errlen);
+/* A key from PEM: SEC 1 ("EC PRIVATE KEY") or unencrypted PKCS #8
+ * ("PRIVATE KEY"), P-256 only. NULL on failure (err says why). */
+struct rs_cert_key *rs_cert_key_from_pem(const void *pem, size_t len, char *err, size_t errlen);
+/* The key as SEC 1 PEM, as Istio writes EC keys, into a new buffer the caller
+ * frees with rs_tls_free_secret. 0, -ENOMEM or -EPROTO. */
+int rs_cert_key_pem(const struct rs_cert_key *key, char **pem, size_t *len);
+void rs_cert_key_free(struct rs_cert_key *key);
+
+/* Makes a certificate for key's public half as spec says, with a random
+ * positive 128-bit serial, signed with ECDSA-SHA256 by issuer_key under the
+ * issuer certificate issuer_der; issuer_der NULL makes it self-signed by key.
+ * On success *der is a new buffer the caller frees. 0, -EINVAL (spec), -ENOMEM
+ * or -EPROTO (wolfSSL refused; err has its error). */
+int rs_cert_make(const struct rs_cert_spec *spec, const struct rs_cert_key *key,
+                 const uint8_t *issuer_der, size_t issuer_len, const struct rs_cert_key *issuer_key,
+                 uint8_t **der, size_t *der_len, char *err, size_t errlen);
+/* Whether key is the private half of the certificate's public key: 0, or
+ * -EINVAL (it is not, or der does not parse). */
+int rs_cert_key_matches(const struct rs_cert_key *key, const uint8_t *der, size_t len);
+/* Verifies leaf (DER) against the trust anchor root (DER) with wolfSSL's
+ * certificate manager, as a peer would: signature, issuer and validity at the
+ * present time. 0 or -EPROTO (err has wolfSSL's reason). */
+int rs_cert_verify(const uint8_t *root, size_t root_len, const uint8_t *leaf, size_t leaf_len,
+                   char *err, size_t errlen);
+/* Reads what `ringside ca show` prints. 0 or -EINVAL (err says why). */
+int rs_cert_info(const uint8_t *der, size_t len, struct rs_cert_info *info, char *err,
+                 size_t errlen);
+
+/* The next certificate of a PEM buffer from *off on: its DER in a new buffer.
+ * Returns 1 and advances *off, 0 when there is none left, -EINVAL (a
+ * certificate block that does not decode) or -ENOMEM. */
+int rs_cert_pem_next(const void *pem, size_t len, size_t *off, uint8_t **der, size_t *der_len);
+/* Appends der as a PEM "CERTIFICATE" block to *buf (grown with realloc, *len
+ * updated). 0, -ENOMEM or -EPROTO. */
+int rs_cert_pem_append(const uint8_t *der, size_t der_len, char **buf, size_t *len);
+
 /* --- files (file.c) --- */
 
 /* Writes dir/name so that a reader sees the old file or the new, never part
