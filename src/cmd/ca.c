@@ -159,6 +159,37 @@ static int bad_option(int opt, char **argv)
 	return complain(EXIT_USAGE, "unknown flag %s (see --help)", arg);
 }
 
+/* The next flag of argv (getopt_long, long flags only): its value in
+ * longopts, 0 after the last, or -1 once what is wrong has been said. */
+static int next_flag(int argc, char **argv, const struct option *longopts)
+{
+	int opt = getopt_long(argc, argv, ":", longopts, NULL);
+
+	if (opt == -1)
+		return 0;
+	if (opt == '?' || opt == ':') {
+		bad_option(opt, argv);
+		return -1;
+	}
+	if (took_a_flag()) {
+		complain(EXIT_USAGE, "%s needs a value", flag_text(argv));
+		return -1;
+	}
+	return opt;
+}
+
+/* After the flags: no argument is left, and --dir was given. 0 or the exit
+ * status. */
+static int flags_end(int argc, char **argv, const char *dir)
+{
+	if (optind < argc)
+		return complain(EXIT_USAGE, "unexpected argument \"%s\" (see --help)",
+		                argv[optind]);
+	if (!dir || !*dir)
+		return complain(EXIT_USAGE, "--dir DIR is required (see --help)");
+	return 0;
+}
+
 static void fmt_time(char *buf, size_t size, int64_t t)
 {
 	time_t tt = (time_t)t;
@@ -298,11 +329,9 @@ static int ca_init(int argc, char **argv)
 		return 0;
 	}
 	optind = 0;
-	while ((opt = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
+	while ((opt = next_flag(argc, argv, longopts)) > 0) {
 		char *end;
 
-		if (took_a_flag())
-			return complain(EXIT_USAGE, "%s needs a value", flag_text(argv));
 		switch (opt) {
 		case 'd':
 			dir = optarg;
@@ -322,15 +351,13 @@ static int ca_init(int argc, char **argv)
 		case 'f':
 			force = true;
 			break;
-		default:
-			return bad_option(opt, argv);
 		}
 	}
-	if (optind < argc)
-		return complain(EXIT_USAGE, "unexpected argument \"%s\" (see --help)",
-		                argv[optind]);
-	if (!dir || !*dir)
-		return complain(EXIT_USAGE, "--dir DIR is required (see --help)");
+	if (opt < 0)
+		return EXIT_USAGE;
+	ret = flags_end(argc, argv, dir);
+	if (ret)
+		return ret;
 	if (rs_spiffe_check_trust_domain(td, err, sizeof err) < 0)
 		return complain(EXIT_USAGE, "--trust-domain \"%s\" %s", td, err);
 
@@ -486,9 +513,7 @@ static int issue_parse(int argc, char **argv, struct issue_opts *o)
 
 	*o = (struct issue_opts){.out = ".", .ttl = DEFAULT_TTL};
 	optind = 0;
-	while ((opt = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
-		if (took_a_flag())
-			return complain(EXIT_USAGE, "%s needs a value", flag_text(argv));
+	while ((opt = next_flag(argc, argv, longopts)) > 0) {
 		switch (opt) {
 		case 'd':
 			o->dir = optarg;
@@ -508,15 +533,13 @@ static int issue_parse(int argc, char **argv, struct issue_opts *o)
 		case 'o':
 			o->out = optarg;
 			break;
-		default:
-			return bad_option(opt, argv);
 		}
 	}
-	if (optind < argc)
-		return complain(EXIT_USAGE, "unexpected argument \"%s\" (see --help)",
-		                argv[optind]);
-	if (!o->dir || !*o->dir)
-		return complain(EXIT_USAGE, "--dir DIR is required (see --help)");
+	if (opt < 0)
+		return EXIT_USAGE;
+	opt = flags_end(argc, argv, o->dir);
+	if (opt)
+		return opt;
 	if (!ns)
 		return complain(EXIT_USAGE, "--namespace NS is required (see --help)");
 	if (!sa)

@@ -175,26 +175,30 @@ static int take_segment(const char *s, size_t len, char *out, size_t cap, size_t
 
 int rs_spiffe_parse(const char *uri, size_t len, struct rs_spiffe_id *id)
 {
-	static const char ns_tag[] = "/ns/", sa_tag[] = "/sa/";
-	size_t n, off = strlen(SCHEME);
+	/* Each part: the text before it, and where it goes. */
+	const struct {
+		const char *before;
+		char *out;
+		size_t cap;
+	} parts[] = {
+	    {SCHEME, id->td, sizeof id->td},
+	    {"/ns/", id->ns, sizeof id->ns},
+	    {"/sa/", id->sa, sizeof id->sa},
+	};
+	size_t n, off = 0;
 
-	if (len > RS_SPIFFE_ID_MAX || len < off || memcmp(uri, SCHEME, off) != 0)
+	if (len > RS_SPIFFE_ID_MAX)
 		return -EINVAL;
-	if (take_segment(uri + off, len - off, id->td, sizeof id->td, &n) < 0)
-		return -EINVAL;
-	off += n;
-	if (len - off < 4 || memcmp(uri + off, ns_tag, 4) != 0)
-		return -EINVAL;
-	off += 4;
-	if (take_segment(uri + off, len - off, id->ns, sizeof id->ns, &n) < 0)
-		return -EINVAL;
-	off += n;
-	if (len - off < 4 || memcmp(uri + off, sa_tag, 4) != 0)
-		return -EINVAL;
-	off += 4;
-	if (take_segment(uri + off, len - off, id->sa, sizeof id->sa, &n) < 0)
-		return -EINVAL;
-	off += n;
+	for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+		size_t b = strlen(parts[i].before);
+
+		if (len - off < b || memcmp(uri + off, parts[i].before, b) != 0)
+			return -EINVAL;
+		off += b;
+		if (take_segment(uri + off, len - off, parts[i].out, parts[i].cap, &n) < 0)
+			return -EINVAL;
+		off += n;
+	}
 	if (off != len)
 		return -EINVAL; /* more path, a query or a fragment */
 	if (rs_spiffe_check_trust_domain(id->td, NULL, 0) < 0 ||

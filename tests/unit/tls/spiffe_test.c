@@ -13,120 +13,91 @@
 
 static char err[256];
 
-static void ns_ok(const char *s)
+/* One of rs_spiffe_check_namespace, _service_account, _trust_domain. */
+typedef int (*check_fn)(const char *s, char *err, size_t errlen);
+
+#define NS rs_spiffe_check_namespace
+#define SA rs_spiffe_check_service_account
+#define TD rs_spiffe_check_trust_domain
+
+static void ok(check_fn check, const char *s)
 {
 	err[0] = '\0';
-	if (rs_spiffe_check_namespace(s, err, sizeof err) != 0)
-		fail_msg("namespace \"%s\" refused: %s", s, err);
+	if (check(s, err, sizeof err) != 0)
+		fail_msg("\"%s\" refused: %s", s, err);
 }
 
 /* Refused, with a message containing want. */
-static void ns_bad(const char *s, const char *want)
+static void bad(check_fn check, const char *s, const char *want)
 {
 	err[0] = '\0';
-	assert_int_equal(rs_spiffe_check_namespace(s, err, sizeof err), -EINVAL);
+	assert_int_equal(check(s, err, sizeof err), -EINVAL);
 	if (!strstr(err, want))
-		fail_msg("namespace \"%s\": message \"%s\" lacks \"%s\"", s, err, want);
+		fail_msg("\"%s\": message \"%s\" lacks \"%s\"", s, err, want);
 }
 
-static void sa_ok(const char *s)
+/* max characters pass; one more is refused with want. */
+static void at_most(check_fn check, size_t max, const char *want)
 {
-	if (rs_spiffe_check_service_account(s, err, sizeof err) != 0)
-		fail_msg("service account \"%s\" refused: %s", s, err);
-}
+	char name[300];
 
-static void sa_bad(const char *s, const char *want)
-{
-	err[0] = '\0';
-	assert_int_equal(rs_spiffe_check_service_account(s, err, sizeof err), -EINVAL);
-	if (!strstr(err, want))
-		fail_msg("service account \"%s\": message \"%s\" lacks \"%s\"", s, err, want);
-}
-
-static void td_ok(const char *s)
-{
-	if (rs_spiffe_check_trust_domain(s, err, sizeof err) != 0)
-		fail_msg("trust domain \"%s\" refused: %s", s, err);
-}
-
-static void td_bad(const char *s, const char *want)
-{
-	err[0] = '\0';
-	assert_int_equal(rs_spiffe_check_trust_domain(s, err, sizeof err), -EINVAL);
-	if (!strstr(err, want))
-		fail_msg("trust domain \"%s\": message \"%s\" lacks \"%s\"", s, err, want);
-}
-
-static void repeat(char *buf, char c, size_t n)
-{
-	memset(buf, c, n);
-	buf[n] = '\0';
+	memset(name, 'a', max + 1);
+	name[max] = '\0';
+	ok(check, name);
+	name[max] = 'a';
+	name[max + 1] = '\0';
+	bad(check, name, want);
 }
 
 static void test_namespace(void **state)
 {
-	char long_name[80];
-
 	(void)state;
-	ns_ok("default");
-	ns_ok("istio-system");
-	ns_ok("a");
-	ns_ok("0");
-	ns_ok("9to5");
-	repeat(long_name, 'a', 63);
-	ns_ok(long_name);
-	repeat(long_name, 'a', 64);
-	ns_bad(long_name, "is 64 characters long; a namespace is at most 63");
-	ns_bad("", "is empty");
-	ns_bad("Default", "must be lowercase ('D' at position 1)");
-	ns_bad("-shop", "must start with a letter or digit");
-	ns_bad("shop-", "must end with a letter or digit");
-	ns_bad("my_ns", "'_' at position 3");
-	ns_bad("a.b", "'.' at position 2"); /* a label, not a subdomain */
-	ns_bad("a b", "a space at position 2");
-	ns_bad("caf\xc3\xa9", "byte 0xc3 at position 4");
+	ok(NS, "default");
+	ok(NS, "istio-system");
+	ok(NS, "a");
+	ok(NS, "0");
+	ok(NS, "9to5");
+	at_most(NS, 63, "is 64 characters long; a namespace is at most 63");
+	bad(NS, "", "is empty");
+	bad(NS, "Default", "must be lowercase ('D' at position 1)");
+	bad(NS, "-shop", "must start with a letter or digit");
+	bad(NS, "shop-", "must end with a letter or digit");
+	bad(NS, "my_ns", "'_' at position 3");
+	bad(NS, "a.b", "'.' at position 2"); /* a label, not a subdomain */
+	bad(NS, "a b", "a space at position 2");
+	bad(NS, "caf\xc3\xa9", "byte 0xc3 at position 4");
 }
 
 static void test_service_account(void **state)
 {
-	char long_name[300];
-
 	(void)state;
-	sa_ok("default");
-	sa_ok("bookinfo-productpage");
-	sa_ok("build.robot"); /* a DNS-1123 subdomain: Kubernetes allows dots */
-	sa_ok("a.b.c");
-	repeat(long_name, 'a', 253);
-	sa_ok(long_name);
-	repeat(long_name, 'a', 254);
-	sa_bad(long_name, "is 254 characters long; a service account is at most 253");
-	sa_bad("", "is empty");
-	sa_bad("a..b", "empty label");
-	sa_bad(".a", "empty label");
-	sa_bad("a.", "must end with a letter or digit");
-	sa_bad("a.-b", "must start with a letter or digit");
-	sa_bad("a/b", "'/' at position 2");
-	sa_bad("Reviews", "must be lowercase");
+	ok(SA, "default");
+	ok(SA, "bookinfo-productpage");
+	ok(SA, "build.robot"); /* a DNS-1123 subdomain: Kubernetes allows dots */
+	ok(SA, "a.b.c");
+	at_most(SA, 253, "is 254 characters long; a service account is at most 253");
+	bad(SA, "", "is empty");
+	bad(SA, "a..b", "empty label");
+	bad(SA, ".a", "empty label");
+	bad(SA, "a.", "must end with a letter or digit");
+	bad(SA, "a.-b", "must start with a letter or digit");
+	bad(SA, "a/b", "'/' at position 2");
+	bad(SA, "Reviews", "must be lowercase");
 }
 
 static void test_trust_domain(void **state)
 {
-	char long_name[300];
-
 	(void)state;
-	td_ok("cluster.local");
-	td_ok("example.org");
-	td_ok("my_td-1");
-	repeat(long_name, 'a', 255);
-	td_ok(long_name);
-	repeat(long_name, 'a', 256);
-	td_bad(long_name, "is 256 characters long; a trust domain is at most 255");
-	td_bad("", "is empty");
-	td_bad("Cluster.local", "must be lowercase ('C' at position 1)");
-	td_bad("spiffe://cluster.local", "give the trust domain alone");
-	td_bad("td:8080", "has no port");
-	td_bad("a/b", "'/' at position 2");
-	td_bad("a@b", "'@' at position 2");
+	ok(TD, "cluster.local");
+	ok(TD, "example.org");
+	ok(TD, "my_td-1");
+	at_most(TD, 255, "is 256 characters long; a trust domain is at most 255");
+	bad(TD, "", "is empty");
+	bad(TD, "Cluster.local", "must be lowercase ('C' at position 1)");
+	bad(TD, "spiffe://cluster.local", "give the trust domain alone");
+	bad(TD, "td:8080", "has no port");
+	bad(TD, "a/b", "'/' at position 2");
+	bad(TD, "a@b", "'@' at position 2");
 }
 
 static void test_format(void **state)
