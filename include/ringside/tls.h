@@ -72,8 +72,8 @@ int rs_cert_pem_append(const uint8_t *der, size_t der_len, char **buf, size_t *l
 /* --- files (file.c) --- */
 
 /* Writes dir/name so that a reader sees the old file or the new, never part
- * of one: a temporary file in dir with mode (umask aside), fsync, rename over
- * name, fsync of dir. With RS_WRITE_NO_REPLACE an existing name is kept and
+ * of one: a temporary file in dir with mode (whatever the umask), fsync,
+ * rename over name, fsync of dir. With RS_WRITE_NO_REPLACE an existing name is kept and
  * -EEXIST returned. 0 or a negative errno; nothing is left behind on error. */
 int rs_tls_write_file(const char *dir, const char *name, const void *buf, size_t len, mode_t mode,
                       unsigned flags);

@@ -75,8 +75,9 @@ def ca(tmp_path):
     return d
 
 
-def issue(ca, out, ns="default", sa="bookinfo", *extra):
-    return ok("ca", "issue", "--dir", ca, "--namespace", ns, "--service-account", sa, "--out", out, *extra)
+def issue(ca, out, ns="default", sa="bookinfo", *extra, umask=None):
+    return ok("ca", "issue", "--dir", ca, "--namespace", ns, "--service-account", sa, "--out", out, *extra,
+              umask=umask)
 
 
 # --- init ---
@@ -84,7 +85,7 @@ def issue(ca, out, ns="default", sa="bookinfo", *extra):
 
 def test_init_makes_a_p256_root_with_safe_modes(tmp_path):
     d = tmp_path / "ca"
-    p = ok("ca", "init", "--dir", d)
+    p = ok("ca", "init", "--dir", d, umask=0o022)
     assert "trust domain cluster.local" in p.stdout
     assert mode(d) == 0o700
     assert mode(d / "root-key.pem") == 0o600
@@ -141,7 +142,7 @@ def test_init_refuses_when_only_the_certificate_is_left(ca):
 
 def test_issue_is_an_istio_style_x509_svid(ca, tmp_path):
     out = tmp_path / "certs"
-    p = issue(ca, out)
+    p = issue(ca, out, umask=0o022)  # a new directory's mode follows the umask
     assert p.stdout.startswith("issued spiffe://cluster.local/ns/default/sa/bookinfo\n")
     assert sorted(os.listdir(out)) == ["cert-chain.pem", "key.pem", "root-cert.pem"]
     assert mode(out) == 0o755
