@@ -2,14 +2,17 @@
 import datetime
 import os
 import re
+import ssl
 import stat
 import subprocess
 import threading
 import time
 
+import httpx
 import pytest
 
-from conftest import RINGSIDE_BIN, _SANITIZER_PATTERNS, free_ports
+from conftest import RINGSIDE_BIN, SLOW, _SANITIZER_PATTERNS, free_ports
+from test_inbound_mtls import peer_auth, peer_cert_pem, same_cert, sidecar_ingress
 
 OPENSSL = "/usr/bin/openssl"
 
@@ -404,6 +407,46 @@ def test_issue_warns_of_a_readable_root_key(ca, tmp_path):
     os.chmod(ca / "root-key.pem", 0o644)
     p = ok("ca", "issue", "--dir", ca, "--namespace", "a", "--service-account", "b", "--out", tmp_path / "w")
     assert "can be read by others (mode 0644)" in p.stderr
+
+
+# --- with the proxy ---
+
+
+def client_ctx(d):
+    ctx = ssl.create_default_context(cafile=str(d / "root-cert.pem"))
+    ctx.check_hostname = False  # a workload is named by its SPIFFE ID, not its address
+    ctx.load_cert_chain(str(d / "cert-chain.pem"), str(d / "key.pem"))
+    return ctx
+
+
+def test_the_proxy_takes_issued_identities_and_rotations(make_proxy, ca, tmp_path, origin):
+    """ringside proxy serves STRICT mutual TLS with the files `ca issue` wrote,
+    names the peer by its SPIFFE ID, and a re-issue into the directory it
+    watches is a rotation: new handshakes present the new certificate."""
+    web, client = tmp_path / "web", tmp_path / "client"
+    issue(ca, web, "default", "web")
+    issue(ca, client, "shop", "frontend")
+    cfg = tmp_path / "b.yaml"
+    cfg.write_text(sidecar_ingress(origin.port) + "---\n" + peer_auth("STRICT"))
+    p = make_proxy(extra_args=["--config", str(cfg), "--service-account", "web",
+                               "--cert", str(web / "cert-chain.pem"), "--key", str(web / "key.pem"),
+                               "--ca", str(web / "root-cert.pem")])
+    ctx = client_ctx(client)
+    with httpx.Client(verify=ctx, timeout=10) as c:
+        r = c.get("https://127.0.0.1:%d/echo" % p.inbound, headers={"Host": "web.test"})
+    assert r.status_code == 200, r.text
+    assert origin.requests[-1].header("x-forwarded-client-cert") == \
+        "By=spiffe://cluster.local/ns/default/sa/web;URI=spiffe://cluster.local/ns/shop/sa/frontend"
+    assert same_cert(peer_cert_pem(p, ctx), pem_blocks(web / "cert-chain.pem")[0])
+
+    gen = p.metrics().value("ringside_config_generation")
+    issue(ca, web, "default", "web")
+    p.wait_metric(lambda m: m.value("ringside_config_generation") > gen)
+    new = pem_blocks(web / "cert-chain.pem")[0]
+    deadline = time.monotonic() + 10 * SLOW
+    while not same_cert(peer_cert_pem(p, ctx), new):
+        assert time.monotonic() < deadline, "new handshakes still present the old certificate"
+        time.sleep(0.1)
 
 
 # --- show and help ---
