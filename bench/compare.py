@@ -156,7 +156,8 @@ def parse_args(argv):
                    help="RATE/CONNS of the headline point: the spectrum plot and the summary "
                         "table (HTTP/2: RATE at its first connection count); default 5000/16")
     p.add_argument("--wait-idle", type=int, default=0, metavar="SECS",
-                   help="first wait (at most SECS) until both CPUs are under 10%% busy")
+                   help="wait (at most SECS, before the run and before each subject) until "
+                        "both CPUs are under 10%% busy")
     p.add_argument("--proxy-cpu", type=int, default=None, help="default 1")
     p.add_argument("--load-cpu", type=int, default=None, help="default 0")
     p.add_argument("--ringside-bin", default=os.environ.get("RINGSIDE_BIN"),
@@ -803,15 +804,18 @@ def background(run):
     return busy_pct(a, cpu_sample(run.o.load_cpu)), busy_pct(b, cpu_sample(run.o.proxy_cpu))
 
 
-def wait_idle(run):
+def wait_idle(run, before):
+    """With --wait-idle, waits (at most that long) until both CPUs are under
+    10% busy; notes it when they are not. Returns the last 1 s sample."""
     bg = background(run)
     deadline = time.monotonic() + run.o.wait_idle
     while max(bg) >= 10 and time.monotonic() < deadline:
-        log(f"waiting for an idle machine (CPU {run.o.load_cpu} {bg[0]}%, CPU {run.o.proxy_cpu} {bg[1]}%)")
+        log(f"waiting for an idle machine before {before} (CPU {run.o.load_cpu} {bg[0]}%, "
+            f"CPU {run.o.proxy_cpu} {bg[1]}%)")
         time.sleep(4)
         bg = background(run)
     if max(bg) > 10:
-        run.notes.append(f"machine not idle before the run: CPU {run.o.load_cpu} {bg[0]}% busy, "
+        run.notes.append(f"machine not idle before {before}: CPU {run.o.load_cpu} {bg[0]}% busy, "
                          f"CPU {run.o.proxy_cpu} {bg[1]}% busy (1 s sample); numbers are noisier")
     return {"load_cpu": bg[0], "proxy_cpu": bg[1]}
 
@@ -877,14 +881,17 @@ def main(argv):
         if opts.proxy_cpu == opts.load_cpu:
             run.notes.append(f"proxies, origin and load generator all run on CPU {opts.load_cpu}: "
                              "the numbers say little")
-        bg = wait_idle(run)
+        bg = wait_idle(run, "the run")
         log(f"background busy before the run: CPU {opts.load_cpu} {bg['load_cpu']}%, "
             f"CPU {opts.proxy_cpu} {bg['proxy_cpu']}%")
         run.start_origin()
         rows = []
         for proto in opts.proto:
             for name in opts.subjects:
+                # other work comes and goes during a long run: look again before each subject
+                idle = wait_idle(run, f"{name} {proto}") if opts.wait_idle else None
                 row = measure(run, SUBJECTS[name], proto)
+                row["background_busy_pct"] = idle
                 if row["status"] != "ok":
                     log(f"{name} {proto}: {row['status'].upper()}: {row['reason']}")
                 rows.append(row)
