@@ -170,7 +170,7 @@ def parse_args(argv):
     p.add_argument("--no-plots", action="store_true")
     p.add_argument("--keep-tmp", action="store_true",
                    help="keep the run directory (configs, logs, raw load-generator JSON); "
-                        "it is also kept when a subject failed")
+                        "it is also kept when a subject failed or a request failed")
     a = p.parse_args(argv)
     if a.quick:
         defaults = dict(rates=[1000], conns=[16], h2_conns=[4], duration=0.5, warmup=0.2)
@@ -723,6 +723,8 @@ def measure_points(run, row, procs, port, points):
         rec = point_record(j, rate, conns, streams, o.duration)
         for f in rec["flags"]:
             log(f"  {tag}: {f}")
+        if rec["errors"]["total"]:
+            run.keep = True  # the raw JSON and the logs, to look at what failed
         row["points"].append(rec)
 
 
