@@ -131,42 +131,42 @@ def parse_args(argv):
                "generator on --load-cpu.\nSee bench/README.md.")
     p.add_argument("--quick", action="store_true",
                    help="CI smoke: every subject, one rate and connection count, 0.5 s runs")
-    p.add_argument("--subjects", type=name_list(list(SUBJECTS)),
+    p.add_argument("--subjects", metavar="LIST", type=name_list(list(SUBJECTS)),
                    default=[s.name for s in SUBJECTS.values() if s.default],
                    help="comma-separated, measured in that order; direct is always measured "
                         "(added latency is over it). Default: every subject but "
                         "ringside-busypoll-pair")
-    p.add_argument("--proto", type=name_list(PROTOS), default=list(PROTOS),
+    p.add_argument("--proto", metavar="LIST", type=name_list(PROTOS), default=list(PROTOS),
                    help="h1 and/or h2 (client to first proxy over h2c), default h1,h2")
-    p.add_argument("--rates", type=int_list, help="open-loop request rates, default 1000,5000,10000")
-    p.add_argument("--conns", type=int_list, help="HTTP/1.1 connection counts, default 1,16,64")
-    p.add_argument("--h2-conns", type=int_list,
+    p.add_argument("--rates", metavar="LIST", type=int_list, help="open-loop request rates, default 1000,5000,10000")
+    p.add_argument("--conns", metavar="LIST", type=int_list, help="HTTP/1.1 connection counts, default 1,16,64")
+    p.add_argument("--h2-conns", metavar="LIST", type=int_list,
                    help="HTTP/2 connection counts, default 4 (x --streams each)")
-    p.add_argument("--streams", type=int, default=16,
+    p.add_argument("--streams", metavar="N", type=int, default=16,
                    help="HTTP/2 streams per connection, default 16")
-    p.add_argument("--duration", type=seconds, help="each measured run, default 5s")
-    p.add_argument("--warmup", type=seconds, help="run before each measurement, default 1s")
-    p.add_argument("--sat-conns", type=int, default=64,
+    p.add_argument("--duration", metavar="T", type=seconds, help="each measured run, default 5s")
+    p.add_argument("--warmup", metavar="T", type=seconds, help="run before each measurement, default 1s")
+    p.add_argument("--sat-conns", metavar="N", type=int, default=64,
                    help="HTTP/1.1 connections of the closed-loop saturation run, default 64 "
                         "(HTTP/2: --h2-conns' first x --streams)")
-    p.add_argument("--max-per-conn", type=int, default=2000,
+    p.add_argument("--max-per-conn", metavar="N", type=int, default=2000,
                    help="leave out points asking more req/s of one connection (HTTP/2: of one "
                         "stream) than this, default 2000 (see bench/README.md)")
-    p.add_argument("--spectrum-at", default="5000/16",
+    p.add_argument("--spectrum-at", metavar="RATE/CONNS", default="5000/16",
                    help="RATE/CONNS of the headline point: the spectrum plot and the summary "
                         "table (HTTP/2: RATE at its first connection count); default 5000/16")
     p.add_argument("--wait-idle", type=int, default=0, metavar="SECS",
                    help="wait (at most SECS, before the run and before each subject) until "
                         "both CPUs are under 10%% busy")
-    p.add_argument("--proxy-cpu", type=int, default=None, help="default 1")
-    p.add_argument("--load-cpu", type=int, default=None, help="default 0")
-    p.add_argument("--ringside-bin", default=os.environ.get("RINGSIDE_BIN"),
+    p.add_argument("--proxy-cpu", metavar="CPU", type=int, default=None, help="default 1")
+    p.add_argument("--load-cpu", metavar="CPU", type=int, default=None, help="default 0")
+    p.add_argument("--ringside-bin", metavar="PATH", default=os.environ.get("RINGSIDE_BIN"),
                    help="default build/src/cmd/ringside")
-    p.add_argument("--loadgen-bin", default=os.environ.get("RINGSIDE_LOAD_BIN"),
+    p.add_argument("--loadgen-bin", metavar="PATH", default=os.environ.get("RINGSIDE_LOAD_BIN"),
                    help="default build/tools/loadgen/ringside-load")
-    p.add_argument("--ringside-args", default=os.environ.get("RINGSIDE_ARGS", ""),
+    p.add_argument("--ringside-args", metavar="ARGS", default=os.environ.get("RINGSIDE_ARGS", ""),
                    help="extra flags for every ringside process, e.g. '--buffers 512'")
-    p.add_argument("--results-dir", default=os.path.join(BENCH, "results"))
+    p.add_argument("--results-dir", metavar="DIR", default=os.path.join(BENCH, "results"))
     p.add_argument("--no-plots", action="store_true")
     p.add_argument("--keep-tmp", action="store_true",
                    help="keep the run directory (configs, logs, raw load-generator JSON); "
