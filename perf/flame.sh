@@ -33,7 +33,7 @@ while [ $# -gt 0 ]; do
 	*) die "unknown argument: $1 (see --help)" ;;
 	esac
 done
-duration="${duration%s}" # 10s as bench/h1-compare.sh writes it, or 10
+duration="${duration%s}" # 10s or 10
 for v in rate duration conns; do
 	[[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a whole number, not '${!v}'"
 done
@@ -71,7 +71,7 @@ alloc_port; proxy_port=$ALLOC_PORT
 alloc_port; inbound_port=$ALLOC_PORT
 alloc_port; admin_port=$ALLOC_PORT
 
-# The origin of bench/h1-compare.sh: one nginx worker, a fixed 18-byte body.
+# The origin of bench/compare.py: one nginx worker, a fixed 18-byte body.
 user_directive=""
 [ "$(id -u)" -ne 0 ] || user_directive="user $(id -un) $(id -gn);"
 mkdir -p "$tmp/nginx-origin.tmp"
