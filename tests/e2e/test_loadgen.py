@@ -4,7 +4,9 @@ certificates) and an origin that stalls 100 ms once a second."""
 
 import json
 import os
+import socket
 import subprocess
+import threading
 
 import pytest
 
@@ -20,7 +22,7 @@ pytestmark = pytest.mark.skipif(not LOAD, reason="RINGSIDE_LOAD is not set: no r
 def load(*args, timeout=60):
     """Runs ringside-load with a JSON report; returns (exit code, report or None, stderr)."""
     p = subprocess.run([LOAD, "-q", "--json", "-", *args], capture_output=True, text=True, timeout=timeout)
-    report = json.loads(p.stdout) if p.returncode == 0 else None
+    report = json.loads(p.stdout) if p.stdout.strip() else None
     return p.returncode, report, p.stderr
 
 
@@ -91,7 +93,8 @@ def test_stall_shows_in_corrected_latency_only():
 def test_errors_are_counted_by_kind(origin):
     # a request that outlives --timeout fails, and takes its connection down
     rc, r, err = load("-d", "0.5", "--timeout", "200ms", "http://127.0.0.1:%d/slow?ms=1500" % origin.port)
-    assert rc == 0, err
+    assert rc == 3, err  # nothing answered: the report is written, the exit says so
+    assert "no request was answered" in err
     assert r["errors"]["timeout"] >= 1
     assert r["requests"]["completed"] == 0
     # 4xx and 5xx are answers, counted by class, not errors
@@ -121,6 +124,56 @@ def test_per_conn_replaces_connections(origin):
     assert r["requests"]["completed"] == 100
     assert 99 <= r["connects"] <= 100
     assert origin.accepted() >= 100
+
+
+def test_requests_due_at_the_end_are_still_sent_and_counted(origin):
+    """Two connections to a 30 ms origin cannot carry 100 requests a second:
+    a backlog builds up to the end. The requests due before the end are sent
+    after it, and their waits are in the corrected latency."""
+    rc, r, err = load("-c", "2", "-r", "100", "-d", "1", "http://127.0.0.1:%d/slow?ms=30" % origin.port)
+    assert rc == 0, err
+    ok(r)
+    assert r["requests"]["sent"] == r["requests"]["completed"] == 100
+    assert r["requests"]["backlog_end"] == 0
+    assert r["latency_us"]["corrected"]["max"] >= 200000  # waited for a free connection
+    assert r["latency_us"]["uncorrected"]["max"] < r["latency_us"]["corrected"]["max"]
+
+
+def test_a_server_that_hangs_up_is_not_hammered():
+    """A server that closes every connection at once: the generator pauses
+    before each reconnect instead of looping, and exits 3."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(64)
+    stop = threading.Event()
+
+    def hang_up():
+        srv.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                c, _ = srv.accept()
+                c.close()
+            except OSError:
+                pass
+
+    t = threading.Thread(target=hang_up, daemon=True)
+    t.start()
+    try:
+        rc, r, err = load("-c", "2", "-d", "1", "http://127.0.0.1:%d/" % srv.getsockname()[1])
+    finally:
+        stop.set()
+        t.join()
+        srv.close()
+    if rc == 1:  # the hang-up came before the start: also a clear refusal
+        assert "cannot open 2 connections" in err
+        return
+    assert rc == 3, err
+    assert r["connects"] <= 100, r["connects"]
+
+
+def test_version():
+    p = subprocess.run([LOAD, "--version"], capture_output=True, text=True, timeout=10)
+    assert p.returncode == 0 and p.stdout.startswith("ringside-load ")
 
 
 def test_cannot_start_says_why(refused):

@@ -224,8 +224,15 @@ static void conn_finish_close(struct lg_conn *c)
 	c->out.len = c->pend.len = c->out_off = 0;
 	c->roff = c->rlen = 0;
 	c->peer_closed = false;
+	/* A connection closed before it answered anything (a server refusing
+	 * the protocol, say) is not replaced at once: scan_timeouts reopens it
+	 * after a pause, rather than in a loop that uses up ports. */
+	if (c->served == 0) {
+		c->retry_at = lg_now() + RECONNECT_DELAY_NS;
+		return;
+	}
 	c->served = 0;
-	if (e->phase == PH_RUN)
+	if (e->phase != PH_CONNECT)
 		conn_open(c);
 }
 
@@ -459,9 +466,27 @@ static void flush(struct lg_engine *e)
 }
 
 /* Hands due requests to connections that can take them. */
+/* Open loop: requests due before the end of the measurement and not sent
+ * yet. They are sent after the end too (their wait counts): leaving them
+ * out would hide a server that stalls near the end. */
+static uint64_t unsent_in_window(const struct lg_engine *e)
+{
+	uint64_t due;
+
+	if (e->sched.rate <= 0)
+		return 0;
+	due = (uint64_t)((double)(e->meas_end - e->t0) * e->sched.rate / 1e9);
+	while (due > 0 && lg_sched_at(&e->sched, due - 1) >= e->meas_end)
+		due--;
+	while (lg_sched_at(&e->sched, due) < e->meas_end)
+		due++;
+	return due > e->sched.issued ? due - e->sched.issued : 0;
+}
+
 static void dispatch(struct lg_engine *e, uint64_t now)
 {
-	uint64_t backlog = e->phase == PH_RUN ? lg_sched_backlog(&e->sched, now) : 0;
+	/* Closed loop sends nothing new once the time is up. */
+	uint64_t backlog = e->phase == PH_RUN || e->sched.rate > 0 ? lg_sched_backlog(&e->sched, now) : 0;
 
 	while (backlog > 0 || e->retry_len > 0) {
 		struct lg_conn *c;
@@ -513,7 +538,7 @@ static void scan_timeouts(struct lg_engine *e, uint64_t now)
 		if (c->state == LG_CS_CONNECTING || c->state == LG_CS_CLOSING)
 			continue;
 		if (c->state == LG_CS_IDLE) {
-			if (e->phase == PH_RUN && now >= c->retry_at)
+			if (e->phase != PH_CONNECT && now >= c->retry_at)
 				conn_open(c);
 			continue;
 		}
@@ -720,7 +745,9 @@ static void wait_until(struct lg_engine *e, uint64_t now, uint64_t until)
 	struct __kernel_timespec ts = {.tv_sec = (long long)(d / 1000000000ull),
 				       .tv_nsec = (long long)(d % 1000000000ull)};
 
-	if (d == 0)
+	/* --spin: close to a due time, look for completions without
+	 * sleeping, so that waking up late is not added to the latency. */
+	if (d == 0 || d <= e->o->spin_ns)
 		io_uring_submit(&e->ring);
 	else
 		io_uring_submit_and_wait_timeout(&e->ring, &cqe, 1, &ts, NULL);
@@ -775,7 +802,9 @@ int lg_run(const struct lg_opts *o, struct lg_run *run)
 			e.phase = PH_DRAIN;
 			e.drain_end = now + e.timeout_ns;
 		}
-		if (e.phase == PH_DRAIN && ((e.inflight == 0 && e.retry_len == 0) || now >= e.drain_end))
+		if (e.phase == PH_DRAIN &&
+		    ((e.inflight == 0 && e.retry_len == 0 && unsent_in_window(&e) == 0) ||
+		     now >= e.drain_end))
 			break;
 		if (now >= e.next_scan) {
 			scan_timeouts(&e, now);
@@ -800,13 +829,7 @@ int lg_run(const struct lg_opts *o, struct lg_run *run)
 	}
 	run->measured_s = (double)(e.meas_end - e.meas_start) / 1e9;
 	run->inflight_end = e.inflight + e.retry_len;
-	if (o->rate > 0) {
-		uint64_t due = (uint64_t)((double)(e.meas_end - e.t0) * o->rate / 1e9);
-
-		while (due > 0 && lg_sched_at(&e.sched, due - 1) >= e.meas_end)
-			due--;
-		run->backlog_end = due > e.sched.issued ? due - e.sched.issued : 0;
-	}
+	run->backlog_end = unsent_in_window(&e);
 	ret = 0;
 out:
 	teardown(&e);

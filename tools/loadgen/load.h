@@ -113,6 +113,7 @@ struct lg_opts {
 	unsigned nheaders;
 	const char *cacert, *cert, *key, *sni;
 	bool insecure;
+	uint64_t spin_ns;  /* busy-wait the last this much before a due time */
 	const char *json;  /* file for the JSON report, "-" for stdout */
 	bool quiet;
 };

@@ -16,7 +16,7 @@ static const char usage[] =
 	"  -r, --rate R          requests per second over all connections, sent on schedule\n"
 	"                        whether or not earlier ones were answered (open loop);\n"
 	"                        0: closed loop, each answer lets the next request go (default 0)\n"
-	"  -d, --duration T      time measured (default 10s; units ms, s, m)\n"
+	"  -d, --duration T      time measured (default 10s; units us, ms, s, m)\n"
 	"  -w, --warmup T        time run first and not counted (default 0)\n"
 	"  -H, --header 'N: V'   request header, repeatable; 'Host: x' sets the authority\n"
 	"  -m, --method M        request method (default GET)\n"
@@ -25,13 +25,17 @@ static const char usage[] =
 	"  -s, --streams N       HTTP/2 requests in flight per connection (default 10)\n"
 	"      --per-conn N      replace each connection after N requests (1: one per request)\n"
 	"      --timeout T       a request not answered in T fails (default 10s)\n"
+	"      --spin T          open loop: busy-wait the last T before each due time\n"
+	"                        instead of sleeping (e.g. 100us; costs a core)\n"
 	"      --cacert FILE     CA bundle to verify the server with (https)\n"
 	"      --cert FILE       client certificate chain (mutual TLS)\n"
 	"      --key FILE        client private key\n"
 	"      --sni NAME        server name sent and verified (default: the URL's host, not verified)\n"
 	"  -k, --insecure        do not verify the server's certificate\n"
 	"      --json FILE       also write the report as JSON (- for stdout)\n"
-	"  -q, --quiet           no text report\n";
+	"  -q, --quiet           no text report\n"
+	"      --version         print the version\n"
+	"Exit status: 0 done; 1 could not start; 2 bad arguments; 3 nothing was answered.\n";
 
 static int fail(const char *what, const char *arg)
 {
@@ -138,7 +142,8 @@ static int header_ok(const char *h)
 	return 1;
 }
 
-enum { O_H2 = 256, O_BODY, O_PERCONN, O_TIMEOUT, O_CACERT, O_CERT, O_KEY, O_SNI, O_JSON };
+enum { O_H2 = 256, O_BODY, O_PERCONN, O_TIMEOUT, O_CACERT, O_CERT, O_KEY, O_SNI, O_JSON, O_SPIN,
+       O_VERSION };
 
 static int parse_args(int argc, char **argv, struct lg_opts *o)
 {
@@ -160,6 +165,8 @@ static int parse_args(int argc, char **argv, struct lg_opts *o)
 		{"sni", required_argument, NULL, O_SNI},
 		{"insecure", no_argument, NULL, 'k'},
 		{"json", required_argument, NULL, O_JSON},
+		{"spin", required_argument, NULL, O_SPIN},
+		{"version", no_argument, NULL, O_VERSION},
 		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
@@ -235,6 +242,15 @@ static int parse_args(int argc, char **argv, struct lg_opts *o)
 		case O_SNI: o->sni = optarg; break;
 		case 'k': o->insecure = true; break;
 		case O_JSON: o->json = optarg; break;
+		case O_SPIN: {
+			double t = parse_time(optarg);
+
+			if (t < 0 || t > 1)
+				return fail("--spin wants a time up to 1s, such as 100us", optarg);
+			o->spin_ns = (uint64_t)(t * 1e9);
+			break;
+		}
+		case O_VERSION: printf("ringside-load %s\n", RINGSIDE_VERSION); exit(0);
 		case 'q': o->quiet = true; break;
 		case 'h': fputs(usage, stdout); exit(0);
 		default: fputs(usage, stderr); return 2;
@@ -383,8 +399,8 @@ static int write_json(const struct lg_opts *o, const struct lg_run *run)
 		nerr += r->errors[i];
 	}
 	json_object_set_new(errors, "total", json_integer((json_int_t)nerr));
-	root = json_pack("{s:s,s:s,s:s,s:b,s:s?,s:I,s:I,s:s,s:f,s:f,s:f,s:f}", "tool", "ringside-load",
-			 "url", o->url, "protocol", o->proto == LG_H2 ? "h2" : "http/1.1", "tls",
+	root = json_pack("{s:s,s:s,s:s,s:s,s:b,s:s?,s:I,s:I,s:s,s:f,s:f,s:f,s:f}", "tool",
+			 "ringside-load", "version", RINGSIDE_VERSION, "url", o->url, "protocol", o->proto == LG_H2 ? "h2" : "http/1.1", "tls",
 			 o->tls, "alpn", run->alpn, "connections", (json_int_t)o->connections,
 			 "streams", (json_int_t)(o->proto == LG_H2 ? o->streams : 1), "mode",
 			 o->rate > 0 ? "open" : "closed", "rate_target", o->rate, "duration_s",
@@ -431,5 +447,9 @@ int main(int argc, char **argv)
 		print_report(&o, &run);
 	if (o.json && write_json(&o, &run) < 0)
 		return 1;
+	if (run.meas.completed == 0) {
+		fprintf(stderr, "ringside-load: no request was answered in the measured time\n");
+		return 3;
+	}
 	return 0;
 }
