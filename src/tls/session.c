@@ -35,7 +35,6 @@ struct session {
 	const char *rx; /* ciphertext of the current rx call */
 	size_t rx_len;
 	bool established;
-	bool eof;
 	bool sniffing; /* PERMISSIVE: the first bytes decide between TLS and clear */
 	char error[160]; /* why the handshake failed, for the owner's message */
 	char peer_id[256]; /* the peer certificate's spiffe:// URI SAN, or "" */
@@ -52,7 +51,7 @@ static int io_recv(WOLFSSL *ssl, char *buf, int sz, void *arg)
 	size_t n = s->rx_len;
 
 	if (n == 0)
-		return s->eof ? WOLFSSL_CBIO_ERR_CONN_CLOSE : WOLFSSL_CBIO_ERR_WANT_READ;
+		return WOLFSSL_CBIO_ERR_WANT_READ; /* the ring brings more */
 	if (n > (size_t)sz)
 		n = (size_t)sz;
 	memcpy(buf, s->rx, n);
