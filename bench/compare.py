@@ -168,9 +168,9 @@ def parse_args(argv):
     p.add_argument("--sat-conns", metavar="N", type=int, default=64,
                    help="HTTP/1.1 connections of the closed-loop saturation run, default 64 "
                         "(HTTP/2: --h2-conns' first x --streams)")
-    p.add_argument("--hs-conns", metavar="N", type=int, default=16,
+    p.add_argument("--hs-conns", metavar="N", type=int, default=64,
                    help="connections of the closed-loop handshake runs (one TLS connection per "
-                        "request), default 16")
+                        "request), default 64")
     p.add_argument("--max-per-conn", metavar="N", type=int, default=2000,
                    help="leave out points asking more req/s of one connection (HTTP/2: of one "
                         "stream) than this, default 2000 (see bench/README.md)")
