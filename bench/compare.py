@@ -12,6 +12,11 @@ subject (proxies on one CPU, origin and load generator on the other):
   <proxy>-pair             a sidecar pair: client -> proxy A -> proxy B -> origin
                            (ringside-pair, nginx-pair, haproxy-pair; also
                            ringside-busypoll-pair when asked for)
+  <proxy>-mtls-pair        the pair with mutual TLS between A and B, on
+                           certificates from `ringside ca`
+  <proxy>-handshakes       the mTLS pair's B alone, a new TLS connection (a full
+                           handshake with a client certificate) per request:
+                           handshakes per second and CPU per handshake
 
 For each subject and protocol (HTTP/1.1; HTTP/2 cleartext from the client to
 the first proxy): latency at fixed request rates and connection counts (open
@@ -52,10 +57,15 @@ PROTOS = ("h1", "h2")
 
 class Subject:
     """One thing measured: `kind` names the proxy (None: direct), `hops` is 1
-    for a single proxy and 2 for a sidecar pair, `args` are extra flags."""
+    for a single proxy and 2 for a sidecar pair, `args` are extra flags.
+    `mtls`: the pair's hop from A to B is mutual TLS; with one hop, the proxy
+    is that B alone, and the load generator its TLS client (`handshakes`:
+    one connection per request, closed loop only, HTTP/1.1 only)."""
 
-    def __init__(self, name, kind, hops, args=(), default=True):
+    def __init__(self, name, kind, hops, args=(), default=True, mtls=False):
         self.name, self.kind, self.hops, self.args, self.default = name, kind, hops, list(args), default
+        self.mtls = mtls
+        self.handshakes = mtls and hops == 1
 
 
 SUBJECTS = {s.name: s for s in [
@@ -69,7 +79,16 @@ SUBJECTS = {s.name: s for s in [
     Subject("ringside-busypoll-pair", "ringside", 2, ["--busy-poll", "50us"], default=False),
     Subject("nginx-pair", "nginx", 2),
     Subject("haproxy-pair", "haproxy", 2),
+    Subject("ringside-mtls-pair", "ringside", 2, mtls=True),
+    Subject("nginx-mtls-pair", "nginx", 2, mtls=True),
+    Subject("haproxy-mtls-pair", "haproxy", 2, mtls=True),
+    Subject("ringside-handshakes", "ringside", 1, mtls=True),
+    Subject("nginx-handshakes", "nginx", 1, mtls=True),
+    Subject("haproxy-handshakes", "haproxy", 1, mtls=True),
 ]}
+# The name B's certificate carries for nginx and HAProxy besides its SPIFFE ID:
+# neither can match a URI SAN (bench/README.md, "The mTLS pair").
+PEER_DNS_NAME = "b.default.svc.cluster.local"
 
 # ringside's inbound listener and HTTP/2 are not there yet: the runner says
 # so in the rows they would fill, and measures them once they answer.
@@ -149,6 +168,9 @@ def parse_args(argv):
     p.add_argument("--sat-conns", metavar="N", type=int, default=64,
                    help="HTTP/1.1 connections of the closed-loop saturation run, default 64 "
                         "(HTTP/2: --h2-conns' first x --streams)")
+    p.add_argument("--hs-conns", metavar="N", type=int, default=64,
+                   help="connections of the closed-loop handshake runs (one TLS connection per "
+                        "request), default 64")
     p.add_argument("--max-per-conn", metavar="N", type=int, default=2000,
                    help="leave out points asking more req/s of one connection (HTTP/2: of one "
                         "stream) than this, default 2000 (see bench/README.md)")
@@ -185,8 +207,8 @@ def parse_args(argv):
     if not m:
         p.error(f"--spectrum-at wants RATE/CONNS, got {a.spectrum_at!r}")
     a.spectrum_rate, a.spectrum_conns = int(m.group(1)), int(m.group(2))
-    if a.streams < 1 or a.sat_conns < 1 or a.max_per_conn < 1:
-        p.error("--streams, --sat-conns and --max-per-conn want 1 or more")
+    if min(a.streams, a.sat_conns, a.max_per_conn, a.hs_conns) < 1:
+        p.error("--streams, --sat-conns, --hs-conns and --max-per-conn want 1 or more")
     # direct first: every other subject's added latency is over it
     a.subjects = ["direct"] + [s for s in a.subjects if s != "direct"]
     ncpu = os.cpu_count() or 1
@@ -448,10 +470,12 @@ class Run:
                          f"{grp.getgrgid(os.getgid()).gr_name};")
         self.rs_listen = None
         self.loadgen_runs = 0
+        self.pki = None
 
     # -- configs
 
-    def render(self, template, out, **subs):
+    def fill(self, template, **subs):
+        """A template from bench/ with its @NAME@ placeholders substituted."""
         with open(os.path.join(BENCH, template)) as f:
             text = f.read()
         subs = dict(RUN_DIR=self.dir, USER_DIRECTIVE=self.user, **subs)
@@ -460,6 +484,15 @@ class Run:
         left = re.findall(r"@[A-Z_]+@", text)
         if left:
             raise Fatal(f"{template}: placeholders not substituted: {', '.join(sorted(set(left)))}")
+        return text
+
+    def options(self, template, **subs):
+        """A template of options (HAProxy's): its lines but comments, joined."""
+        return " ".join(line.strip() for line in self.fill(template, **subs).splitlines()
+                        if line.strip() and not line.lstrip().startswith("#"))
+
+    def render(self, template, out, **subs):
+        text = self.fill(template, **subs)
         path = os.path.join(self.dir, out)
         with open(path, "w") as f:
             f.write(text)
@@ -494,45 +527,138 @@ class Run:
         log(f"origin: nginx on 127.0.0.1:{self.origin_port} (h2c :{self.origin_h2_port}), "
             f"CPU {self.o.load_cpu}")
 
-    # -- proxies: each start_* returns (proc, port, command line) or raises Skip
+    # -- the mesh's certificates (the mTLS subjects)
 
-    def start_ringside(self, name, upstream, args):
+    def identities(self):
+        """Certificates from the project's own CA, made once per run in
+        <run>/pki: a root (`ringside ca init`), and workload certificates for
+        service accounts a (the pair's A, and the load generator of the
+        handshake runs) and b (B), each a directory of cert-chain.pem,
+        key.pem, root-cert.pem. nginx and HAProxy cannot match B's SPIFFE ID,
+        so their B presents b-peer: the same root, key type and extensions, and
+        a DNS name (PEER_DNS_NAME) beside the URI, made by openssl. For
+        HAProxy, `<id>.pem` holds the chain and the key in one file."""
+        if self.pki:
+            return self.pki
+        b = self.o.ringside_bin
+        if not os.access(b, os.X_OK):
+            raise Skip(f"ringside binary (for `ringside ca`) not found: {b}")
+        if not shutil.which("openssl"):
+            raise Skip("openssl is not installed (it makes the peers' certificate with a DNS name)")
+        d = os.path.join(self.dir, "pki")
+        steps = [[b, "ca", "init", "--dir", f"{d}/ca"]] + [
+            [b, "ca", "issue", "--dir", f"{d}/ca", "--namespace", "default", "--service-account", sa,
+             "--out", f"{d}/{sa}"] for sa in ("a", "b")]
+        os.makedirs(f"{d}/b-peer", exist_ok=True)
+        ext = os.path.join(d, "b-peer.ext")
+        with open(ext, "w") as f:
+            f.write("basicConstraints = critical, CA:FALSE\nkeyUsage = critical, digitalSignature\n"
+                    "extendedKeyUsage = serverAuth, clientAuth\nsubjectKeyIdentifier = hash\n"
+                    "authorityKeyIdentifier = keyid\nsubjectAltName = critical, "
+                    f"URI:spiffe://cluster.local/ns/default/sa/b, DNS:{PEER_DNS_NAME}\n")
+        steps += [["openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", f"{d}/b-peer/key.pem"],
+                  ["openssl", "req", "-new", "-key", f"{d}/b-peer/key.pem", "-subj", "/", "-out", f"{d}/b-peer.csr"],
+                  ["openssl", "x509", "-req", "-in", f"{d}/b-peer.csr", "-CA", f"{d}/ca/root-cert.pem",
+                   "-CAkey", f"{d}/ca/root-key.pem", "-set_serial", "0x" + os.urandom(16).hex(), "-days", "1",
+                   "-sha256", "-extfile", ext, "-out", f"{d}/b-peer/leaf.pem"]]
+        for argv in steps:
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=20)
+            if r.returncode != 0:
+                raise Skip(f"making the certificates failed: {' '.join(argv)}: {(r.stdout + r.stderr).strip()[:300]}")
+        cat = lambda *names: "".join(open(os.path.join(d, n)).read() for n in names)  # noqa: E731
+        with open(f"{d}/b-peer/cert-chain.pem", "w") as f:
+            f.write(cat("b-peer/leaf.pem", "ca/root-cert.pem"))
+        shutil.copy(f"{d}/ca/root-cert.pem", f"{d}/b-peer/root-cert.pem")
+        self.pki = {}
+        for ident in ("a", "b", "b-peer"):
+            files = {k: os.path.join(d, ident, f) for k, f in
+                     (("CERT", "cert-chain.pem"), ("KEY", "key.pem"), ("CA", "root-cert.pem"))}
+            files["CRT"] = os.path.join(d, f"{ident}.pem")
+            with open(files["CRT"], "w") as f:
+                f.write(cat(f"{ident}/cert-chain.pem", f"{ident}/key.pem"))
+            self.pki[ident] = files
+        return self.pki
+
+    def identity_args(self, ident):
+        f = self.identities()[ident]
+        return ["--cert", f["CERT"], "--key", f["KEY"]]
+
+    # -- proxies: each start_* returns (proc, port, command line) or raises Skip.
+    # tls: None (plain HTTP both sides), "server" (the mTLS pair's B: mutual
+    # TLS in, plain to the origin) or "client" (A: plain in, mutual TLS to B)
+
+    def start_ringside(self, name, upstream, args, tls=None):
         b = self.o.ringside_bin
         if not os.access(b, os.X_OK):
             raise Skip(f"ringside binary not found: {b} (tools/build.sh release, or --ringside-bin)")
         if self.rs_listen is None:
             self.rs_listen = "--listen-address" in run_quiet([b, "proxy", "--help"])
-        se = os.path.join(self.dir, f"{name}.serviceentry.yaml")
-        with open(se, "w") as f:
-            f.write("apiVersion: networking.istio.io/v1beta1\nkind: ServiceEntry\n"
+        conf = os.path.join(self.dir, f"{name}.config.yaml")
+        if tls == "server":
+            # the inbound port, mutual TLS only, to the application (the origin) on port 80's entry
+            docs = ["apiVersion: security.istio.io/v1\nkind: PeerAuthentication\n"
+                    "metadata: {name: default, namespace: istio-system}\nspec:\n  mtls: {mode: STRICT}\n",
+                    "apiVersion: networking.istio.io/v1\nkind: Sidecar\n"
+                    "metadata: {name: default, namespace: default}\nspec:\n  ingress:\n"
+                    "  - port: {number: 80, protocol: HTTP, name: http}\n"
+                    f"    defaultEndpoint: 127.0.0.1:{upstream}\n"]
+        else:
+            sa = "\n    serviceAccount: b" if tls == "client" else ""
+            docs = ["apiVersion: networking.istio.io/v1beta1\nkind: ServiceEntry\n"
                     f"metadata: {{name: origin, namespace: default}}\nspec:\n  hosts: [{HOST}]\n"
+                    "  location: MESH_INTERNAL\n"
                     "  ports: [{number: 80, name: http, protocol: HTTP}]\n  resolution: STATIC\n"
-                    f"  endpoints: [{{address: 127.0.0.1, ports: {{http: {upstream}}}}}]\n")
+                    f"  endpoints:\n  - address: 127.0.0.1\n    ports: {{http: {upstream}}}{sa}\n"]
+            if tls == "client":
+                docs.append("apiVersion: networking.istio.io/v1beta1\nkind: DestinationRule\n"
+                            f"metadata: {{name: origin, namespace: default}}\nspec:\n  host: {HOST}\n"
+                            "  trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}\n")
+        with open(conf, "w") as f:
+            f.write("---\n".join(docs))
         out, inb, admin, stats, health = (self.ports.take() for _ in range(5))
-        argv = [b, "proxy", "--config", se, "--concurrency", "1", "--outbound-port", str(out),
+        argv = [b, "proxy", "--config", conf, "--concurrency", "1", "--outbound-port", str(out),
                 "--inbound-port", str(inb), "--admin-port", str(admin), "--stats-port", str(stats),
                 "--health-port", str(health), "--log-level", "warn"]
         if self.rs_listen:
             argv += ["--listen-address", "127.0.0.1"]
+        if tls:
+            ident = "b" if tls == "server" else "a"
+            argv += ["--namespace", "default", "--service-account", ident] + self.identity_args(ident)
+            argv += ["--ca", self.identities()[ident]["CA"]]
         argv += args + self.o.ringside_args.split()
         proc = self.procs.start(name, self.o.proxy_cpu, argv)
         wait_until("GET /ready 200 on the admin port",
                    lambda: http_status(admin, "/ready") == 200, [proc], 20)
-        return proc, out, " ".join(argv).replace(se, "<ServiceEntry>")
+        rejected = re.search(r"^ringside_config_rejected_resources (\d+)", http_text(admin, "/stats/prometheus"), re.M)
+        if not rejected or rejected.group(1) != "0":
+            raise Skip(f"{name} did not take its whole configuration: {proc.log_tail(3)}")
+        shown = " ".join(argv).replace(conf, "<config>").replace(os.path.join(self.dir, "pki"), "<pki>")
+        return proc, inb if tls == "server" else out, shown
 
-    def start_nginx_proxy(self, name, upstream, front):
+    def start_nginx_proxy(self, name, upstream, front, tls=None):
         port = self.ports.take()
-        proc = self.start_nginx(name, "nginx-proxy.conf", self.o.proxy_cpu, LISTEN_PORT=port,
-                                LISTEN_OPTS="http2" if front == "h2" else "", UPSTREAM_PORT=upstream)
+        os.makedirs(os.path.join(self.dir, f"{name}.d"), exist_ok=True)
+        if tls == "server":
+            self.render("nginx-mtls-server.conf", f"{name}.d/server-tls.conf", **self.identities()["b-peer"])
+        elif tls == "client":
+            self.render("nginx-mtls-upstream.conf", f"{name}.d/location-tls.conf", PEER_NAME=PEER_DNS_NAME,
+                        **self.identities()["a"])
+        opts = "ssl" if tls == "server" else "http2" if front == "h2" else ""
+        proc = self.start_nginx(name, "nginx-proxy.conf", self.o.proxy_cpu, LISTEN_PORT=port, LISTEN_OPTS=opts,
+                                UPSTREAM_PORT=upstream, UPSTREAM_SCHEME="https" if tls == "client" else "http")
         wait_until("listening socket", lambda: listening(port), [proc], 10)
         return proc, port, " ".join(proc.cmd)
 
-    def start_haproxy(self, name, upstream, front):
+    def start_haproxy(self, name, upstream, front, tls=None):
         if not shutil.which("haproxy"):
             raise Skip("haproxy is not installed (tools/deps.sh bench)")
         port = self.ports.take()
-        cfg = self.render("haproxy.cfg", f"{name}.cfg", LISTEN_PORT=port,
-                          BIND_OPTS="proto h2" if front == "h2" else "", UPSTREAM_PORT=upstream)
+        bind = (self.options("haproxy-mtls-bind.txt", **self.identities()["b-peer"]) if tls == "server"
+                else "proto h2" if front == "h2" else "")
+        server = (self.options("haproxy-mtls-server.txt", PEER_NAME=PEER_DNS_NAME, **self.identities()["a"])
+                  if tls == "client" else "")
+        cfg = self.render("haproxy.cfg", f"{name}.cfg", LISTEN_PORT=port, BIND_OPTS=bind,
+                          UPSTREAM_PORT=upstream, SERVER_OPTS=server)
         check = subprocess.run(["haproxy", "-c", "-q", "-f", cfg], capture_output=True, text=True,
                                timeout=10)
         if check.returncode != 0:
@@ -552,13 +678,15 @@ class Run:
             last = hop == subj.hops - 1
             name = subj.name if subj.hops == 1 else f"{subj.name}.{'a' if last else 'b'}"
             front = proto if last else "h1"   # only the client's hop speaks HTTP/2
+            # mTLS: B (hop 0) takes it, A (the second hop) makes it
+            tls = ("server" if hop == 0 else "client") if subj.mtls else None
             try:
                 if subj.kind == "ringside":
-                    proc, upstream, cmd = self.start_ringside(name, upstream, subj.args)
+                    proc, upstream, cmd = self.start_ringside(name, upstream, subj.args, tls)
                 elif subj.kind == "nginx":
-                    proc, upstream, cmd = self.start_nginx_proxy(name, upstream, front)
+                    proc, upstream, cmd = self.start_nginx_proxy(name, upstream, front, tls)
                 else:
-                    proc, upstream, cmd = self.start_haproxy(name, upstream, front)
+                    proc, upstream, cmd = self.start_haproxy(name, upstream, front, tls)
             except Skip:
                 for p in self.procs.live[before:]:  # a process that never got ready too
                     self.procs.stop(p)
@@ -569,9 +697,11 @@ class Run:
 
     # -- the load generator
 
-    def loadgen(self, tag, port, proto, conns, rate, duration, warmup, sampler=None):
+    def loadgen(self, tag, port, proto, conns, rate, duration, warmup, sampler=None, handshakes=False):
         """One ringside-load run; returns its JSON report. Raises Failed when it
-        did not produce one."""
+        did not produce one. handshakes: over mutual TLS (A's certificate; the
+        server's is not verified, which costs only the client), one new
+        connection, so one full handshake, per request."""
         self.loadgen_runs += 1
         out = os.path.join(self.dir, f"{tag}.json")
         argv = [self.o.loadgen_bin, "-c", str(conns), "-r", str(rate), "-d", f"{duration * 1000:.0f}ms",
@@ -579,7 +709,9 @@ class Run:
                 "--json", out, "-q"]
         if proto == "h2":
             argv += ["--h2", "-s", str(self.o.streams)]
-        argv.append(f"http://127.0.0.1:{port}/")
+        if handshakes:
+            argv += ["--per-conn", "1", "-k"] + self.identity_args("a")
+        argv.append(f"{'https' if handshakes else 'http'}://127.0.0.1:{port}/")
         # connect (5 s at most), warm-up, measurement, drain (--timeout), and slack
         limit = warmup + duration + 5 + 2 + 15
         p = self.procs.start(f"{tag}.loadgen", self.o.load_cpu, argv)
@@ -598,33 +730,42 @@ class Run:
         with open(out) as f:
             return json.load(f)
 
-    def probe(self, port, proto):
+    def probe(self, port, proto, handshakes=False):
         """A few requests through the subject: None when every one came back 2xx
         with the origin's answer, else what went wrong."""
-        if proto == "h1":
+        if proto == "h1" and not handshakes:
             try:
                 status, body = http_body(port, timeout=2)
             except (OSError, http.client.HTTPException) as e:
                 return f"GET / failed: {e}"
             return None if (status, body) == (200, BODY) else f"GET / answered {status} {body[:120]!r}"
         try:
-            j = self.loadgen("probe-h2", port, "h2", 1, 50, 0.2, 0)
+            j = self.loadgen(f"probe-{proto}", port, proto, 1, 50, 0.2, 0, handshakes=handshakes)
         except Failed as e:
             return str(e)
         done, ok = j["requests"]["completed"], j["status"]["2xx"]
         if done and ok == done and not j["errors"]["total"]:
             return None
         errs = ", ".join(f"{k} {v}" for k, v in j["errors"].items() if v and k != "total")
-        return f"h2c probe: {done} answered ({ok} 2xx) of {j['requests']['sent']}, errors: {errs or 'none'}"
+        return f"{'TLS' if handshakes else 'h2c'} probe: {done} answered ({ok} 2xx) of {j['requests']['sent']}, errors: {errs or 'none'}"
 
 
-def http_status(port, path):
+def http_get(port, path):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
     try:
         conn.request("GET", path)
-        return conn.getresponse().status
+        r = conn.getresponse()
+        return r.status, r.read().decode(errors="replace")
     finally:
         conn.close()
+
+
+def http_status(port, path):
+    return http_get(port, path)[0]
+
+
+def http_text(port, path):
+    return http_get(port, path)[1]
 
 
 # ---------------------------------------------------------------- measuring
@@ -668,15 +809,16 @@ def point_record(j, rate, conns, streams, duration):
 
 def measure(run, subj, proto):
     """Everything measured for one subject and protocol: a row of the report."""
-    points, left = grid(run.o, proto)
+    points, left = grid(run.o, proto) if not subj.handshakes else ([], [])
     row = {"subject": subj.name, "proto": proto, "kind": subj.kind or "direct", "hops": subj.hops,
+           "mtls": subj.mtls, "handshakes": subj.handshakes,
            "status": "ok", "processes": [], "points": [], "points_left_out": left, "flags": []}
     procs = []
     try:
         procs, port, cmds = run.start_subject(subj, proto)
         row["processes"] = [{"name": p.name, "pid": p.pid, "cpu": p.cpu, "command": c}
                             for p, c in zip(procs, cmds)]
-        problem = run.probe(port, proto)
+        problem = run.probe(port, proto, subj.handshakes)
         if problem and subj.kind == "ringside" and proto == "h2":
             raise Skip(f"{RINGSIDE_H2_MISSING}; {problem}")
         if problem:
@@ -730,11 +872,12 @@ def measure_points(run, row, procs, port, points):
 
 def measure_saturation(run, row, procs, port):
     """Closed loop: requests/s, the proxies' CPU time per request, RSS under load."""
-    o, proto, name = run.o, row["proto"], row["subject"]
-    conns = o.sat_conns if proto == "h1" else o.h2_conns[0]
+    o, proto, name, hs = run.o, row["proto"], row["subject"], row["handshakes"]
+    conns = o.hs_conns if hs else o.sat_conns if proto == "h1" else o.h2_conns[0]
     streams = o.streams if proto == "h2" else 1
-    log(f"{name} {proto}: saturation, closed loop over {conns} connection(s)")
-    run.loadgen(f"{name}-{proto}-sat-warmup", port, proto, conns, 0, o.warmup, 0)
+    log(f"{name} {proto}: saturation, closed loop over {conns} connection(s)"
+        + (", a new TLS connection per request" if hs else ""))
+    run.loadgen(f"{name}-{proto}-sat-warmup", port, proto, conns, 0, o.warmup, 0, handshakes=hs)
     check_alive(procs, "the saturation warm-up")
     pids, rss = pids_of(procs), [0]
 
@@ -742,7 +885,7 @@ def measure_saturation(run, row, procs, port):
         rss[0] = max(rss[0], status_kib(pids, "VmRSS"))
 
     t0, c0, p0 = cpu_ticks(pids), cpu_sample(o.load_cpu), cpu_sample(o.proxy_cpu)
-    j = run.loadgen(f"{name}-{proto}-sat", port, proto, conns, 0, o.duration, 0, sample)
+    j = run.loadgen(f"{name}-{proto}-sat", port, proto, conns, 0, o.duration, 0, sample, handshakes=hs)
     t1, c1, p1 = cpu_ticks(pids), cpu_sample(o.load_cpu), cpu_sample(o.proxy_cpu)
     check_alive(procs, "the saturation run")
     done = j["requests"]["completed"]
@@ -890,6 +1033,8 @@ def main(argv):
         rows = []
         for proto in opts.proto:
             for name in opts.subjects:
+                if SUBJECTS[name].handshakes and proto != "h1":
+                    continue  # a connection per request: measured once, over HTTP/1.1
                 # other work comes and goes during a long run: look again before each subject
                 idle = wait_idle(run, f"{name} {proto}") if opts.wait_idle else None
                 row = measure(run, SUBJECTS[name], proto)
@@ -913,6 +1058,7 @@ def main(argv):
             "load": {"duration_s": opts.duration, "warmup_s": opts.warmup, "rates": opts.rates,
                      "h1_conns": opts.conns, "h2_conns": opts.h2_conns, "h2_streams": opts.streams,
                      "sat_conns_h1": opts.sat_conns, "sat_duration_s": opts.duration,
+                     "handshake_conns": opts.hs_conns,
                      "max_per_conn": opts.max_per_conn, "request_timeout_s": 2,
                      "spectrum_at": {"rate": opts.spectrum_rate, "conns": opts.spectrum_conns},
                      "host_header": HOST, "response_body": BODY, "quick": opts.quick},

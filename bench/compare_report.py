@@ -21,12 +21,16 @@ PROTO_NAME = {"h1": "HTTP/1.1", "h2": "HTTP/2 (h2c client side)"}
 COMPARISONS = [("ringside", "nginx"), ("ringside", "haproxy"),
                ("ringside-busypoll", "nginx"), ("ringside-busypoll", "haproxy"),
                ("ringside-pair", "nginx-pair"), ("ringside-pair", "haproxy-pair"),
-               ("ringside-busypoll-pair", "nginx-pair"), ("ringside-busypoll-pair", "haproxy-pair")]
+               ("ringside-busypoll-pair", "nginx-pair"), ("ringside-busypoll-pair", "haproxy-pair"),
+               ("ringside-mtls-pair", "nginx-mtls-pair"), ("ringside-mtls-pair", "haproxy-mtls-pair"),
+               ("ringside-handshakes", "nginx-handshakes"), ("ringside-handshakes", "haproxy-handshakes")]
+PEERS = ("nginx", "haproxy")
 # one colour per proxy; a pair is the same colour dashed
 STYLE = {"direct": ("#000000", 1), "ringside": ("#d62728", 1), "ringside-busypoll": ("#ff7f0e", 1),
          "nginx": ("#2ca02c", 1), "haproxy": ("#1f77b4", 1), "ringside-pair": ("#d62728", 2),
          "ringside-busypoll-pair": ("#ff7f0e", 2), "nginx-pair": ("#2ca02c", 2),
-         "haproxy-pair": ("#1f77b4", 2)}
+         "haproxy-pair": ("#1f77b4", 2), "ringside-mtls-pair": ("#d62728", 3),
+         "nginx-mtls-pair": ("#2ca02c", 3), "haproxy-mtls-pair": ("#1f77b4", 3)}
 
 
 # ---------------------------------------------------------------- derived numbers
@@ -109,7 +113,50 @@ def derive(result):
             entry["rss_idle"] = ratio(ra.get("rss_idle_kib"), rb.get("rss_idle_kib"))
             entry["rss_load"] = ratio(ra.get("rss_load_kib"), rb.get("rss_load_kib"))
             result["ratios"].append(entry)
+    for row in ok_rows(result):
+        sat = row.get("saturation") or {}
+        if row.get("handshakes") and sat.get("cpu_us_per_request"):
+            sat["handshakes_per_core_s"] = round(1e6 / sat["cpu_us_per_request"])
+    result["targets"] = targets(result)
     return result
+
+
+def targets(result):
+    """Issue 7's targets, read off this run: ringside's mTLS pair adds at most
+    half the better peer's latency at p50 and no more at p99 (the headline
+    point, HTTP/1.1), and its full handshakes per second per core are at
+    least the better peer's. Each entry: what, ringside's value, the better
+    peer's and which, their ratio, the bound, and whether it was met."""
+    out = []
+
+    def check(what, ours, peers, better, bound):
+        peers = [(v, n) for v, n in peers if v is not None]
+        if ours is None or not peers:
+            return
+        best, who = (min if better == "lower" else max)(peers)
+        r = ratio(ours, best)
+        # a ratio is None when the peer's number is not above 0 (an added
+        # latency below direct's, noise): nothing can be said then
+        met = None if r is None else (r <= bound if better == "lower" else r >= bound)
+        out.append({"target": what, "ringside": ours, "peer": who, "peer_value": best, "ratio": r,
+                    "bound": f"{'<=' if better == 'lower' else '>='} {bound:g}", "met": met})
+
+    hl = result.get("headline", {}).get("h1")
+    if hl:
+        def added(subject, k):
+            p = find_point(find_row(result, subject, "h1"), hl["rate"], hl["conns"])
+            return (p.get("added_us") or {}).get(k) if p else None
+        for k, bound in (("p50", 0.5), ("p99", 1.0)):
+            check(f"mTLS pair added {k} at {hl['rate']} req/s, c{hl['conns']} (µs)",
+                  added("ringside-mtls-pair", k),
+                  [(added(f"{n}-mtls-pair", k), n) for n in PEERS], "lower", bound)
+
+    def per_core(subject):
+        row = find_row(result, subject, "h1")
+        return ((row or {}).get("saturation") or {}).get("handshakes_per_core_s") if row and row["status"] == "ok" else None
+    check("full handshakes per second per core (1e6 / server CPU µs per handshake)",
+          per_core("ringside-handshakes"), [(per_core(f"{n}-handshakes"), n) for n in PEERS], "higher", 1.0)
+    return out
 
 
 # ---------------------------------------------------------------- text and Markdown
@@ -127,7 +174,7 @@ def summary_rows(result, proto):
     hl = result["headline"][proto]
     out = []
     for row in result["rows"]:
-        if row["proto"] != proto:
+        if row["proto"] != proto or row.get("handshakes"):
             continue
         if row["status"] != "ok":
             out.append(([row["subject"], str(row["hops"]), f"{row['status']}: {row['reason']}"], None))
@@ -173,6 +220,42 @@ def ratio_lines(result, proto):
     return out
 
 
+def handshake_rows(result):
+    """One row per handshake subject: the server alone, a new mutual-TLS
+    connection per request, closed loop."""
+    out = []
+    for row in result["rows"]:
+        if not row.get("handshakes"):
+            continue
+        if row["status"] != "ok":
+            out.append([row["subject"], f"{row['status']}: {row['reason']}"])
+            continue
+        sat = row.get("saturation", {})
+        out.append([row["subject"], num(sat.get("conns")), num(sat.get("rps")),
+                    num(sat.get("cpu_us_per_request"), "{:.1f}"), num(sat.get("handshakes_per_core_s")),
+                    f"{num(sat.get('load_cpu_busy_pct'))} / {num(sat.get('proxy_cpu_busy_pct'))}",
+                    f"{num(sat.get('latency_us', {}).get('p50'))} / {num(sat.get('latency_us', {}).get('p99'))}",
+                    f"{num(mib(row.get('rss_idle_kib')), '{:.1f}')} / {num(mib(row.get('rss_load_kib')), '{:.1f}')}",
+                    ", ".join(row["flags"]) or "-"])
+    return out
+
+
+def handshake_header(result):
+    pin = result["pinning"]
+    return ["server", "conns", "handshakes/s", "server CPU µs/handshake", "handshakes/s per core",
+            f"CPU{pin['origin_cpu']} / CPU{pin['proxy_cpu']} busy %", "p50 / p99 µs", "RSS idle / load MiB",
+            "flags"]
+
+
+def target_rows(result):
+    return [[t["target"], num(t["ringside"]), f"{num(t['peer_value'])} ({t['peer']})", num(t["ratio"], "{:.2f}"),
+             t["bound"], {True: "met", False: "not met", None: "n/a"}[t["met"]]]
+            for t in result.get("targets", [])]
+
+
+TARGET_HEADER = ["issue 7 target", "ringside", "better peer", "ratio", "wanted", "result"]
+
+
 RATIO_HEADER = ["ratio", "added p50 (headline)", "added p99 (headline)", "added p50 (geomean, all points)",
                 "added p99 (geomean, all points)", "req/s", "CPU µs/req", "RSS idle", "RSS load"]
 
@@ -207,6 +290,21 @@ def markdown(result, plots):
            f"{load['sat_duration_s']:g} s; latency counted from each request's due time (corrected); "
            f"`Host: {load['host_header']}`, an 18-byte body",
            f"- command: `{result['command']}` ({result['elapsed_s']:.0f} s)", ""]
+    hs = handshake_rows(result)
+    if hs:
+        out += ["## Full TLS handshakes", "",
+                "Each server alone as the mTLS pair's B (mutual TLS in, the origin behind it), and "
+                f"ringside-load as its client over {load.get('handshake_conns', '-')} connections, closed loop, "
+                "with `--per-conn 1` (a new connection, so a full TLS 1.3 handshake with a client "
+                "certificate, per request; the load generator never resumes, and no server offers "
+                "resumption) and `-k` (the client skips verifying the server, which costs only the client). "
+                "Server CPU µs per handshake is the server's utime+stime over the run divided by the "
+                "requests; handshakes/s per core is 1e6 over it. When CPU "
+                f"{pin['origin_cpu']} (the load generator) is near 100% and CPU {pin['proxy_cpu']} is not, "
+                "the handshakes/s column is the client's limit, not the server's.", ""]
+        out += md_table(handshake_header(result), hs) + [""]
+    if result.get("targets"):
+        out += ["## Issue 7's targets", ""] + md_table(TARGET_HEADER, target_rows(result)) + [""]
     for proto in result["headline"]:
         hl = result["headline"][proto]
         out += [f"## {PROTO_NAME[proto]}", "",
@@ -240,8 +338,9 @@ def markdown(result, plots):
         out += ["Points not measured: " + "; ".join(f"{r} req/s over {c} connection(s): {why}"
                                                      for r, c, why in sorted(left)), ""]
     out += ["## Processes", "", "As started for HTTP/1.1 (`<run>` is the run's temporary directory; nginx and "
-            "HAProxy render bench/nginx-proxy.conf and bench/haproxy.cfg there). The HTTP/2 rows start the "
-            "same, the client's hop listening with `http2` (nginx) or `proto h2` (HAProxy).", ""]
+            "HAProxy render bench/nginx-proxy.conf and bench/haproxy.cfg there, with bench/nginx-mtls-*.conf and "
+            "bench/haproxy-mtls-*.txt for the mTLS hops; `<pki>` is the run's certificates). The HTTP/2 rows "
+            "start the same, the client's hop listening with `http2` (nginx) or `proto h2` (HAProxy).", ""]
     for row in result["rows"]:
         for p in row.get("processes", []) if row["proto"] == "h1" else []:
             cmd = re.sub(r"/tmp/ringside-compare\.[^/ ]+", "<run>", p["command"])
@@ -265,6 +364,12 @@ def summary_text(result):
         for r in ratio_lines(result, proto):
             out.append(f"  {r[0]}: added p50 {r[1]}, added p99 {r[2]}, req/s {r[5]}, CPU/req {r[6]}, "
                        f"RSS load {r[8]}")
+    hs = handshake_rows(result)
+    if hs:
+        out += ["", "Full TLS handshakes (server alone, --per-conn 1)"]
+        out += ["  " + "  ".join(r) for r in [handshake_header(result)] + hs]
+    for t in target_rows(result):
+        out.append(f"issue 7: {t[0]}: ringside {t[1]}, {t[2]}, ratio {t[3]} (wanted {t[4]}): {t[5]}")
     for n in result["notes"]:
         out.append(f"note: {n}")
     return "\n".join(out)
