@@ -125,9 +125,9 @@ def test_no_route_back_into_the_proxy(make_proxy, tmp_path, pki, origin):
     assert "no inbound route to port %d" % p.inbound in r.text
 
 
-def test_sidecar_pair_over_mutual_tls(make_proxy, tmp_path, pki, origin):
-    """client -> A:outbound -> (ISTIO_MUTUAL) -> B:inbound (STRICT) -> application."""
-    b = server_proxy(make_proxy, tmp_path / "b", pki, origin, "STRICT")
+def client_proxy(make_proxy, tmp_path, pki, b, more_policy=""):
+    """Proxy A of a pair: web.test is B's inbound port, run as service account
+    web, reached with ISTIO_MUTUAL (plus more_policy lines) as client.crt."""
     a_cfg = tmp_path / "a.yaml"
     a_cfg.write_text(
         "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: web, namespace: default}\n"
@@ -135,9 +135,15 @@ def test_sidecar_pair_over_mutual_tls(make_proxy, tmp_path, pki, origin):
         "  ports: [{number: 80, name: http, protocol: HTTP}]\n  endpoints:\n"
         "  - address: 127.0.0.1\n    ports: {http: %d}\n    serviceAccount: web\n"
         "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: web}\n"
-        "spec:\n  host: web.test\n  trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}\n" % b.inbound)
-    a = make_proxy(extra_args=["--config", str(a_cfg), "--cert", str(pki / "client.crt"),
-                               "--key", str(pki / "client.key"), "--ca", str(pki / "ca.crt")])
+        "spec:\n  host: web.test\n  trafficPolicy:\n    tls: {mode: ISTIO_MUTUAL}\n%s" % (b.inbound, more_policy))
+    return make_proxy(extra_args=["--config", str(a_cfg), "--cert", str(pki / "client.crt"),
+                                  "--key", str(pki / "client.key"), "--ca", str(pki / "ca.crt")])
+
+
+def test_sidecar_pair_over_mutual_tls(make_proxy, tmp_path, pki, origin):
+    """client -> A:outbound -> (ISTIO_MUTUAL) -> B:inbound (STRICT) -> application."""
+    b = server_proxy(make_proxy, tmp_path / "b", pki, origin, "STRICT")
+    a = client_proxy(make_proxy, tmp_path, pki, b)
     for i in range(3):
         r = a.get("/echo", host="web.test")
         assert r.status_code == 200, r.text
@@ -218,17 +224,7 @@ def test_sidecar_pair_new_connections_keep_the_peer_identity(make_proxy, tmp_pat
     client certificate), and each request reaches the application with A's
     SPIFFE ID."""
     b = server_proxy(make_proxy, tmp_path / "b", pki, origin, "STRICT")
-    a_cfg = tmp_path / "a.yaml"
-    a_cfg.write_text(
-        "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: web, namespace: default}\n"
-        "spec:\n  hosts: [web.test]\n  location: MESH_INTERNAL\n  resolution: STATIC\n"
-        "  ports: [{number: 80, name: http, protocol: HTTP}]\n  endpoints:\n"
-        "  - address: 127.0.0.1\n    ports: {http: %d}\n    serviceAccount: web\n"
-        "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: web}\n"
-        "spec:\n  host: web.test\n  trafficPolicy:\n    tls: {mode: ISTIO_MUTUAL}\n"
-        "    connectionPool: {http: {maxRequestsPerConnection: 1}}\n" % b.inbound)
-    a = make_proxy(extra_args=["--config", str(a_cfg), "--cert", str(pki / "client.crt"),
-                               "--key", str(pki / "client.key"), "--ca", str(pki / "ca.crt")])
+    a = client_proxy(make_proxy, tmp_path, pki, b, "    connectionPool: {http: {maxRequestsPerConnection: 1}}\n")
     for i in range(6):
         r = a.get("/echo", host="web.test")
         assert r.status_code == 200, (i, r.text)
