@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#define XXH_INLINE_ALL
+#include <xxhash.h>
 
 #include "ringside/config-networking-t.h"
 #include "ringside/config-security-t.h"
@@ -166,17 +168,18 @@ static bool unchanged(const struct rs_config *cfg, const struct rs_config *cur)
 static uint64_t id_files_hash(const struct rs_identity *id)
 {
 	const char *files[] = {id->cert_file, id->key_file, id->ca_file};
-	uint64_t h = 14695981039346656037ull;
+	uint64_t h = 0;
+	char buf[16384];
 
 	for (size_t i = 0; i < 3; i++) {
 		FILE *f = files[i] ? fopen(files[i], "rb") : NULL;
-		int c;
+		size_t n;
 
-		while (f && (c = getc(f)) != EOF)
-			h = (h ^ (unsigned char)c) * 1099511628211ull;
+		while (f && (n = fread(buf, 1, sizeof buf, f)) > 0)
+			h = XXH3_64bits_withSeed(buf, n, h);
 		if (f)
 			fclose(f);
-		h = (h ^ 0x1ff) * 1099511628211ull;
+		h = XXH3_64bits_withSeed("", 0, h + i); /* where one file ends */
 	}
 	return h;
 }

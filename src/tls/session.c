@@ -11,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 #include <wolfssl/wolfcrypt/ecc.h>
@@ -238,11 +241,11 @@ static const struct rs_conn_layer_ops tls_ops = {
 	.free = layer_free,
 };
 
-static uint64_t fnv(uint64_t h, const char *s)
+/* Chains s into h (NULL as ""): each string seeds the next one's hash, so
+ * "ab","c" and "a","bc" differ. xxHash, as the rest of the project hashes. */
+static uint64_t chain(uint64_t h, const char *s)
 {
-	for (; s && *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ull;
-	return (h ^ 0xff) * 1099511628211ull; /* a separator: "ab","c" != "a","bc" */
+	return XXH3_64bits_withSeed(s ? s : "", s ? strlen(s) : 0, h);
 }
 
 static int add_san(struct rs_tls_ctx *t, const char *name)
@@ -324,14 +327,13 @@ struct rs_tls_ctx *rs_tls_client_ctx_new(const struct rs_client_tls *cfg,
 	}
 	if (cfg->sni && !(t->sni = strdup(cfg->sni)))
 		goto fail;
-	t->key = fnv(fnv(fnv(fnv(fnv(14695981039346656037ull + (uint64_t)cfg->mode,
-				     cfg->ca_certificates),
-				 cfg->client_certificate),
-			     cfg->private_key),
-			 cfg->sni),
-		     cfg->insecure_skip_verify ? "insecure" : "verify");
+	t->key = chain(chain(chain(chain(chain((uint64_t)cfg->mode, cfg->ca_certificates),
+					 cfg->client_certificate),
+				   cfg->private_key),
+			     cfg->sni),
+		       cfg->insecure_skip_verify ? "insecure" : "verify");
 	for (size_t i = 0; i < t->nsans; i++)
-		t->key = fnv(t->key, t->sans[i]);
+		t->key = chain(t->key, t->sans[i]);
 	return t;
 fail:
 	snprintf(err, errlen, "%s", what);
