@@ -81,40 +81,27 @@ static void set_error(struct session *s, int err, const char *what)
 		 what ? ": " : "", reason);
 }
 
-/* Istio's subjectAltNames: the peer's certificate must carry one of them
- * (as a DNS or URI name). */
-static bool sans_match(struct session *s)
+/* One pass over the peer certificate's names: keeps its first spiffe:// URI
+ * (the peer's SPIFFE ID), and says whether it carries one of Istio's
+ * subjectAltNames (as a DNS or URI name), when the context asks for any. A
+ * resumed session has no certificate: it was checked, names included, when
+ * it was first made under this same context (pools are keyed by it). */
+static bool check_peer(struct session *s)
 {
-	WOLFSSL_X509 *x;
-	bool ok = false;
+	bool resumed = wolfSSL_session_reused(s->ssl) == 1;
+	bool ok = s->ctx->nsans == 0 || resumed;
+	WOLFSSL_X509 *x = resumed ? NULL : wolfSSL_get_peer_certificate(s->ssl);
 	char *name;
 
-	if (s->ctx->nsans == 0)
-		return true;
-	x = wolfSSL_get_peer_certificate(s->ssl);
-	if (!x)
-		return false;
-	while (!ok && (name = wolfSSL_X509_get_next_altname(x)))
+	while (x && (name = wolfSSL_X509_get_next_altname(x))) {
+		if (!s->peer_id[0] && strncmp(name, "spiffe://", 9) == 0)
+			snprintf(s->peer_id, sizeof s->peer_id, "%s", name);
 		for (size_t i = 0; i < s->ctx->nsans && !ok; i++)
 			ok = strcmp(name, s->ctx->sans[i]) == 0;
-	wolfSSL_X509_free(x);
+	}
+	if (x)
+		wolfSSL_X509_free(x);
 	return ok;
-}
-
-/* The peer's SPIFFE ID: its certificate's first spiffe:// URI SAN. */
-static void keep_peer_id(struct session *s)
-{
-	WOLFSSL_X509 *x = wolfSSL_get_peer_certificate(s->ssl);
-	char *name;
-
-	if (!x)
-		return;
-	while ((name = wolfSSL_X509_get_next_altname(x)))
-		if (strncmp(name, "spiffe://", 9) == 0) {
-			snprintf(s->peer_id, sizeof s->peer_id, "%s", name);
-			break;
-		}
-	wolfSSL_X509_free(x);
 }
 
 static int handshake(struct rs_conn *c, struct session *s)
@@ -128,15 +115,11 @@ static int handshake(struct rs_conn *c, struct session *s)
 		set_error(s, rc, NULL);
 		return -EPROTO;
 	}
-	/* A resumed session was verified, names included, when it was first
-	 * made under this same context (pools are keyed by it); the server
-	 * sends no certificate this time. */
-	if (!wolfSSL_session_reused(s->ssl) && !sans_match(s)) {
+	if (!check_peer(s)) {
 		snprintf(s->error, sizeof s->error,
 			 "TLS_error:the peer's certificate has none of the subjectAltNames");
 		return -EPROTO;
 	}
-	keep_peer_id(s);
 	s->established = true;
 	return 1;
 }
