@@ -626,13 +626,18 @@ class H2Peer:
 
 # ---------------------------------------------------------------------- targets
 class Target:
-    """The HTTP/2 server under test: ringside's outbound port with the test
-    origin behind it, or (H2_TEST_NGHTTPD=host:port, to check the suite itself
-    against nghttp2's reference server, `nghttpd --no-tls -d DIR -m 100 -W 20
-    PORT`, DIR holding files `echo` and `download`) a server without an origin,
-    where the tests that need the origin's echo are skipped."""
+    """The HTTP/2 server under test. Normally ringside's outbound port with the
+    test origin behind it. To check the suites themselves against nghttp2's
+    reference programs:
+      H2_TEST_NGHTTPD=host:port  a running `nghttpd --no-tls -d DIR -m 100 -W 20
+                                 PORT`, DIR holding files `echo` and `download`;
+                                 no origin, so the tests that need its echo skip;
+      H2_TEST_NGHTTPX=1          nghttpx (Debian nghttp2-proxy) started per test
+                                 in front of the test origin, with ringside's
+                                 windows."""
 
-    def __init__(self, host, port, authority, proxy=None, origin=None, initial_window=65536):
+    def __init__(self, kind, host, port, authority, proxy=None, origin=None, initial_window=65536):
+        self.kind = kind  # "ringside", "nghttpd" or "nghttpx"
         self.host = host
         self.port = port
         self.authority = authority
@@ -644,6 +649,12 @@ class Target:
         import pytest
 
         if self.origin is None:
+            pytest.skip(why)
+
+    def need_ringside(self, why):
+        import pytest
+
+        if self.kind != "ringside":
             pytest.skip(why)
 
     def connect(self, timeout, **kw):
@@ -658,12 +669,42 @@ class Target:
             return [r for r in self.origin.requests if m in r.raw_head]
 
 
+def _start_nghttpx(request, origin):
+    import subprocess
+
+    import pytest
+    from conftest import free_ports
+
+    (port,) = free_ports(1)
+    log = request.getfixturevalue("tmp_path") / "nghttpx.log"
+    p = subprocess.Popen(
+        ["nghttpx", "--conf=/dev/null", "--workers=1", "--frontend=127.0.0.1,%d;no-tls" % port,
+         "--backend=127.0.0.1,%d" % origin.port, "--frontend-http2-window-size=65536",
+         "--frontend-http2-connection-window-size=1048576", "--errorlog-file=%s" % log, "--accesslog-file=/dev/null"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    request.addfinalizer(lambda: (p.terminate(), p.wait(10)))
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return port
+        except OSError:
+            if p.poll() is not None:
+                break
+            time.sleep(0.05)
+    pytest.fail("nghttpx did not start: %s" % log.read_text(errors="replace") if log.exists() else "nghttpx did not start")
+
+
 def make_target(request):
     """Builds the Target for a test (see Target)."""
     spec = os.environ.get("H2_TEST_NGHTTPD")
     if spec:
         host, _, port = spec.rpartition(":")
-        return Target(host or "127.0.0.1", int(port), "%s:%s" % (host or "127.0.0.1", port), initial_window=65535)
+        return Target("nghttpd", host or "127.0.0.1", int(port), "%s:%s" % (host or "127.0.0.1", port), initial_window=65535)
+    if os.environ.get("H2_TEST_NGHTTPX"):
+        origin = request.getfixturevalue("origin")
+        port = _start_nghttpx(request, origin)
+        return Target("nghttpx", "127.0.0.1", port, "origin.test", origin=origin)
     proxy = request.getfixturevalue("proxy")
     origin = request.getfixturevalue("origin")
-    return Target("127.0.0.1", proxy.outbound, "origin.test", proxy=proxy, origin=origin)
+    return Target("ringside", "127.0.0.1", proxy.outbound, "origin.test", proxy=proxy, origin=origin)
