@@ -731,6 +731,26 @@ def test_server_respects_a_zero_stream_window(target):
         assert got == 100
 
 
+def test_initial_window_reduction_can_make_a_stream_window_negative(target):
+    """RFC 9113 §6.9.2: a smaller SETTINGS_INITIAL_WINDOW_SIZE applies to open
+    streams and "can cause the available space in a flow-control window to
+    become negative"; the sender then waits until WINDOW_UPDATEs make it
+    positive. After 1000 octets into a window of 1000, the setting goes to 0
+    (window -1000); a WINDOW_UPDATE of 1500 lets exactly 500 through."""
+    c = target.connect(TIMEOUT)
+    with c:
+        c.handshake([(INITIAL_WINDOW_SIZE, 1000)])
+        c.send_window_update(0, 4 * DOWNLOAD_SIZE)
+        c.send_headers(1, _download(target, DOWNLOAD_SIZE))
+        got, _ = _data_until_quiet(c, 1)
+        assert got == 1000
+        c.send_settings([(INITIAL_WINDOW_SIZE, 0)])
+        c.expect(lambda f: isinstance(f, SettingsFrame) and "ACK" in f.flags, "the SETTINGS ACK")
+        c.send_window_update(1, 1500)
+        more, _ = _data_until_quiet(c, 1)
+        assert more == 500, "sent %d octets when the window was 500" % more
+
+
 def test_server_respects_the_connection_window(target):
     """RFC 9113 §6.9.1: the connection window (65535 until we send WINDOW_UPDATE
     on stream 0; SETTINGS do not change it, §6.9.2) bounds DATA on all streams
@@ -1033,12 +1053,13 @@ def _assert_never_completed(conn, target, marker, kind, excess=None):
 @pytest.mark.parametrize(
     "case,extra,frames",
     [
-        ("content-length over DATA", [("content-length", "10")], [(DATA, END_STREAM, b"12345")]),
-        ("content-length under DATA", [("content-length", "5")], [(DATA, END_STREAM, b"1234567890")]),
-        ("content-length under DATA in two frames", [("content-length", "5")], [(DATA, 0, b"12345"), (DATA, END_STREAM, b"6789X")]),
-        ("content-length without DATA", [("content-length", "3")], [(HEADERS, END_HEADERS | END_STREAM, literal_block([("x-trailer", "1")]))]),
+        pytest.param("content-length over DATA", [("content-length", "10")], [(DATA, END_STREAM, b"12345")], id="over"),
+        pytest.param("content-length under DATA", [("content-length", "5")], [(DATA, END_STREAM, b"1234567890")], id="under"),
+        pytest.param("content-length under DATA in two frames", [("content-length", "5")], [(DATA, 0, b"12345"), (DATA, END_STREAM, b"6789X")],
+                     id="under-in-two-frames"),
+        pytest.param("content-length without DATA", [("content-length", "3")], [(HEADERS, END_HEADERS | END_STREAM, literal_block([("x-trailer", "1")]))],
+                     id="no-data"),
     ],
-    ids=lambda v: v if isinstance(v, str) else None,
 )
 def test_content_length_disagreeing_with_data_is_malformed(conn, target, case, extra, frames):
     """RFC 9113 §8.1.1: a request "is malformed if the value of the
@@ -1057,9 +1078,9 @@ def test_content_length_disagreeing_with_data_is_malformed(conn, target, case, e
 @pytest.mark.parametrize(
     "case,trailer_flags,trailers",
     [
-        ("pseudo-header in trailers", END_HEADERS | END_STREAM, [(":path", "/x")]),
-        ("trailers without END_STREAM", END_HEADERS, [("x-trailer", "1")]),
-        ("connection-specific field in trailers", END_HEADERS | END_STREAM, [("transfer-encoding", "chunked")]),
+        pytest.param("pseudo-header in trailers", END_HEADERS | END_STREAM, [(":path", "/x")], id="pseudo-header"),
+        pytest.param("trailers without END_STREAM", END_HEADERS, [("x-trailer", "1")], id="no-END_STREAM"),
+        pytest.param("connection-specific field in trailers", END_HEADERS | END_STREAM, [("transfer-encoding", "chunked")], id="transfer-encoding"),
     ],
 )
 def test_malformed_trailers(conn, target, case, trailer_flags, trailers):
@@ -1127,6 +1148,27 @@ def test_request_with_trailers_is_served(conn, target):
     conn.send_raw(HEADERS, END_HEADERS | END_STREAM, 1, conn.encode([("x-checksum", "abc")]))
     e = _echo(conn.read_response(1))
     assert e["body_len"] == len(b"with trailers")
+
+
+def test_expect_100_continue(conn, target):
+    """RFC 9113 §8.1: an informational response is a HEADERS frame without
+    END_STREAM whose only pseudo-header is :status 1xx, before the final one;
+    RFC 9110 §10.1.1: the client need not wait for it. A POST with
+    expect: 100-continue gets a 100 (or none) and, after its body, the 200 for
+    the whole body."""
+    target.need_origin()
+    body = b"continue body" * 100
+    conn.send_headers(1, req(target, method="POST", extra=[("expect", "100-continue"), ("content-length", str(len(body)))]), end_stream=False)
+    f = conn.poll_frame(QUIET * 2)
+    while f is not None and f.stream_id == 0:  # its SETTINGS ACK, WINDOW_UPDATE
+        f = conn.poll_frame(QUIET * 2)
+    if f is not None:
+        assert isinstance(f, HeadersFrame) and f.stream_id == 1 and "END_STREAM" not in f.flags, describe(f)
+        assert f.fields == [(":status", "100")] or (f.fields[0] == (":status", "100") and not any(n.startswith(":") for n, _ in f.fields[1:])), f.fields
+    conn.send_body(1, body)
+    r = conn.read_response(1)
+    e = _echo(r)
+    assert e["body_len"] == len(body)
 
 
 def test_response_has_no_connection_specific_fields(conn, target):
