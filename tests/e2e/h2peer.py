@@ -555,7 +555,8 @@ class H2Peer:
                 if left <= 0:
                     raise AssertionError("stream %d: response not complete within %.1fs (%d body bytes so far); frames: %s"
                                          % (stream_id, self.timeout if timeout is None else timeout, len(resp.body), self.frames_text()))
-                f = self.next_frame(left, what="the response on stream %d" % stream_id)
+                # a stall of more than `self.timeout` fails even within a longer overall bound
+                f = self.next_frame(min(left, self.timeout), what="the response on stream %d" % stream_id)
                 if isinstance(f, DataFrame) and window_updates and f.flow_controlled_length:
                     self.send_window_update(0, f.flow_controlled_length)
                     if "END_STREAM" not in f.flags:
