@@ -1032,9 +1032,12 @@ def test_te_trailers_is_accepted(conn, target):
 
 
 def _body_case(conn, target, marker, headers_extra, frames):
-    conn.send_headers(1, block=literal_block(_pseudo(target.authority, marker, method="POST") + [("x-case", marker)] + headers_extra), end_stream=False)
-    for ftype, flags, payload in frames:
-        conn.send_raw(ftype, flags, 1, payload)
+    """The request's frames in one write, so the server reads them together: a
+    server that answered (and closed the stream) between two frames that
+    arrived apart could lawfully never see the second (RFC 9113 §8.1, a
+    response before the whole request, then RST_STREAM NO_ERROR)."""
+    block = literal_block(_pseudo(target.authority, marker, method="POST") + [("x-case", marker)] + headers_extra)
+    conn.send(raw_frame(HEADERS, END_HEADERS, 1, block) + b"".join(raw_frame(t, f, 1, p) for t, f, p in frames))
 
 
 def _assert_never_completed(conn, target, marker, kind, excess=None):
