@@ -955,7 +955,7 @@ def test_oversized_field_block_keeps_hpack_state(conn, target):
 
 
 def _pseudo(a, m, method="GET", path=None):
-    return [(":method", method), (":scheme", "http"), (":authority", a), (":path", path or "/echo?case=" + m)]
+    return [(":method", method), (":scheme", "http"), (":authority", a), (":path", "/echo?case=" + m if path is None else path)]
 
 
 def _without(name):
