@@ -379,11 +379,12 @@ def test_decreasing_stream_identifier_is_protocol_error(conn, target):
 
 
 def test_headers_on_a_closed_stream_is_not_served_again(conn, target):
-    """RFC 9113 §5.1.1: "Stream identifiers cannot be reused"; §5.1 (closed): an
-    endpoint MAY treat a frame on a closed stream as a connection error of type
-    STREAM_CLOSED (or, §5.1, PROTOCOL_ERROR for a frame not permitted in a state;
-    §5.1 half-closed/RFC 7540: a stream error STREAM_CLOSED). What it must not do
-    is serve a second request on stream 1."""
+    """RFC 9113 §5.1.1: "Stream identifiers cannot be reused". Stream 1 has
+    ended both ways, so it is closed, where §5.1 lets the server treat a frame
+    as a connection error of type STREAM_CLOSED (or, as a frame not permitted in
+    the state, PROTOCOL_ERROR), or reset the stream with STREAM_CLOSED, or (it
+    is a MAY) discard it. What it must not do is serve a second request on
+    stream 1: the accepted outcomes are exactly those, with no response."""
     assert conn.request(req(target, "/echo?first=1"), stream_id=1).status == 200
     conn.send_headers(1, req(target, "/echo?again=1"))
     conn.send_ping(b"pingpong")
