@@ -78,11 +78,12 @@ class Target:
 
 
 class RingsideTarget(Target):
-    def __init__(self, proxy, origin):
+    def __init__(self, proxy, origin, inbound=False):
         self.proxy = proxy
-        self.port = proxy.outbound
+        # inbound: the Sidecar's ingress sends every request to the origin, whatever its host
+        self.port = proxy.inbound if inbound else proxy.outbound
         self.pid = proxy.pid
-        self.authority = "origin.test"
+        self.authority = "web.test" if inbound else "origin.test"
         self.origin = origin
 
     def alive(self):
@@ -138,9 +139,22 @@ class NghttpdTarget(Target):
         self._log.close()
 
 
-@pytest.fixture
+SIDECAR_INGRESS = (
+    "apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: {name: default, namespace: default}\n"
+    "spec:\n  ingress:\n  - port: {number: 80, protocol: HTTP, name: http}\n"
+    "    defaultEndpoint: 127.0.0.1:%d\n"
+)
+
+
+@pytest.fixture(params=["outbound", "inbound"])
 def target(request, tmp_path, monkeypatch):
+    """The server under test: ringside's outbound port (HTTP/2 with prior knowledge to a
+    ServiceEntry's host) or its inbound port (plaintext, PERMISSIVE, to a Sidecar's
+    ingress endpoint); both go to the test origin."""
+    inbound = request.param == "inbound"
     if NGHTTPD:
+        if inbound:
+            pytest.skip("nghttpd has one port: the inbound variant is ringside's")
         if not shutil.which("nghttpd"):
             pytest.skip("H2FLOOD_NGHTTPD=1 but nghttpd is not installed (apt-get install nghttp2-server)")
         t = NghttpdTarget(tmp_path)
@@ -152,8 +166,13 @@ def target(request, tmp_path, monkeypatch):
         monkeypatch.setenv("ASAN_OPTIONS", (os.environ.get("ASAN_OPTIONS", "") + ":quarantine_size_mb=16").lstrip(":"))
     make_proxy = request.getfixturevalue("make_proxy")
     origin = request.getfixturevalue("origin")
-    p = make_proxy(concurrency=1)
-    t = RingsideTarget(p, origin)
+    args = []
+    if inbound:
+        cfg = tmp_path / "sidecar.yaml"
+        cfg.write_text(SIDECAR_INGRESS % origin.port)
+        args = ["--config", str(cfg), "--service-account", "web"]
+    p = make_proxy(concurrency=1, extra_args=args)
+    t = RingsideTarget(p, origin, inbound)
     _check_speaks_h2(t)
     yield t
 
@@ -165,7 +184,7 @@ def _check_speaks_h2(t):
     try:
         c.handshake(timeout=5 * SLOW)
     except hf.Closed as e:
-        pytest.fail("the proxy does not speak h2c on its outbound port: %s" % e, pytrace=False)
+        pytest.fail("the proxy does not speak h2c on port %d: %s" % (t.port, e), pytrace=False)
     finally:
         c.close()
 
