@@ -235,7 +235,8 @@ class RawConn:
         self.server_settings = {}
         self.settings_acks = 0
         self.ping_acks = 0
-        self.goaway = None  # (last_stream_id, error_code, debug data)
+        self.goaway = None  # (last_stream_id, error_code, debug data) of the last GOAWAY
+        self.goaways = []  # every GOAWAY, in order
         self.closed = None  # "goaway", "eof", "reset"
         self.close_detail = ""
         self.rst = {}  # stream id -> error code
@@ -355,6 +356,7 @@ class RawConn:
                 self.ping_acks += 1
         elif t == GOAWAY:
             self.goaway = (f.last_stream_id, f.error_code, bytes(f.additional_data))
+            self.goaways.append(self.goaway)
             self._set_closed("goaway", err_name(f.error_code))
         elif t == RST_STREAM:
             self.rst[f.stream_id] = f.error_code
@@ -384,9 +386,7 @@ class RawConn:
     def describe(self):
         names = {v: k for k, v in globals().items() if k in ("DATA", "HEADERS", "PRIORITY", "RST_STREAM", "SETTINGS", "PUSH_PROMISE", "PING", "GOAWAY", "WINDOW_UPDATE", "CONTINUATION")}
         types = ", ".join("%s×%d" % (names.get(t, t), n) for t, n in sorted(self.frame_types_in.items()))
-        ga = ""
-        if self.goaway:
-            ga = " GOAWAY(last_stream_id=%d, %s, %r)" % (self.goaway[0], err_name(self.goaway[1]), self.goaway[2][:200])
+        ga = "".join(" GOAWAY(last_stream_id=%d, %s, %r)" % (g[0], err_name(g[1]), g[2][:200]) for g in self.goaways)
         return "closed=%s%s; frames received: %s" % (self.closed, ga, types or "none")
 
 
