@@ -307,6 +307,10 @@ def _assert_closed(res, conn, what, codes=FLOOD_CODES, last_sid=None):
            "; stalled: %s" % res.stall_reason if res.stalled else "", conn.describe())
     )
     if conn.goaway:
+        ids = [g[0] for g in conn.goaways]
+        assert ids == sorted(ids, reverse=True), (
+            "%s: the server's GOAWAYs raised the last stream id (%s); RFC 9113 §6.8: an endpoint MUST NOT "
+            "increase it: %s" % (what, " then ".join(map(str, ids)), conn.describe()))
         assert conn.goaway[1] in codes, "%s: GOAWAY with %s, expected one of %s: %s" % (what, hf.err_name(conn.goaway[1]), sorted(hf.err_name(c) for c in codes), conn.describe())
         if last_sid is not None:
             assert conn.goaway[0] < last_sid, "%s: the GOAWAY's last stream id %d: the server processed every stream of the flood (the last %d) before it closed" % (what, conn.goaway[0], last_sid)
