@@ -56,11 +56,17 @@ enum rs_counter {
 	RS_C_DS_CX_TLS_RESUMED,   /* ... whose handshake resumed a session */
 	RS_C_US_CX_TLS,           /* upstream TLS connections that carried a request */
 	RS_C_US_CX_TLS_RESUMED,   /* ... whose handshake resumed a session */
+	RS_C_DS_CX_HTTP2,         /* downstream connections that spoke HTTP/2 */
+	RS_C_US_CX_HTTP2,         /* upstream HTTP/2 connections opened */
 	RS_C__COUNT,
 };
 
+/* gRPC statuses 0 (OK) to 16 (UNAUTHENTICATED), then any other. */
+#define RS_GRPC_STATUSES 18
+
 struct rs_stats {
 	uint64_t c[RS_C__COUNT];
+	uint64_t grpc[RS_GRPC_STATUSES]; /* gRPC calls answered, by grpc-status */
 	struct rs_hist rq_duration; /* request start to last response byte, µs */
 	struct rs_hist added;       /* time the proxy itself added, µs */
 	struct rs_prom_hist rq_duration_prom;

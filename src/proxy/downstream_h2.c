@@ -60,7 +60,8 @@ struct rs_h2 {
 	struct rs_timer reap_timer;
 	bool busy;        /* inside nghttp2 (receiving or sending): no send now */
 	bool send_again;  /* asked to send while busy */
-	bool goaway;      /* a GOAWAY went out (drain, or an error) */
+	bool goaway;      /* a GOAWAY was queued or sent (drain, an error, nghttp2's) */
+	uint32_t fail_code; /* close with GOAWAY(fail_code) unless one went out */
 	bool unblock;     /* some stream's body drained below its bound */
 	uint32_t empty_frames;
 	double reset_tokens;
@@ -95,11 +96,11 @@ static void fail_session(struct rs_h2 *h2, uint32_t code, const char *why)
 {
 	rs_debug("downstream %s: HTTP/2 connection closed: %s", h2->ds->peer_ip, why);
 	rs_stat_inc(h2->ds->w->stats, RS_C_DS_RQ_REJECTED);
-	/* One GOAWAY: nghttp2 may have sent its own (its limits), and a
-	 * second would name a later last stream (RFC 9113 §6.8 forbids). */
-	if (!h2->goaway && nghttp2_session_want_read(h2->s))
-		nghttp2_session_terminate_session(h2->s, code);
-	h2->goaway = true;
+	/* Sent after what nghttp2 has queued: it may have a GOAWAY of its own
+	 * there (its limits), and a second would name a later last stream
+	 * (RFC 9113 §6.8 forbids); see rs_proxy__h2_flush. */
+	if (!h2->fail_code)
+		h2->fail_code = code;
 }
 
 /* --- nghttp2 callbacks --- */
@@ -398,6 +399,9 @@ static int on_frame_send(nghttp2_session *s, const nghttp2_frame *f, void *u)
 {
 	struct rs_h2 *h2 = u;
 
+	if (f->hd.type == NGHTTP2_GOAWAY)
+		h2->goaway = true;
+
 	/* RFC 9113 §8.1: a response complete before its request tells the
 	 * client to stop sending with RST_STREAM NO_ERROR, after the
 	 * response's last frame. */
@@ -482,6 +486,7 @@ int rs_proxy__h2_start(struct rs_ds *ds)
 		return -ENOMEM;
 	}
 	ds->h2 = h2;
+	rs_stat_inc(ds->w->stats, RS_C_DS_CX_HTTP2);
 	if (nghttp2_submit_settings(h2->s, NGHTTP2_FLAG_NONE, iv, sizeof iv / sizeof iv[0]) != 0 ||
 	    nghttp2_session_set_local_window_size(h2->s, NGHTTP2_FLAG_NONE, 0,
 						  (int32_t)o->h2_conn_window) != 0)
@@ -548,6 +553,13 @@ void rs_proxy__h2_flush(struct rs_ds *ds)
 		h2->send_again = false;
 		if (rs_conn_queued(&ds->c) < RS_HIGH_WATER)
 			ret = nghttp2_session_send(h2->s);
+		if (ret == 0 && h2->fail_code) {
+			if (!h2->goaway)
+				ret = nghttp2_session_terminate_session(h2->s, h2->fail_code);
+			h2->fail_code = 0;
+			h2->goaway = true;
+			h2->send_again = true;
+		}
 		if (ret != 0) {
 			rs_debug("downstream %s: HTTP/2: %s", ds->peer_ip, nghttp2_strerror(ret));
 			h2->busy = false;
@@ -679,26 +691,6 @@ bool rs_proxy__h2_backlogged(const struct rs_stream *st)
 	return (x && x->blocked) || rs_conn_queued(&st->ds->c) > RS_HIGH_WATER;
 }
 
-/* The gRPC status for an answer the proxy gives a gRPC call itself, as
- * gRPC maps HTTP statuses (doc/http-grpc-status-mapping.md), except a
- * passed grpc-timeout, which is DEADLINE_EXCEEDED. */
-static int grpc_status_of(const struct rs_stream *st, int status)
-{
-	if (st->deadline_hit)
-		return 4;
-	switch (status) {
-	case 400: return 13; /* INTERNAL */
-	case 401: return 16; /* UNAUTHENTICATED */
-	case 403: return 7;  /* PERMISSION_DENIED */
-	case 404: return 12; /* UNIMPLEMENTED */
-	case 429:
-	case 502:
-	case 503:
-	case 504: return 14; /* UNAVAILABLE */
-	}
-	return 2; /* UNKNOWN */
-}
-
 /* grpc-message is percent-encoded (PROTOCOL-HTTP2.md). */
 static void percent_encode(char *out, size_t cap, const char *in)
 {
@@ -724,7 +716,7 @@ static int grpc_local_reply(struct rs_ds *ds, struct rs_h2s *x, struct rs_stream
 	nghttp2_nv nv[6];
 	size_t n = 0;
 
-	snprintf(code, sizeof code, "%d", grpc_status_of(st, status));
+	snprintf(code, sizeof code, "%d", rs_proxy__grpc_status_for(st, status));
 	percent_encode(msg, sizeof msg, text);
 #define NV(k, v) nv[n++] = (nghttp2_nv){(uint8_t *)(k), (uint8_t *)(v), sizeof(k) - 1, strlen(v), 0}
 	NV(":status", "200");

@@ -143,6 +143,10 @@ void rs_proxy__stream_kick(struct rs_worker *w);
 bool rs_proxy__stream_waits_here(const struct rs_worker *w, const struct rs_cluster_state *cb);
 void rs_proxy__stream_response_data(struct rs_stream *st, const char *p, size_t n);
 void rs_proxy__stream_response_end(struct rs_stream *st, bool keep_alive);
+/* The gRPC status for an answer the proxy gives a gRPC call itself, as
+ * gRPC maps HTTP statuses (doc/http-grpc-status-mapping.md), except a
+ * passed grpc-timeout: DEADLINE_EXCEEDED. */
+int rs_proxy__grpc_status_for(const struct rs_stream *st, int status);
 /* Envoy's text for a connection that could not be made (UF). */
 extern const char rs_proxy__connect_failure_text[];
 void rs_proxy__stream_upstream_failed(struct rs_stream *st, enum rs_rflag flag, int status,

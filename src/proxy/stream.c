@@ -515,6 +515,24 @@ static const struct rs_retry_policy *retry_policy(const struct rs_stream *st)
 	return &fallback;
 }
 
+int rs_proxy__grpc_status_for(const struct rs_stream *st, int status)
+{
+	if (st->deadline_hit)
+		return 4; /* DEADLINE_EXCEEDED */
+	switch (status) {
+	case 200: return 2;  /* UNKNOWN: no grpc-status came */
+	case 400: return 13; /* INTERNAL */
+	case 401: return 16; /* UNAUTHENTICATED */
+	case 403: return 7;  /* PERMISSION_DENIED */
+	case 404: return 12; /* UNIMPLEMENTED */
+	case 429:
+	case 502:
+	case 503:
+	case 504: return 14; /* UNAVAILABLE */
+	}
+	return 2; /* UNKNOWN */
+}
+
 /* gRPC's status of a response (grpc-status), or -1. */
 static int grpc_status(const struct rs_msg *m)
 {
@@ -738,6 +756,15 @@ static void finish(struct rs_stream *st)
 	if (st->t_us_end)
 		added = ((st->t_us_start - st->t_start) + (now - st->t_us_end)) / 1000;
 	rs_stats_record_request(w->stats, st->resp.status, dur, added);
+	if (st->grpc) {
+		int g = grpc_status(&st->trailers);
+
+		if (g < 0)
+			g = grpc_status(&st->resp);
+		if (st->local || g < 0)
+			g = rs_proxy__grpc_status_for(st, st->resp.status);
+		rs_stat_add(&w->stats->grpc[g < RS_GRPC_STATUSES - 1 ? g : RS_GRPC_STATUSES - 1], 1);
+	}
 	if (rs_log_min <= RS_LOG_DEBUG)
 		rs_debug("%.*s %.*s %d %s %s", (int)st->req.method_s.value_len,
 			 st->req.buf + st->req.method_s.value_off, (int)st->req.path.value_len,

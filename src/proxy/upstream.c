@@ -595,6 +595,7 @@ struct rs_us *rs_proxy__us_open(struct rs_worker *w, const struct rs_endpoint *e
 			rs_conn_close(&us->c);
 			return NULL;
 		}
+		rs_stat_inc(w->stats, RS_C_US_CX_HTTP2);
 		us->next = pool->h2;
 		if (pool->h2)
 			pool->h2->prev = us;

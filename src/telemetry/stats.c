@@ -22,6 +22,8 @@ void rs_stats_merge(struct rs_stats *dst, const struct rs_stats *src)
 {
 	for (unsigned i = 0; i < RS_C__COUNT; i++)
 		dst->c[i] += __atomic_load_n(&src->c[i], __ATOMIC_RELAXED);
+	for (unsigned i = 0; i < RS_GRPC_STATUSES; i++)
+		dst->grpc[i] += __atomic_load_n(&src->grpc[i], __ATOMIC_RELAXED);
 	rs_hist_merge(&dst->rq_duration, &src->rq_duration);
 	rs_hist_merge(&dst->added, &src->added);
 	rs_prom_hist_merge(&dst->rq_duration_prom, &src->rq_duration_prom);
@@ -76,6 +78,10 @@ static const struct metric metrics[] = {
 	{"ringside_upstream_cx_tls_resumed_total", "counter",
 	 "Upstream TLS connections whose handshake resumed an earlier session.",
 	 RS_C_US_CX_TLS_RESUMED},
+	{"ringside_downstream_cx_http2_total", "counter",
+	 "Downstream connections that spoke HTTP/2.", RS_C_DS_CX_HTTP2},
+	{"ringside_upstream_cx_http2_total", "counter", "Upstream HTTP/2 connections opened.",
+	 RS_C_US_CX_HTTP2},
 };
 
 static void write_prom_hist(FILE *f, const char *name, const char *help,
@@ -108,6 +114,17 @@ void rs_stats_write_prometheus(const struct rs_stats *s, FILE *f)
 		fprintf(f, "# HELP %s %s\n# TYPE %s %s\n%s %lld\n", metrics[i].name,
 			metrics[i].help, metrics[i].name, metrics[i].type, metrics[i].name,
 			(long long)s->c[metrics[i].c]);
+	fprintf(f, "# HELP ringside_grpc_rq_total gRPC calls answered, by grpc-status (the "
+		   "upstream's, or the one the proxy answered with).\n"
+		   "# TYPE ringside_grpc_rq_total counter\n");
+	for (unsigned i = 0; i < RS_GRPC_STATUSES; i++) {
+		if (i + 1 == RS_GRPC_STATUSES)
+			fprintf(f, "ringside_grpc_rq_total{grpc_status=\"other\"} %llu\n",
+				(unsigned long long)s->grpc[i]);
+		else
+			fprintf(f, "ringside_grpc_rq_total{grpc_status=\"%u\"} %llu\n", i,
+				(unsigned long long)s->grpc[i]);
+	}
 	write_prom_hist(f, "ringside_downstream_rq_duration_microseconds",
 			"Time from the first byte of a request to the last byte of its response.",
 			&s->rq_duration_prom);

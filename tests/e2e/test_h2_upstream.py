@@ -7,6 +7,7 @@ sidecar pair carrying HTTP/2 over mutual TLS (ALPN istio-h2)."""
 import concurrent.futures
 import hashlib
 import json
+import time
 
 import httpx
 import pytest
@@ -217,3 +218,48 @@ def test_sidecar_pair_carries_http2_over_mutual_tls(make_proxy, tmp_path, pki):
     # B to the application: HTTP/2, on one connection per shard.
     assert 1 <= o.connections <= 2
     o.close()
+
+
+def grpc_headers(path, authority="h2.test", extra=()):
+    return get_headers(path, authority=authority, method="POST",
+                       extra=[("content-type", "application/grpc"), ("te", "trailers")] + list(extra))
+
+
+def test_grpc_statuses_counted_and_local_answers_are_grpc(h2proxy, h2o):
+    """gRPC calls are counted by grpc-status, from the trailers or a
+    trailers-only answer; a call the proxy answers itself (no route) gets a
+    trailers-only response with the mapped status (404: UNIMPLEMENTED), which
+    is what a gRPC client reads; the te: trailers gRPC servers check for
+    reaches the origin."""
+    c = H2Peer(h2proxy.outbound, timeout=5 * SLOW)
+    c.handshake()
+    r = c.request(grpc_headers("/trailers"), body=b"")
+    assert dict(r.trailers)["grpc-status"] == "0"
+    r = c.request(grpc_headers("/only-trailers"), body=b"")
+    assert r.header("grpc-status") == "14"
+    r = c.request(grpc_headers("/echo"), body=b"")
+    assert ["te", "trailers"] in json.loads(bytes(r.body))["headers"]
+    r = c.request(grpc_headers("/svc/Method", authority="nowhere.test"), body=b"")
+    assert r.status == 200 and r.header("grpc-status") == "12" and r.ended and not r.body
+    assert "no route" in r.header("grpc-message")
+    c.close()
+    m = h2proxy.wait_metric(lambda m: m.sum("ringside_grpc_rq_total", grpc_status=12) >= 1)
+    assert m.sum("ringside_grpc_rq_total", grpc_status=12) == 1
+    assert m.sum("ringside_grpc_rq_total", grpc_status=0) == 1
+    assert m.sum("ringside_grpc_rq_total", grpc_status=2) == 1  # /echo: 200 without grpc-status
+    assert m.sum("ringside_grpc_rq_total", grpc_status=14) == 1
+    assert m.sum("ringside_downstream_cx_http2_total") >= 1
+    assert m.sum("ringside_upstream_cx_http2_total") >= 1
+
+
+def test_grpc_timeout_ends_the_call(h2proxy, h2o):
+    """grpc-timeout (200 ms) on a call the origin answers after 2 s: the proxy
+    ends it near the deadline with grpc-status DEADLINE_EXCEEDED (4)."""
+    c = H2Peer(h2proxy.outbound, timeout=5 * SLOW)
+    c.handshake()
+    t0 = time.monotonic()
+    r = c.request(grpc_headers("/slow?ms=2000", extra=[("grpc-timeout", "200m")]), body=b"")
+    took = time.monotonic() - t0
+    assert r.status == 200 and r.header("grpc-status") == "4", r.headers
+    assert 0.15 <= took < 1.5 * SLOW, took
+    c.close()
