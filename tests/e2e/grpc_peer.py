@@ -28,6 +28,7 @@ Request metadata every method reads:
   x-attempt-key     the counter x-fail counts on (default: the method's path)
   x-sleep-ms        waits this long before answering, ending early if the call ends
   x-status, x-message   after the messages, ends the call with this status and message
+  x-message-bin     the message as UTF-8 (metadata values are ASCII, -bin ones any bytes)
 
 Every call is recorded as a Call (method, metadata, attempt number, the
 deadline the server saw, whether it was cancelled) in Server.calls.
@@ -114,7 +115,6 @@ class Server:
         self.calls = []
         self.attempts = {}  # attempt key -> calls seen
         self._lock = threading.Lock()
-        self.errors = []  # exceptions raised in handlers other than statuses
         self._server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=workers),
             options=_MSG_OPTIONS + [("grpc.so_reuseport", 0)],
@@ -181,7 +181,8 @@ class Server:
         want = call.md("x-status")
         call.finished = True
         if want:
-            context.abort(status_code(want), call.md("x-message") or "")
+            raw = call.md("x-message-bin")
+            context.abort(status_code(want), raw.decode() if raw is not None else call.md("x-message") or "")
 
     # ------------------------------------------------------------ methods
     def _unary(self, request, context):
