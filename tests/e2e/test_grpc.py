@@ -121,7 +121,7 @@ def make_pair(make_proxy, tmp_path, pki, app_port, a_docs=()):  # noqa: F811
 Route = collections.namedtuple("Route", "kind port proxies")
 
 
-@pytest.fixture(params=["direct", "one proxy", "sidecar pair"])
+@pytest.fixture(params=["direct", "one-proxy", "sidecar-pair"])
 def route(request, server):
     """Where the client connects: the server itself (the control), one
     ringside's outbound port, or proxy A of a sidecar pair."""
@@ -129,11 +129,11 @@ def route(request, server):
         return Route("direct", server.port, [])
     make_proxy = request.getfixturevalue("make_proxy")
     tmp_path = request.getfixturevalue("tmp_path")
-    if request.param == "one proxy":
+    if request.param == "one-proxy":
         p = request.getfixturevalue("one_proxy")()
-        return Route("one proxy", p.outbound, [p])
+        return Route("one-proxy", p.outbound, [p])
     a, b = make_pair(make_proxy, tmp_path, request.getfixturevalue("pki"), server.port)
-    return Route("sidecar pair", a.outbound, [a, b])
+    return Route("sidecar-pair", a.outbound, [a, b])
 
 
 def client(port):
@@ -214,7 +214,7 @@ def test_bidi_streaming_ping_pong(route, server):
     ("NOT_FOUND", "no such thing"),
     ("PERMISSION_DENIED", "not for you"),
     ("INTERNAL", "ünïcode and 100% \"quoted\" text"),
-])
+], ids=["NOT_FOUND", "PERMISSION_DENIED", "INTERNAL-utf8"])
 def test_a_status_error_passes_through(route, server, status, message):
     """The server's status, message (percent-encoded on the wire,
     PROTOCOL-HTTP2.md) and trailing metadata reach the client as sent.
@@ -307,7 +307,7 @@ def test_the_pair_carries_the_peer_identity(make_proxy, tmp_path, pki, server): 
     (None, "http2-foo", None),
     # An HTTP port whose DestinationRule upgrades to HTTP/2.
     ("HTTP", "http", "    connectionPool: {http: {h2UpgradePolicy: UPGRADE}}\n"),
-])
+], ids=["GRPC", "HTTP2", "GRPC-WEB", "name-grpc-foo", "name-http2-foo", "HTTP-h2UpgradePolicy-UPGRADE"])
 def test_http2_upstream_by_port_protocol(one_proxy, server, protocol, name, policy):
     """A gRPC server speaks only HTTP/2; each of these ways of saying so
     makes ringside use HTTP/2 to it, trailers and all."""
@@ -472,9 +472,9 @@ def test_route_timeout_shorter_than_the_deadline(one_proxy, server):
 # ---------------------------------------------------------------- cancellation
 
 
-@pytest.fixture(params=["one proxy", "sidecar pair"])
+@pytest.fixture(params=["one-proxy", "sidecar-pair"])
 def proxied(request, server):
-    if request.param == "one proxy":
+    if request.param == "one-proxy":
         return request.getfixturevalue("one_proxy")().outbound
     a, _ = make_pair(request.getfixturevalue("make_proxy"), request.getfixturevalue("tmp_path"),
                      request.getfixturevalue("pki"), server.port)
