@@ -1,6 +1,8 @@
 #ifndef RINGSIDE_HTTP_H
 #define RINGSIDE_HTTP_H
 
+#include <nghttp2/nghttp2.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -80,5 +82,28 @@ int rs_h1_encode_last_chunk(struct rs_outq *q, struct rs_chunk_cache *cc);
 /* A complete response with a text body, for answers the proxy gives itself. */
 int rs_h1_encode_local_reply(struct rs_outq *q, struct rs_chunk_cache *cc, int status,
 			     const char *body, bool close, const char *request_id);
+
+/* --- HTTP/2 header translation (h2.c; RFC 9113 §8) --- */
+/* A field of a request's header block as nghttp2 delivers it (validated):
+ * pseudo-headers into the message's method, path and authority, the rest
+ * as fields. header_bytes grows by the field's size. 0 or -ENOMEM. */
+int rs_h2_request_field(struct rs_msg *m, const char *name, size_t nlen, const char *value,
+			size_t vlen);
+/* The same for a response: :status into status. */
+int rs_h2_response_field(struct rs_msg *m, const char *name, size_t nlen, const char *value,
+			 size_t vlen);
+/* The request's header block is complete: Host from :authority (or the
+ * authority from Host), cookie crumbs joined, the body's framing from
+ * END_STREAM and content-length. 0; -EINVAL with *why for a malformed
+ * request (§8.3.1); -ENOMEM. */
+int rs_h2_request_done(struct rs_msg *m, bool end_stream, const char **why);
+/* Name/value pairs for nghttp2 pointing into m (whose field names are
+ * lowered in place), connection-specific fields left out (§8.2.2); at most
+ * cap. Returns how many. The response's :status text is written to status. */
+size_t rs_h2_response_nv(struct rs_msg *m, nghttp2_nv *nv, size_t cap, char status[4]);
+size_t rs_h2_trailers_nv(struct rs_msg *m, nghttp2_nv *nv, size_t cap);
+/* A request's pseudo-headers (:method, :scheme, :authority, :path) then its
+ * fields; te: trailers is kept (gRPC needs it). */
+size_t rs_h2_request_nv(struct rs_msg *m, nghttp2_nv *nv, size_t cap, const char *scheme);
 
 #endif

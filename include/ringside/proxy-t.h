@@ -35,6 +35,11 @@ struct rs_proxy_opts {
 	uint32_t max_connections;  /* downstream, per process; 0: none */
 	const char *ns;
 	const char *own_id; /* spiffe://<trust domain>/ns/<ns>/sa/<sa> */
+	/* HTTP/2 downstream: SETTINGS_MAX_CONCURRENT_STREAMS, the initial
+	 * window of each stream and the connection's receive window. */
+	uint32_t h2_max_streams;
+	uint32_t h2_stream_window;
+	uint32_t h2_conn_window;
 	unsigned nbufs; /* provided buffers per shard */
 	unsigned buf_size;
 };
@@ -167,6 +172,7 @@ enum rs_rflag {
 struct rs_stream {
 	struct rs_worker *w;
 	struct rs_ds *ds; /* borrowed: the downstream that owns this stream */
+	struct rs_h2s *h2s; /* borrowed: its HTTP/2 stream on ds, or NULL (HTTP/1.x) */
 	struct rs_us *us; /* borrowed: the upstream carrying it, while it does */
 	const struct rs_snapshot *snap;
 	const struct rs_table_route *route; /* NULL: the host has no VirtualService */
@@ -181,6 +187,7 @@ struct rs_stream {
 	char orig_name[80]; /* "address:port" */
 	struct rs_msg req;
 	struct rs_msg resp;
+	struct rs_msg trailers; /* the response's trailer fields (HTTP/2 upstream) */
 	char request_id[40];
 	uint64_t t_start;    /* first byte of the request */
 	uint64_t t_us_start; /* request head handed to the upstream connection */
@@ -221,13 +228,20 @@ struct rs_parse_buf {
 	uint32_t cap;
 };
 
-/* A downstream HTTP/1.1 connection. */
+struct rs_h2;
+struct rs_h2s;
+
+/* A downstream connection: HTTP/1.x (llhttp, one stream at a time) or,
+ * when its first bytes are the HTTP/2 preface, HTTP/2 (h2: nghttp2, many
+ * streams). */
 struct rs_ds {
 	struct rs_conn c;
 	struct rs_worker *w;
 	struct rs_ds *prev, *next;
+	struct rs_h2 *h2; /* owns: the HTTP/2 session, or NULL */
+	bool sniffed;     /* the protocol is known */
 	llhttp_t p;
-	struct rs_stream *st; /* owns: the request being served */
+	struct rs_stream *st; /* owns: the HTTP/1.x request being served */
 	struct rs_parse_buf pend;
 	bool paused;    /* parser paused (backpressure or pipelined request) */
 	bool in_field;  /* last header callback was a field name */

@@ -55,6 +55,9 @@ static const struct flag flags[] = {
 	{"max-connections", "RINGSIDE_MAX_CONNECTIONS", "0", "downstream connections; 0: no limit"},
 	{"max-request-headers-kb", "RINGSIDE_MAX_REQUEST_HEADERS_KB", "60", "request header bytes, KiB"},
 	{"max-headers-count", "RINGSIDE_MAX_HEADERS_COUNT", "100", "request header fields"},
+	{"h2-max-concurrent-streams", "RINGSIDE_H2_MAX_CONCURRENT_STREAMS", "100", "HTTP/2 streams per client connection"},
+	{"h2-stream-window", "RINGSIDE_H2_STREAM_WINDOW", "65536", "HTTP/2 receive window per stream, bytes"},
+	{"h2-connection-window", "RINGSIDE_H2_CONNECTION_WINDOW", "1048576", "HTTP/2 receive window per connection, bytes"},
 	{"busy-poll", "RINGSIDE_BUSY_POLL", "0", "spin this long for work before sleeping (e.g. 50us)"},
 	{"buffers", "RINGSIDE_BUFFERS", "256", "receive buffers per shard (power of two)"},
 	{"log-level", "RINGSIDE_LOG_LEVEL", "info", "debug, info, warn or error"},
@@ -437,6 +440,16 @@ int rs_cmd_proxy(int argc, char **argv)
 			goto usage_error;
 		if (!strcmp(n, "max-headers-count") && parse_uint(n, v, 10000, &maxh) < 0)
 			goto usage_error;
+		/* RFC 9113 §6.5.2, §6.9.1: windows up to 2^31-1. */
+		if (!strcmp(n, "h2-max-concurrent-streams") &&
+		    parse_uint(n, v, 100000, &px.o.h2_max_streams) < 0)
+			goto usage_error;
+		if (!strcmp(n, "h2-stream-window") &&
+		    parse_uint(n, v, 0x7fffffff, &px.o.h2_stream_window) < 0)
+			goto usage_error;
+		if (!strcmp(n, "h2-connection-window") &&
+		    parse_uint(n, v, 0x7fffffff, &px.o.h2_conn_window) < 0)
+			goto usage_error;
 		if (!strcmp(n, "buffers") && parse_uint(n, v, 32768, &nbufs) < 0)
 			goto usage_error;
 		if (!strcmp(n, "buffers") && (nbufs < 16 || (nbufs & (nbufs - 1)))) {
@@ -467,6 +480,14 @@ int rs_cmd_proxy(int argc, char **argv)
 	}
 	if (kb == 0 || maxh == 0) {
 		fprintf(stderr, "ringside proxy: header limits must be at least 1\n");
+		goto usage_error;
+	}
+	/* Below the protocol's initial 65,535 the windows could only shrink
+	 * after the client had already sent: not offered. */
+	if (px.o.h2_max_streams == 0 || px.o.h2_stream_window < 65535 ||
+	    px.o.h2_conn_window < 65535) {
+		fprintf(stderr, "ringside proxy: --h2-max-concurrent-streams must be at least 1, "
+				"--h2-stream-window and --h2-connection-window at least 65535\n");
 		goto usage_error;
 	}
 	px.o.max_header_bytes = kb * 1024;

@@ -1,6 +1,9 @@
-/* Downstream HTTP/1.1 connections: llhttp turns bytes into requests, one
- * stream at a time; pipelined requests wait, parsed, until the response
- * before them is complete (RFC 9112 §9.3.2). */
+/* Downstream connections. The first bytes tell the protocol: the HTTP/2
+ * connection preface (prior knowledge on a clear-text port, or after ALPN
+ * h2 over TLS) hands the connection to downstream_h2.c; anything else is
+ * HTTP/1.x, here: llhttp turns bytes into requests, one stream at a time;
+ * pipelined requests wait, parsed, until the response before them is
+ * complete (RFC 9112 §9.3.2). */
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -352,6 +355,13 @@ static void parse_failed(struct rs_ds *ds, enum llhttp_errno e)
 	rs_proxy__stream_local_reply(ds->st, RS_RFLAG_NONE, status, body);
 }
 
+bool rs_proxy__ds_backlogged(const struct rs_stream *st)
+{
+	if (st->ds->h2)
+		return rs_proxy__h2_backlogged(st);
+	return rs_conn_queued(&st->ds->c) > RS_HIGH_WATER;
+}
+
 static bool upstream_backlogged(struct rs_ds *ds)
 {
 	return ds->st && ds->st->us && rs_conn_queued(&ds->st->us->c) > RS_HIGH_WATER;
@@ -456,17 +466,66 @@ static void drive(struct rs_ds *ds, const char *p, size_t n)
 	rs_conn_flush(&ds->c);
 }
 
+/* RFC 9113 §3.4: the client connection preface. */
+static const char h2_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+#define H2_PREFACE_LEN (sizeof h2_preface - 1)
+
+/* Decides the protocol from the first bytes, keeping them in pend until
+ * they do: 1 HTTP/2, 0 HTTP/1.x, -1 not yet (a prefix of the preface). */
+static int sniff(struct rs_ds *ds, const char *p, size_t n)
+{
+	size_t have = ds->pend.len - ds->pend.off;
+
+	for (size_t i = 0; i < n && have + i < H2_PREFACE_LEN; i++)
+		if (p[i] != h2_preface[have + i])
+			return 0;
+	if (have + n >= H2_PREFACE_LEN)
+		return 1;
+	if (rs_proxy__pend_stash(&ds->pend, p, n) < 0)
+		rs_proxy__ds_abort(ds);
+	return -1;
+}
+
 static void ds_on_data(struct rs_conn *c, const char *p, size_t n)
 {
 	struct rs_ds *ds = (struct rs_ds *)c;
 
 	ds->last_active = ds->w->loop.now;
+	if (ds->h2) {
+		rs_proxy__h2_recv(ds, p, n);
+		return;
+	}
+	if (!ds->sniffed) {
+		int proto = sniff(ds, p, n);
+
+		if (proto < 0)
+			return;
+		ds->sniffed = true;
+		if (proto == 1) {
+			if (rs_proxy__h2_start(ds) < 0) {
+				rs_proxy__ds_abort(ds);
+				return;
+			}
+			if (ds->pend.len > ds->pend.off)
+				rs_proxy__h2_recv(ds, ds->pend.p + ds->pend.off,
+						  ds->pend.len - ds->pend.off);
+			free(ds->pend.p);
+			memset(&ds->pend, 0, sizeof ds->pend);
+			if (!rs_conn_closing(&ds->c))
+				rs_proxy__h2_recv(ds, p, n);
+			return;
+		}
+	}
 	drive(ds, p, n);
 }
 
-void rs_proxy__ds_unblock(struct rs_ds *ds)
+void rs_proxy__ds_unblock(struct rs_ds *ds, struct rs_stream *st)
 {
-	if (!rs_conn_closing(&ds->c))
+	if (rs_conn_closing(&ds->c))
+		return;
+	if (ds->h2)
+		rs_proxy__h2_unblock(ds, st);
+	else
 		drive(ds, NULL, 0);
 }
 
@@ -475,11 +534,17 @@ static void ds_on_eof(struct rs_conn *c, int err)
 	struct rs_ds *ds = (struct rs_ds *)c;
 
 	ds->eof = true;
+	if (ds->h2) {
+		/* Streams cannot go on without their connection (RFC 9113 has
+		 * no half-close of a connection). */
+		rs_proxy__ds_abort(ds);
+		return;
+	}
 	if (err == 0) {
 		/* A half-close: requests already sent (pipelined, or a body
 		 * waiting behind backpressure) are still answered; drive()
 		 * closes once nothing is left. */
-		rs_proxy__ds_unblock(ds);
+		rs_proxy__ds_unblock(ds, ds->st);
 		return;
 	}
 	if (ds->st)
@@ -491,10 +556,12 @@ static void ds_on_flushed(struct rs_conn *c)
 {
 	struct rs_ds *ds = (struct rs_ds *)c;
 
-	if (ds->st && ds->st->us)
+	if (ds->h2)
+		rs_proxy__h2_flushed(ds);
+	else if (ds->st && ds->st->us)
 		rs_proxy__us_unblock(ds->st->us);
 	else
-		rs_proxy__ds_unblock(ds);
+		rs_proxy__ds_unblock(ds, ds->st);
 }
 
 static void ds_on_closed(struct rs_conn *c)
@@ -504,6 +571,7 @@ static void ds_on_closed(struct rs_conn *c)
 
 	if (ds->st)
 		rs_proxy__stream_free(ds->st);
+	rs_proxy__h2_free(ds);
 	rs_timer_cancel(&w->loop.timers, &ds->idle);
 	if (ds->prev)
 		ds->prev->next = ds->next;
@@ -530,7 +598,9 @@ static uint64_t idle_limit(const struct rs_ds *ds)
 {
 	const struct rs_proxy_opts *o = ds->w->opts;
 
-	return ds->st || rs_conn_closing(&ds->c) ? o->stream_idle_timeout_ns : o->idle_timeout_ns;
+	bool busy = ds->st || (ds->h2 && rs_proxy__h2_streams(ds));
+
+	return busy || rs_conn_closing(&ds->c) ? o->stream_idle_timeout_ns : o->idle_timeout_ns;
 }
 
 static uint64_t last_activity(const struct rs_ds *ds)
@@ -569,6 +639,13 @@ static void on_idle_timer(struct rs_timer *t)
 	if (rs_conn_closing(&ds->c)) {
 		/* A peer that stopped reading its last response. */
 		rs_conn_close(&ds->c);
+	} else if (ds->h2) {
+		/* Idle with no stream: GOAWAY, then close. Idle with streams
+		 * (none moved for the stream idle timeout): they all go. */
+		if (rs_proxy__h2_streams(ds))
+			rs_proxy__ds_abort(ds);
+		else
+			rs_proxy__h2_drain(ds);
 	} else if (!ds->st) {
 		rs_conn_close_graceful(&ds->c);
 	} else if (!ds->st->resp_started) {
@@ -669,6 +746,8 @@ int rs_proxy__ds_response_head(struct rs_ds *ds, struct rs_stream *st)
 {
 	const struct rs_msg *r = &st->resp;
 
+	if (ds->h2)
+		return rs_proxy__h2_response_head(ds, st);
 	if (r->body == RS_BODY_STREAM) {
 		if (st->req.http_major == 1 && st->req.http_minor == 0)
 			st->close_after = true; /* an HTTP/1.0 client: delimit by close */
@@ -687,6 +766,8 @@ int rs_proxy__ds_response_head(struct rs_ds *ds, struct rs_stream *st)
 
 int rs_proxy__ds_response_data(struct rs_ds *ds, struct rs_stream *st, const char *p, size_t n)
 {
+	if (ds->h2)
+		return rs_proxy__h2_response_data(ds, st, p, n);
 	if (st->resp_chunked)
 		return rs_h1_encode_chunk(&ds->c.out, &ds->w->loop.chunks, p, n);
 	return rs_conn_write(&ds->c, p, n);
@@ -694,6 +775,8 @@ int rs_proxy__ds_response_data(struct rs_ds *ds, struct rs_stream *st, const cha
 
 int rs_proxy__ds_response_end(struct rs_ds *ds, struct rs_stream *st)
 {
+	if (ds->h2)
+		return rs_proxy__h2_response_end(ds, st);
 	if (st->resp_chunked)
 		return rs_h1_encode_last_chunk(&ds->c.out, &ds->w->loop.chunks);
 	return 0;
@@ -702,6 +785,8 @@ int rs_proxy__ds_response_end(struct rs_ds *ds, struct rs_stream *st)
 int rs_proxy__ds_local_reply(struct rs_ds *ds, struct rs_stream *st, int status,
 			     const char *text)
 {
+	if (ds->h2)
+		return rs_proxy__h2_local_reply(ds, st, status, text);
 	return rs_h1_encode_local_reply(&ds->c.out, &ds->w->loop.chunks, status, text,
 					st->close_after || ds->w->draining,
 					st->request_id[0] ? st->request_id : NULL);
@@ -709,6 +794,10 @@ int rs_proxy__ds_local_reply(struct rs_ds *ds, struct rs_stream *st, int status,
 
 void rs_proxy__ds_continue(struct rs_ds *ds, struct rs_stream *st)
 {
+	if (ds->h2) {
+		rs_proxy__h2_continue(ds, st);
+		return;
+	}
 	/* HTTP/1.0 clients do not know 100 (RFC 9110 §15.2). */
 	if (st->req.http_major == 1 && st->req.http_minor == 0)
 		return;
@@ -718,7 +807,10 @@ void rs_proxy__ds_continue(struct rs_ds *ds, struct rs_stream *st)
 
 void rs_proxy__ds_flush(struct rs_ds *ds)
 {
-	rs_conn_flush(&ds->c);
+	if (ds->h2)
+		rs_proxy__h2_flush(ds);
+	else
+		rs_conn_flush(&ds->c);
 }
 
 static void stream_done(struct rs_ds *ds)
@@ -742,14 +834,26 @@ static void stream_done(struct rs_ds *ds)
 	}
 }
 
-void rs_proxy__ds_stream_done(struct rs_ds *ds)
+void rs_proxy__ds_stream_done(struct rs_ds *ds, struct rs_stream *st)
 {
+	if (ds->h2) {
+		rs_proxy__h2_stream_done(ds, st);
+		return;
+	}
 	if (ds->driving) {
 		ds->done_pending = true;
 		return;
 	}
 	stream_done(ds);
-	rs_proxy__ds_unblock(ds);
+	rs_proxy__ds_unblock(ds, NULL);
+}
+
+void rs_proxy__ds_reset(struct rs_ds *ds, struct rs_stream *st)
+{
+	if (ds->h2)
+		rs_proxy__h2_reset(ds, st);
+	else
+		rs_proxy__ds_abort(ds);
 }
 
 void rs_proxy__ds_abort(struct rs_ds *ds)
@@ -763,6 +867,10 @@ void rs_proxy__ds_abort(struct rs_ds *ds)
 
 void rs_proxy__ds_drain(struct rs_ds *ds)
 {
+	if (ds->h2) {
+		rs_proxy__h2_drain(ds);
+		return;
+	}
 	if (ds->st)
 		ds->st->close_after = true;
 	else

@@ -39,14 +39,43 @@ int rs_proxy__ds_local_reply(struct rs_ds *ds, struct rs_stream *st, int status,
 /* 100 Continue, to clients that understand it. */
 void rs_proxy__ds_continue(struct rs_ds *ds, struct rs_stream *st);
 void rs_proxy__ds_flush(struct rs_ds *ds);
-/* The response is complete (and queued): finish the stream, then serve the
- * next request or close. */
-void rs_proxy__ds_stream_done(struct rs_ds *ds);
-/* Drops the connection and its stream at once. */
+/* The response is complete (and queued): free the stream; HTTP/1.x then
+ * serves the next request or closes. */
+void rs_proxy__ds_stream_done(struct rs_ds *ds, struct rs_stream *st);
+/* Drops the connection and its streams at once. */
 void rs_proxy__ds_abort(struct rs_ds *ds);
-/* The upstream drained: read the request body again. */
-void rs_proxy__ds_unblock(struct rs_ds *ds);
+/* Ends a stream that cannot go on (its response cut): HTTP/2 resets the
+ * stream (the stream is freed later, never inside the caller); HTTP/1.x
+ * resets the connection, the only way to tell the client. */
+void rs_proxy__ds_reset(struct rs_ds *ds, struct rs_stream *st);
+/* The upstream of st drained: read (HTTP/2: accept) the request body again. */
+void rs_proxy__ds_unblock(struct rs_ds *ds, struct rs_stream *st);
+/* Whether the client's side of st holds as much response as it may: its
+ * upstream stops reading until ds_unblock's counterpart, us_unblock. */
+bool rs_proxy__ds_backlogged(const struct rs_stream *st);
 void rs_proxy__ds_drain(struct rs_ds *ds);
+
+/* downstream_h2.c: the same calls for an HTTP/2 connection (ds->h2). */
+/* Takes the connection over as HTTP/2 (its preface came). 0 or -ENOMEM. */
+int rs_proxy__h2_start(struct rs_ds *ds);
+void rs_proxy__h2_recv(struct rs_ds *ds, const char *p, size_t n);
+void rs_proxy__h2_free(struct rs_ds *ds);
+unsigned rs_proxy__h2_streams(const struct rs_ds *ds);
+int rs_proxy__h2_response_head(struct rs_ds *ds, struct rs_stream *st);
+int rs_proxy__h2_response_data(struct rs_ds *ds, struct rs_stream *st, const char *p, size_t n);
+int rs_proxy__h2_response_end(struct rs_ds *ds, struct rs_stream *st);
+int rs_proxy__h2_local_reply(struct rs_ds *ds, struct rs_stream *st, int status,
+			     const char *text);
+void rs_proxy__h2_continue(struct rs_ds *ds, struct rs_stream *st);
+void rs_proxy__h2_flush(struct rs_ds *ds);
+/* The connection's queue went out: DATA that waited for room, then the
+ * upstreams stopped because of it. */
+void rs_proxy__h2_flushed(struct rs_ds *ds);
+void rs_proxy__h2_stream_done(struct rs_ds *ds, struct rs_stream *st);
+void rs_proxy__h2_reset(struct rs_ds *ds, struct rs_stream *st);
+bool rs_proxy__h2_backlogged(const struct rs_stream *st);
+void rs_proxy__h2_unblock(struct rs_ds *ds, struct rs_stream *st);
+void rs_proxy__h2_drain(struct rs_ds *ds);
 
 /* upstream.c */
 /* A pooled connection to ep, started for st, or NULL when none is idle. */

@@ -642,6 +642,7 @@ struct rs_stream *rs_proxy__stream_new(struct rs_ds *ds)
 	st->backoff.fn = on_backoff;
 	rs_msg_init(&st->req);
 	rs_msg_init(&st->resp);
+	rs_msg_init(&st->trailers);
 	rs_stat_inc(ds->w->stats, RS_C_DS_RQ_ACTIVE);
 	return st;
 }
@@ -664,6 +665,7 @@ void rs_proxy__stream_free(struct rs_stream *st)
 	rs_snap_shard(st->snap, st->w->id)->refs--;
 	rs_msg_free(&st->req);
 	rs_msg_free(&st->resp);
+	rs_msg_free(&st->trailers);
 	free(st);
 }
 
@@ -689,7 +691,7 @@ static void finish(struct rs_stream *st)
 	 * on this connection. */
 	if (!st->req_done && st->req.body != RS_BODY_NONE)
 		st->close_after = true;
-	rs_proxy__ds_stream_done(st->ds);
+	rs_proxy__ds_stream_done(st->ds, st);
 }
 
 void rs_proxy__stream_local_reply(struct rs_stream *st, enum rs_rflag flag, int status,
@@ -707,7 +709,7 @@ void rs_proxy__stream_local_reply(struct rs_stream *st, enum rs_rflag flag, int 
 	if (!st->req_done && st->req.body != RS_BODY_NONE)
 		st->close_after = true;
 	if (rs_proxy__ds_local_reply(ds, st, status, text) < 0) {
-		rs_proxy__ds_abort(ds);
+		rs_proxy__ds_reset(ds, st);
 		return;
 	}
 	rs_proxy__ds_flush(ds);
@@ -1251,18 +1253,18 @@ void rs_proxy__stream_response_head(struct rs_stream *st)
 		if ((r->nroute &&
 		     header_ops(&st->resp, &r->route[st->dest].headers.response) < 0) ||
 		    header_ops(&st->resp, &r->headers.response) < 0) {
-			rs_proxy__ds_abort(st->ds);
+			rs_proxy__ds_reset(st->ds, st);
 			return;
 		}
 	}
 	if (rs_proxy__ds_response_head(st->ds, st) < 0)
-		rs_proxy__ds_abort(st->ds);
+		rs_proxy__ds_reset(st->ds, st);
 }
 
 void rs_proxy__stream_response_data(struct rs_stream *st, const char *p, size_t n)
 {
 	if (rs_proxy__ds_response_data(st->ds, st, p, n) < 0)
-		rs_proxy__ds_abort(st->ds);
+		rs_proxy__ds_reset(st->ds, st);
 }
 
 void rs_proxy__stream_response_end(struct rs_stream *st, bool keep_alive)
@@ -1271,7 +1273,7 @@ void rs_proxy__stream_response_end(struct rs_stream *st, bool keep_alive)
 
 	rs_timer_cancel(&st->w->loop.timers, &st->timeout);
 	if (rs_proxy__ds_response_end(ds, st) < 0) {
-		rs_proxy__ds_abort(ds);
+		rs_proxy__ds_reset(ds, st);
 		return;
 	}
 	st->t_us_end = st->w->loop.now;
@@ -1343,7 +1345,7 @@ void rs_proxy__stream_upstream_failed(struct rs_stream *st, enum rs_rflag flag, 
 	if (st->resp_started) {
 		/* Part of the response is out: only a reset tells the client. */
 		st->rflag = flag;
-		rs_proxy__ds_abort(st->ds);
+		rs_proxy__ds_reset(st->ds, st);
 		return;
 	}
 	rs_proxy__stream_local_reply(st, flag, status, text);

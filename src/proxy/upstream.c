@@ -157,7 +157,7 @@ static const llhttp_settings_t us_settings = {
 
 static bool downstream_backlogged(struct rs_us *us)
 {
-	return us->st && rs_conn_queued(&us->st->ds->c) > RS_HIGH_WATER;
+	return us->st && rs_proxy__ds_backlogged(us->st);
 }
 
 static void deliver_end(struct rs_us *us)
@@ -283,7 +283,7 @@ static void us_on_flushed(struct rs_conn *c)
 	struct rs_us *us = (struct rs_us *)c;
 
 	if (us->st)
-		rs_proxy__ds_unblock(us->st->ds);
+		rs_proxy__ds_unblock(us->st->ds, us->st);
 }
 
 /* DestinationRule tls SIMPLE or MUTUAL: the request goes once the

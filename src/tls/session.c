@@ -374,7 +374,11 @@ struct rs_tls_ctx *rs_tls_server_ctx_new(const char *cert, const char *key, cons
 	 * connection makes a full handshake. */
 	wolfSSL_CTX_NoTicketTLSv12(t->ctx);
 	wolfSSL_CTX_no_ticket_TLSv13(t->ctx);
-	t->alpn = "istio-http/1.1,http/1.1";
+	/* HTTP/2 and HTTP/1.1 on the same port, and Istio's names for each
+	 * (a sidecar's offer): the connection's first bytes tell which one
+	 * the client speaks (its preface, RFC 9113 §3.4), so the choice here
+	 * only has to be one the client offered. */
+	t->alpn = "h2,http/1.1,istio-h2,istio-http/1.1";
 	return t;
 fail:
 	snprintf(err, errlen, "%s", what);
@@ -387,7 +391,7 @@ fail:
 static struct session *session_new(struct rs_conn *c, const struct rs_tls_ctx *t, const char *sni)
 {
 	struct session *s = calloc(1, sizeof *s);
-	char alpn[32];
+	char alpn[64];
 
 	if (!s)
 		return NULL;

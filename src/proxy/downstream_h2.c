@@ -1,0 +1,766 @@
+/* Downstream HTTP/2 connections (RFC 9113): nghttp2 turns frames into
+ * streams, each a protocol-neutral request for the stream in the middle.
+ *
+ * Bytes: what the client sends goes to nghttp2_session_mem_recv; what
+ * nghttp2 writes (through send_cb and, for DATA, send_data_cb) goes into
+ * the connection's output queue, so no frame touches the socket directly.
+ * A response body waits in its stream's own queue until flow control lets
+ * nghttp2 take it: the stream's queue is the bound on what one stream
+ * buffers, and the upstream stops reading while it is full.
+ *
+ * Lifetimes: an rs_h2s lives as long as nghttp2's stream (freed when it
+ * closes); its rs_stream lives until the response is complete (freed by
+ * stream_done) or the stream is reset, whichever is first. A stream reset
+ * inside a call chain (by the client, by a failure) is freed from a timer,
+ * never under the caller's feet. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* Response bytes one stream may hold before its upstream stops reading:
+ * the stream's window, as much again in flight. */
+#define STREAM_BUF_MAX (64u * 1024)
+/* Envoy's max_consecutive_inbound_frames_with_empty_payload. */
+#define EMPTY_FRAMES_MAX 1
+/* Streams reset (by the client, or by us because of what the client sent)
+ * that a connection may cost: a bucket of RESET_BURST refilled RESET_RATE a
+ * second. Past it the connection is closed: the rapid-reset attack
+ * (CVE-2023-44487) and its server-provoked variant. */
+#define RESET_BURST 1000
+#define RESET_RATE 100
+/* Fields in one nghttp2 call of ours; more are dropped (max_headers is
+ * 100 by default, so only a configured limit reaches this). */
+#define NV_MAX 256
+
+struct rs_h2s {
+	struct rs_stream *st; /* owns, until the response is done or reset */
+	int32_t id;
+	bool eof;          /* the response body is all in body */
+	bool deferred;     /* nghttp2 waits for body bytes: resume when they come */
+	bool head_sent;    /* a response head was submitted */
+	bool reset;        /* reset: writes are dropped, st goes to the reaper */
+	bool closed;       /* nghttp2 closed the stream: free once st is gone */
+	bool too_large;    /* the header block passed the limits: 431 */
+	bool req_open;     /* the client may still send DATA */
+	bool blocked;      /* body passed STREAM_BUF_MAX: its upstream was stopped */
+	uint32_t unconsumed; /* request bytes received and not yet given back */
+	struct rs_outq body; /* response bytes nghttp2 has not taken yet */
+	struct rs_h2s *reap_next;
+	struct rs_h2s *prev, *next; /* every stream of the connection */
+};
+
+struct rs_h2 {
+	struct rs_ds *ds;
+	nghttp2_session *s; /* owns */
+	struct rs_h2s *streams; /* owns the list */
+	unsigned nstreams;
+	struct rs_h2s *reap; /* reset streams whose rs_stream is to be freed */
+	struct rs_timer reap_timer;
+	bool busy;        /* inside nghttp2 (receiving or sending): no send now */
+	bool send_again;  /* asked to send while busy */
+	bool goaway;      /* a GOAWAY went out (drain, or an error) */
+	bool unblock;     /* some stream's body drained below its bound */
+	uint32_t empty_frames;
+	double reset_tokens;
+	uint64_t reset_at;
+};
+
+static nghttp2_session_callbacks *callbacks;
+static nghttp2_option *options;
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+static struct rs_h2s *h2s_of(struct rs_h2 *h2, int32_t id)
+{
+	return nghttp2_session_get_stream_user_data(h2->s, id);
+}
+
+static void h2s_free(struct rs_h2 *h2, struct rs_h2s *x)
+{
+	if (x->prev)
+		x->prev->next = x->next;
+	else
+		h2->streams = x->next;
+	if (x->next)
+		x->next->prev = x->prev;
+	h2->nstreams--;
+	rs_outq_clear(&x->body, &h2->ds->w->loop.chunks);
+	free(x);
+}
+
+/* Closes the connection with GOAWAY (code), whatever its streams are
+ * doing: for an offender, once nghttp2 found it or a limit of ours did. */
+static void fail_session(struct rs_h2 *h2, uint32_t code, const char *why)
+{
+	rs_debug("downstream %s: HTTP/2 connection closed: %s", h2->ds->peer_ip, why);
+	rs_stat_inc(h2->ds->w->stats, RS_C_DS_RQ_REJECTED);
+	if (!h2->goaway)
+		nghttp2_session_terminate_session(h2->s, code);
+	h2->goaway = true;
+}
+
+/* --- nghttp2 callbacks --- */
+
+static ssize_t send_cb(nghttp2_session *s, const uint8_t *data, size_t len, int flags, void *u)
+{
+	struct rs_h2 *h2 = u;
+
+	(void)s;
+	(void)flags;
+	if (rs_conn_write(&h2->ds->c, data, len) < 0)
+		return NGHTTP2_ERR_CALLBACK_FAILURE;
+	return (ssize_t)len;
+}
+
+/* DATA without a copy into nghttp2: the frame header, then the bytes moved
+ * from the stream's queue to the connection's. */
+static int send_data_cb(nghttp2_session *s, nghttp2_frame *frame, const uint8_t *hd,
+			size_t length, nghttp2_data_source *src, void *u)
+{
+	struct rs_h2 *h2 = u;
+	struct rs_h2s *x = src->ptr;
+	struct rs_conn *c = &h2->ds->c;
+	struct iovec iov[16];
+	size_t left = length;
+
+	(void)s;
+	(void)frame;
+	if (rs_conn_write(c, hd, 9) < 0)
+		return NGHTTP2_ERR_CALLBACK_FAILURE;
+	while (left) {
+		int n = rs_outq_iov(&x->body, iov, 16);
+
+		if (n <= 0)
+			return NGHTTP2_ERR_CALLBACK_FAILURE; /* read_cb promised these */
+
+		for (int i = 0; i < n && left; i++) {
+			size_t k = iov[i].iov_len < left ? iov[i].iov_len : left;
+
+			if (rs_conn_write(c, iov[i].iov_base, k) < 0)
+				return NGHTTP2_ERR_CALLBACK_FAILURE;
+			rs_outq_consume(&x->body, &c->loop->chunks, k);
+			left -= k;
+			if (k < iov[i].iov_len)
+				break;
+		}
+	}
+	if (x->blocked && x->body.bytes < STREAM_BUF_MAX / 2) {
+		x->blocked = false;
+		h2->unblock = true;
+	}
+	return 0;
+}
+
+static int submit_trailers(struct rs_h2 *h2, struct rs_h2s *x)
+{
+	nghttp2_nv nv[NV_MAX];
+	size_t n = rs_h2_trailers_nv(&x->st->trailers, nv, NV_MAX);
+
+	return nghttp2_submit_trailer(h2->s, x->id, nv, n);
+}
+
+static ssize_t read_cb(nghttp2_session *s, int32_t id, uint8_t *buf, size_t length,
+		       uint32_t *flags, nghttp2_data_source *src, void *u)
+{
+	struct rs_h2 *h2 = u;
+	struct rs_h2s *x = src->ptr;
+	size_t n = x->body.bytes < length ? x->body.bytes : length;
+
+	(void)s;
+	(void)id;
+	(void)buf;
+	if (n == 0 && !x->eof) {
+		x->deferred = true;
+		return NGHTTP2_ERR_DEFERRED;
+	}
+	if (n)
+		*flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+	if (x->eof && n == x->body.bytes) {
+		*flags |= NGHTTP2_DATA_FLAG_EOF;
+		/* gRPC's status travels in trailers (a HEADERS frame ending the
+		 * stream after the DATA). */
+		if (x->st && x->st->trailers.nh) {
+			*flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+			if (submit_trailers(h2, x) != 0)
+				return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+		}
+	}
+	return (ssize_t)n;
+}
+
+static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *u)
+{
+	struct rs_h2 *h2 = u;
+	struct rs_h2s *x;
+
+	if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
+		return 0;
+	x = calloc(1, sizeof *x);
+	if (!x)
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* RST_STREAM, not the process */
+	x->st = rs_proxy__stream_new(h2->ds);
+	if (!x->st) {
+		free(x);
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	}
+	x->st->h2s = x;
+	x->id = f->hd.stream_id;
+	x->req_open = true;
+	x->next = h2->streams;
+	if (h2->streams)
+		h2->streams->prev = x;
+	h2->streams = x;
+	h2->nstreams++;
+	nghttp2_session_set_stream_user_data(s, x->id, x);
+	return 0;
+}
+
+static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name,
+		     size_t nlen, const uint8_t *value, size_t vlen, uint8_t flags, void *u)
+{
+	struct rs_h2 *h2 = u;
+	struct rs_h2s *x = h2s_of(h2, f->hd.stream_id);
+	const struct rs_proxy_opts *o = h2->ds->w->opts;
+	struct rs_msg *m;
+
+	(void)s;
+	(void)flags;
+	if (!x || !x->st || x->too_large)
+		return 0;
+	if (f->headers.cat != NGHTTP2_HCAT_REQUEST)
+		return 0; /* request trailers: not forwarded (HTTP/1.1 upstreams) */
+	m = &x->st->req;
+	/* The limits of HTTP/1.1 (Envoy's max_request_headers_kb and
+	 * max_headers_count): past them the block is still decoded (HPACK's
+	 * state must follow) but nothing more is kept, so a block that
+	 * decompresses to megabytes (an HPACK bomb) costs no memory. */
+	if (m->header_bytes + nlen + vlen > o->max_header_bytes || m->nh >= o->max_headers) {
+		x->too_large = true;
+		return 0;
+	}
+	if (rs_h2_request_field(m, (const char *)name, nlen, (const char *)value, vlen) < 0)
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	return 0;
+}
+
+static void flush_upstream(struct rs_h2s *x)
+{
+	if (x->st && x->st->us)
+		rs_conn_flush(&x->st->us->c);
+}
+
+static void request_end(struct rs_h2s *x)
+{
+	x->req_open = false;
+	if (!x->st || x->st->local || x->reset)
+		return;
+	x->st->req_done = true;
+	rs_proxy__stream_request_end(x->st);
+	flush_upstream(x);
+}
+
+static void request_head(struct rs_h2 *h2, struct rs_h2s *x, bool end_stream)
+{
+	struct rs_stream *st = x->st;
+	const char *why = NULL;
+	int ret;
+
+	if (x->too_large) {
+		rs_stat_inc(h2->ds->w->stats, RS_C_DS_RQ_REJECTED);
+		rs_proxy__stream_local_reply(st, RS_RFLAG_NONE, 431,
+					     "request header fields too large");
+		return;
+	}
+	ret = rs_h2_request_done(&st->req, end_stream, &why);
+	if (ret == -EINVAL || (ret == 0 && st->req.method == RS_METHOD_CONNECT)) {
+		/* RFC 9113 §8.1.1: malformed, a stream error. CONNECT (§8.5)
+		 * is not offered. */
+		rs_stat_inc(h2->ds->w->stats, RS_C_DS_RQ_REJECTED);
+		rs_debug("downstream %s: stream %d refused: %s", h2->ds->peer_ip, x->id,
+			 why ? why : "CONNECT");
+		rs_proxy__ds_reset(h2->ds, st);
+		return;
+	}
+	if (ret < 0) {
+		rs_proxy__stream_local_reply(st, RS_RFLAG_NONE, 503, "out of memory");
+		return;
+	}
+	rs_proxy__stream_request_head(st);
+	flush_upstream(x);
+}
+
+static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *u)
+{
+	struct rs_h2 *h2 = u;
+	struct rs_h2s *x;
+	bool end = f->hd.flags & NGHTTP2_FLAG_END_STREAM;
+
+	(void)s;
+	if (f->hd.type == NGHTTP2_DATA && f->hd.length == 0 && !end) {
+		if (++h2->empty_frames > EMPTY_FRAMES_MAX) {
+			fail_session(h2, NGHTTP2_ENHANCE_YOUR_CALM, "empty DATA frames");
+			return 0;
+		}
+	} else if (f->hd.type == NGHTTP2_DATA || f->hd.type == NGHTTP2_HEADERS) {
+		h2->empty_frames = 0;
+	}
+	if (f->hd.type != NGHTTP2_DATA && f->hd.type != NGHTTP2_HEADERS)
+		return 0;
+	x = h2s_of(h2, f->hd.stream_id);
+	if (!x)
+		return 0;
+	if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST && x->st &&
+	    !x->reset)
+		request_head(h2, x, end);
+	/* The head may have been answered, or reset, already: x->st says. */
+	if (end && x->req_open)
+		request_end(x);
+	return 0;
+}
+
+static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t *data,
+			 size_t len, void *u)
+{
+	struct rs_h2 *h2 = u;
+	struct rs_h2s *x = h2s_of(h2, id);
+
+	(void)flags;
+	if (!x || !x->st || x->st->local || x->reset) {
+		/* Nobody reads it: give the window back at once. */
+		nghttp2_session_consume(s, id, len);
+		return 0;
+	}
+	rs_proxy__stream_request_data(x->st, (const char *)data, len);
+	/* The window reopens only as the upstream takes the bytes: a client
+	 * can have no more in flight than the stream's window. */
+	if (x->st && x->st->us && rs_conn_queued(&x->st->us->c) > RS_HIGH_WATER)
+		x->unconsumed += (uint32_t)len;
+	else
+		nghttp2_session_consume(s, id, len);
+	flush_upstream(x);
+	return 0;
+}
+
+/* A bucket of reset streams: false once the connection has spent it. */
+static bool reset_allowed(struct rs_h2 *h2)
+{
+	uint64_t now = h2->ds->w->loop.now;
+
+	h2->reset_tokens += (double)(now - h2->reset_at) * 1e-9 * RESET_RATE;
+	if (h2->reset_tokens > RESET_BURST)
+		h2->reset_tokens = RESET_BURST;
+	h2->reset_at = now;
+	if (h2->reset_tokens < 1)
+		return false;
+	h2->reset_tokens -= 1;
+	return true;
+}
+
+static void reap_later(struct rs_h2 *h2, struct rs_h2s *x)
+{
+	x->reap_next = h2->reap;
+	h2->reap = x;
+	if (!rs_timer_armed(&h2->reap_timer))
+		rs_timer_arm(&h2->ds->w->loop.timers, &h2->reap_timer, h2->ds->w->loop.now);
+}
+
+static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t code, void *u)
+{
+	struct rs_h2 *h2 = u;
+	struct rs_h2s *x = h2s_of(h2, id);
+
+	(void)s;
+	if (code != NGHTTP2_NO_ERROR && !reset_allowed(h2))
+		fail_session(h2, NGHTTP2_ENHANCE_YOUR_CALM, "too many streams reset");
+	if (!x)
+		return 0;
+	nghttp2_session_set_stream_user_data(h2->s, id, NULL);
+	x->closed = true;
+	if (x->st) {
+		/* Closed before its response was done: the client reset it, or
+		 * the connection failed. The stream is freed from a timer (once:
+		 * a stream we reset is queued already). */
+		if (!x->reset) {
+			x->st->rflag = RS_RFLAG_DC;
+			x->reset = true;
+			reap_later(h2, x);
+		}
+		return 0;
+	}
+	h2s_free(h2, x);
+	return 0;
+}
+
+static int on_frame_send(nghttp2_session *s, const nghttp2_frame *f, void *u)
+{
+	struct rs_h2 *h2 = u;
+
+	/* RFC 9113 §8.1: a response complete before its request tells the
+	 * client to stop sending with RST_STREAM NO_ERROR, after the
+	 * response's last frame. */
+	if ((f->hd.type == NGHTTP2_DATA || f->hd.type == NGHTTP2_HEADERS) &&
+	    (f->hd.flags & NGHTTP2_FLAG_END_STREAM) &&
+	    !nghttp2_session_get_stream_remote_close(s, f->hd.stream_id)) {
+		struct rs_h2s *x = h2s_of(h2, f->hd.stream_id);
+
+		if (x && x->req_open)
+			nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, f->hd.stream_id,
+						  NGHTTP2_NO_ERROR);
+	}
+	return 0;
+}
+
+static void setup(void)
+{
+	nghttp2_session_callbacks *cb;
+
+	if (nghttp2_session_callbacks_new(&cb) != 0 || nghttp2_option_new(&options) != 0)
+		abort(); /* start-up */
+	nghttp2_session_callbacks_set_send_callback(cb, send_cb);
+	nghttp2_session_callbacks_set_send_data_callback(cb, send_data_cb);
+	nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
+	nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
+	nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
+	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
+	nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+	nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
+	callbacks = cb;
+	/* The window is given back as the upstream takes the bytes. */
+	nghttp2_option_set_no_auto_window_update(options, 1);
+	/* nghttp2's own flood limits stay on at their defaults: at most 1000
+	 * SETTINGS/PING acknowledgements queued, 32 entries in a SETTINGS,
+	 * 8 CONTINUATION frames in a header block (CVE-2024-27316), and
+	 * its reset-stream rate limit. */
+}
+
+/* --- the connection --- */
+
+static void on_reap(struct rs_timer *t)
+{
+	struct rs_h2 *h2 = (struct rs_h2 *)((char *)t - offsetof(struct rs_h2, reap_timer));
+
+	while (h2->reap) {
+		struct rs_h2s *x = h2->reap;
+		struct rs_stream *st = x->st;
+
+		h2->reap = x->reap_next;
+		x->st = NULL;
+		if (st) {
+			st->h2s = NULL;
+			rs_proxy__stream_free(st);
+		}
+		/* A stream nghttp2 still knows is freed when it closes. */
+		if (x->closed)
+			h2s_free(h2, x);
+	}
+	rs_proxy__h2_flush(h2->ds);
+}
+
+int rs_proxy__h2_start(struct rs_ds *ds)
+{
+	const struct rs_proxy_opts *o = ds->w->opts;
+	struct rs_h2 *h2;
+	nghttp2_settings_entry iv[] = {
+		{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, o->h2_max_streams},
+		{NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, o->h2_stream_window},
+		{NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, o->max_header_bytes},
+	};
+
+	pthread_once(&once, setup);
+	h2 = calloc(1, sizeof *h2);
+	if (!h2)
+		return -ENOMEM;
+	h2->ds = ds;
+	h2->reap_timer.fn = on_reap;
+	h2->reset_tokens = RESET_BURST;
+	h2->reset_at = ds->w->loop.now;
+	if (nghttp2_session_server_new2(&h2->s, callbacks, h2, options) != 0) {
+		free(h2);
+		return -ENOMEM;
+	}
+	ds->h2 = h2;
+	if (nghttp2_submit_settings(h2->s, NGHTTP2_FLAG_NONE, iv, sizeof iv / sizeof iv[0]) != 0 ||
+	    nghttp2_session_set_local_window_size(h2->s, NGHTTP2_FLAG_NONE, 0,
+						  (int32_t)o->h2_conn_window) != 0)
+		return -ENOMEM;
+	return 0;
+}
+
+void rs_proxy__h2_free(struct rs_ds *ds)
+{
+	struct rs_h2 *h2 = ds->h2;
+
+	if (!h2)
+		return;
+	nghttp2_session_del(h2->s);
+	rs_timer_cancel(&ds->w->loop.timers, &h2->reap_timer);
+	while (h2->streams) {
+		struct rs_h2s *x = h2->streams;
+
+		if (x->st) {
+			x->st->h2s = NULL;
+			rs_proxy__stream_free(x->st);
+		}
+		h2s_free(h2, x);
+	}
+	free(h2);
+	ds->h2 = NULL;
+}
+
+unsigned rs_proxy__h2_streams(const struct rs_ds *ds)
+{
+	return ds->h2->nstreams;
+}
+
+/* Gives back the window of request bytes the upstream has taken since. */
+void rs_proxy__h2_unblock(struct rs_ds *ds, struct rs_stream *st)
+{
+	struct rs_h2s *x = st ? st->h2s : NULL;
+
+	if (!x || !x->unconsumed || (st->us && rs_conn_queued(&st->us->c) > RS_HIGH_WATER))
+		return;
+	nghttp2_session_consume(ds->h2->s, x->id, x->unconsumed);
+	x->unconsumed = 0;
+	rs_proxy__h2_flush(ds);
+}
+
+/* Sends what nghttp2 has to send, unless the client is not reading: then
+ * nothing more is serialized, so acknowledgements of a PING or SETTINGS
+ * flood pile up inside nghttp2 and hit its limit, and the connection's
+ * queue stays bounded. */
+void rs_proxy__h2_flush(struct rs_ds *ds)
+{
+	struct rs_h2 *h2 = ds->h2;
+
+	if (rs_conn_closing(&ds->c))
+		return;
+	if (h2->busy) {
+		h2->send_again = true;
+		return;
+	}
+	h2->busy = true;
+	do {
+		int ret = 0;
+
+		h2->send_again = false;
+		if (rs_conn_queued(&ds->c) < RS_HIGH_WATER)
+			ret = nghttp2_session_send(h2->s);
+		if (ret != 0) {
+			rs_debug("downstream %s: HTTP/2: %s", ds->peer_ip, nghttp2_strerror(ret));
+			h2->busy = false;
+			rs_proxy__ds_abort(ds);
+			return;
+		}
+		/* Streams whose bodies drained may read their upstreams again;
+		 * that may queue more, hence the loop. */
+		if (h2->unblock) {
+			h2->unblock = false;
+			/* Still busy: a stream that ends in here asks for a send
+			 * (send_again) instead of freeing streams under the loop. */
+			for (struct rs_h2s *x = h2->streams; x; x = x->next)
+				if (!x->blocked && x->st && x->st->us && !x->reset)
+					rs_proxy__us_unblock(x->st->us);
+		}
+	} while (h2->send_again && !rs_conn_closing(&ds->c));
+	h2->busy = false;
+	if (rs_conn_closing(&ds->c))
+		return;
+	rs_conn_flush(&ds->c);
+	if (!nghttp2_session_want_read(h2->s) && !nghttp2_session_want_write(h2->s) &&
+	    !rs_conn_closing(&ds->c))
+		rs_conn_close_graceful(&ds->c); /* GOAWAY both ways, nothing left */
+	else if (ds->w->draining && h2->goaway && !h2->nstreams)
+		rs_conn_close_graceful(&ds->c);
+}
+
+void rs_proxy__h2_flushed(struct rs_ds *ds)
+{
+	ds->h2->unblock = true;
+	rs_proxy__h2_flush(ds);
+}
+
+void rs_proxy__h2_recv(struct rs_ds *ds, const char *p, size_t n)
+{
+	struct rs_h2 *h2 = ds->h2;
+	ssize_t ret;
+
+	/* Callbacks may ask to send; nghttp2 must not be re-entered, so that
+	 * waits until it returns (send_again). */
+	h2->busy = true;
+	ret = nghttp2_session_mem_recv(h2->s, (const uint8_t *)p, n);
+	h2->busy = false;
+	if (ret == NGHTTP2_ERR_FLOODED) {
+		/* Acknowledgements the client does not read (PING or SETTINGS
+		 * flood): nothing more is owed to it. */
+		rs_debug("downstream %s: HTTP/2: %s", ds->peer_ip, nghttp2_strerror((int)ret));
+		rs_stat_inc(ds->w->stats, RS_C_DS_RQ_REJECTED);
+		rs_proxy__ds_abort(ds);
+		return;
+	}
+	if (ret < 0)
+		fail_session(h2, NGHTTP2_PROTOCOL_ERROR, nghttp2_strerror((int)ret));
+	rs_proxy__h2_flush(ds);
+}
+
+static struct rs_h2s *live(struct rs_stream *st)
+{
+	struct rs_h2s *x = st->h2s;
+
+	return x && !x->reset && !x->closed ? x : NULL;
+}
+
+static void resume(struct rs_h2 *h2, struct rs_h2s *x)
+{
+	if (x->deferred) {
+		x->deferred = false;
+		nghttp2_session_resume_data(h2->s, x->id);
+	}
+}
+
+int rs_proxy__h2_response_head(struct rs_ds *ds, struct rs_stream *st)
+{
+	struct rs_h2s *x = live(st);
+	nghttp2_nv nv[NV_MAX];
+	nghttp2_data_provider dp = {.source.ptr = x, .read_callback = read_cb};
+	char status[4];
+	size_t n;
+	bool body;
+
+	if (!x)
+		return 0;
+	n = rs_h2_response_nv(&st->resp, nv, NV_MAX, status);
+	/* A body-less response ends the stream with its HEADERS, unless
+	 * trailers come after it (gRPC's trailers-only form is one HEADERS). */
+	body = st->resp.body != RS_BODY_NONE && st->req.method != RS_METHOD_HEAD;
+	x->head_sent = true;
+	if (!body)
+		x->eof = true;
+	return nghttp2_submit_response(ds->h2->s, x->id, nv, n, body ? &dp : NULL) == 0 ? 0
+											  : -ENOMEM;
+}
+
+int rs_proxy__h2_response_data(struct rs_ds *ds, struct rs_stream *st, const char *p, size_t n)
+{
+	struct rs_h2s *x = live(st);
+
+	if (!x || x->eof)
+		return 0;
+	if (rs_outq_append(&x->body, &ds->w->loop.chunks, p, n) < 0)
+		return -ENOMEM;
+	if (x->body.bytes >= STREAM_BUF_MAX)
+		x->blocked = true;
+	resume(ds->h2, x);
+	return 0;
+}
+
+int rs_proxy__h2_response_end(struct rs_ds *ds, struct rs_stream *st)
+{
+	struct rs_h2s *x = live(st);
+
+	if (!x)
+		return 0;
+	if (!x->eof) {
+		x->eof = true;
+		resume(ds->h2, x);
+	} else if (st->trailers.nh) {
+		/* No DATA carried the end: the trailers do (after HEADERS). */
+		return submit_trailers(ds->h2, x) == 0 ? 0 : -ENOMEM;
+	}
+	return 0;
+}
+
+bool rs_proxy__h2_backlogged(const struct rs_stream *st)
+{
+	const struct rs_h2s *x = st->h2s;
+
+	return (x && x->blocked) || rs_conn_queued(&st->ds->c) > RS_HIGH_WATER;
+}
+
+int rs_proxy__h2_local_reply(struct rs_ds *ds, struct rs_stream *st, int status,
+			     const char *text)
+{
+	struct rs_h2s *x = live(st);
+	char cl[24], sts[4];
+	size_t tlen = strlen(text);
+	nghttp2_nv nv[5];
+	size_t n = 0;
+	nghttp2_data_provider dp = {.source.ptr = x, .read_callback = read_cb};
+
+	if (!x)
+		return 0;
+	if (x->head_sent) {
+		rs_proxy__h2_reset(ds, st);
+		return 0;
+	}
+	snprintf(sts, sizeof sts, "%03d", status < 100 || status > 999 ? 500 : status);
+	snprintf(cl, sizeof cl, "%zu", tlen + 1);
+#define NV(k, v) nv[n++] = (nghttp2_nv){(uint8_t *)(k), (uint8_t *)(v), sizeof(k) - 1, strlen(v), 0}
+	NV(":status", sts);
+	NV("content-length", cl);
+	NV("content-type", "text/plain");
+	NV("server", "ringside");
+	if (st->request_id[0])
+		NV("x-request-id", st->request_id);
+#undef NV
+	if (rs_outq_append(&x->body, &ds->w->loop.chunks, text, tlen) < 0 ||
+	    rs_outq_append(&x->body, &ds->w->loop.chunks, "\n", 1) < 0)
+		return -ENOMEM;
+	x->eof = true;
+	x->head_sent = true;
+	return nghttp2_submit_response(ds->h2->s, x->id, nv, n, &dp) == 0 ? 0 : -ENOMEM;
+}
+
+void rs_proxy__h2_continue(struct rs_ds *ds, struct rs_stream *st)
+{
+	struct rs_h2s *x = live(st);
+	nghttp2_nv nv = {(uint8_t *)":status", (uint8_t *)"100", 7, 3, 0};
+
+	if (x && !x->head_sent)
+		nghttp2_submit_headers(ds->h2->s, NGHTTP2_FLAG_NONE, x->id, NULL, &nv, 1, NULL);
+}
+
+void rs_proxy__h2_stream_done(struct rs_ds *ds, struct rs_stream *st)
+{
+	struct rs_h2s *x = st->h2s;
+
+	if (!x || x->reset)
+		return; /* the reaper frees it */
+	x->st = NULL;
+	st->h2s = NULL;
+	rs_proxy__stream_free(st);
+	rs_proxy__h2_flush(ds);
+}
+
+void rs_proxy__h2_reset(struct rs_ds *ds, struct rs_stream *st)
+{
+	struct rs_h2s *x = st->h2s;
+
+	if (!x || x->reset)
+		return;
+	x->reset = true;
+	if (st->us)
+		rs_proxy__us_release(st->us, false);
+	if (!x->closed)
+		nghttp2_submit_rst_stream(ds->h2->s, NGHTTP2_FLAG_NONE, x->id,
+					  NGHTTP2_INTERNAL_ERROR);
+	/* nghttp2 closes the stream once the RST is out; the rs_stream goes
+	 * from the reaper. */
+	reap_later(ds->h2, x);
+}
+
+/* Graceful shutdown (RFC 9113 §6.8): GOAWAY naming the last stream taken,
+ * whose streams finish; the connection closes when none is left. */
+void rs_proxy__h2_drain(struct rs_ds *ds)
+{
+	struct rs_h2 *h2 = ds->h2;
+
+	if (!h2->goaway) {
+		h2->goaway = true;
+		nghttp2_submit_goaway(h2->s, NGHTTP2_FLAG_NONE,
+				      nghttp2_session_get_last_proc_stream_id(h2->s), NGHTTP2_NO_ERROR,
+				      NULL, 0);
+	}
+	rs_proxy__h2_flush(ds);
+}
