@@ -295,6 +295,25 @@ def test_the_pair_carries_the_peer_identity(make_proxy, tmp_path, pki, server): 
     assert call.md("x-forwarded-client-cert") == "By=spiffe://cluster.local/ns/default/sa/web;URI=spiffe://t/ns/a/sa/b"
 
 
+def test_ringside_own_answers_are_grpc_statuses(one_proxy, refused):
+    """What ringside answers itself (no upstream to connect to, no route)
+    reaches a gRPC client as a gRPC status with ringside's text in
+    grpc-message, as Envoy's local replies to gRPC requests do: a
+    Trailers-Only response whose status follows gRPC's
+    http-grpc-status-mapping.md (503 -> UNAVAILABLE, 404 -> UNIMPLEMENTED).
+    A bare HTTP error would leave the client only "Received http2 header
+    with status: 503"."""
+    p = one_proxy(upstream_port=refused.port)
+    with client(p.outbound) as c:
+        r = c.unary(b"x")
+    assert r.code == grpc.StatusCode.UNAVAILABLE, r
+    assert r.details.startswith("upstream connect error or disconnect/reset before headers"), r
+    with gp.Client(p.outbound, "nowhere.test:7070") as c:
+        r = c.unary(b"x")
+    assert r.code == grpc.StatusCode.UNIMPLEMENTED, r
+    assert 'no route for host' in r.details, r
+
+
 # ---------------------------------------------------------------- when the upstream speaks HTTP/2
 
 
