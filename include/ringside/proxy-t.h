@@ -110,6 +110,7 @@ struct rs_pool {
 	struct rs_tls_resume *tls_resume; /* owns: the last session to resume, or NULL */
 	struct rs_us *idle; /* borrowed: the connections own themselves */
 	unsigned nidle;
+	struct rs_us *h2; /* borrowed: its HTTP/2 connections, busy or not */
 };
 
 struct rs_worker {
@@ -219,6 +220,21 @@ struct rs_stream {
 	uint32_t body_cap;
 	bool body_over;
 	struct rs_stream *wait_prev, *wait_next;
+	/* On an HTTP/2 upstream connection (us->h2): the stream's id, the
+	 * request body nghttp2 has not taken yet, and the stream's place in
+	 * the connection's list. */
+	int32_t up_id;
+	bool up_eof;      /* the request body is all in up_body */
+	bool up_deferred; /* nghttp2 waits for body bytes */
+	bool up_blocked;  /* up_body is full: the client's side stopped */
+	bool up_refused;  /* the server refused it unprocessed (RFC 9113 §8.7) */
+	bool up_head_done; /* the final response head came */
+	bool up_resp_done;
+	bool up_wake;      /* up_body drained: the client's side may read again */
+	bool te_trailers; /* the client sent te: trailers (gRPC) */
+	uint32_t up_unconsumed; /* response bytes not yet given back to the window */
+	struct rs_outq up_body;
+	struct rs_stream *up_prev, *up_next;
 };
 
 struct rs_parse_buf {
@@ -264,12 +280,18 @@ struct rs_ds {
 	struct sockaddr_storage orig_dst;
 };
 
-/* An upstream HTTP/1.1 connection; pooled per shard and endpoint. */
+struct rs_h2u;
+
+/* An upstream connection, pooled per shard and endpoint: HTTP/1.1, one
+ * stream at a time (st), or HTTP/2 (h2), many (streams). */
 struct rs_us {
 	struct rs_conn c;
 	struct rs_worker *w;
 	struct rs_pool *pool;
-	struct rs_us *prev, *next; /* in pool->idle */
+	struct rs_us *prev, *next; /* in pool->idle, or pool->h2 */
+	struct rs_h2u *h2; /* owns: the HTTP/2 session, or NULL */
+	struct rs_stream *streams; /* borrowed: HTTP/2 streams carried */
+	uint32_t nstreams;
 	llhttp_t p;
 	struct rs_stream *st; /* borrowed, while serving */
 	struct rs_parse_buf pend;
@@ -284,6 +306,7 @@ struct rs_us {
 	bool got_bytes;    /* the current request has seen response bytes */
 	bool keep_alive;   /* the response allows another request */
 	bool shadow;       /* carries a mirrored request: what comes back is dropped */
+	bool tls_counted;  /* its handshake is in the counters */
 	uint64_t shadow_since;
 	struct rs_cluster_state *cb; /* borrowed: the budget of a connection token, or NULL */
 	uint32_t nrequests;    /* requests started on this connection */

@@ -32,9 +32,10 @@ uint64_t rs_tls_ctx_key(const struct rs_tls_ctx *t);
 /* Starts TLS as a client on a connected c: the ClientHello goes with the
  * next flush, and what the owner queues is sent once the handshake is done.
  * host is the SNI when the context has none; resume (may be NULL) a session
- * of an earlier connection to the same server. 0 or a negative errno. */
+ * of an earlier connection to the same server; h2: offer HTTP/2 by ALPN
+ * (Istio's istio-h2 first between sidecars). 0 or a negative errno. */
 int rs_tls_client_attach(struct rs_conn *c, const struct rs_tls_ctx *t, const char *host,
-			 struct rs_tls_resume *resume);
+			 struct rs_tls_resume *resume, bool h2);
 /* The session of c's handshake, with the server's ticket when one came: a
  * copy the caller owns (NULL when there is none), for a later
  * rs_tls_client_attach to the same server. */

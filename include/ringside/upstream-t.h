@@ -68,6 +68,14 @@ enum rs_lb_kind {
 	RS_LB_KIND_LOCAL,       /* inbound: the local application (the stream picks it) */
 };
 
+/* The protocol a cluster's upstream connections speak. */
+enum rs_up_proto {
+	RS_UP_AUTO,  /* the client's (Istio's use of the downstream protocol for a
+		      * port whose protocol is not declared, and inbound) */
+	RS_UP_HTTP1,
+	RS_UP_HTTP2, /* HTTP2, GRPC, GRPC-WEB ports; h2UpgradePolicy UPGRADE */
+};
+
 struct rs_cluster {
 	char *name; /* owns: Istio's form, "outbound|80||reviews.default.svc.cluster.local" */
 	char *host; /* owns */
@@ -88,6 +96,10 @@ struct rs_cluster {
 	struct rs_tls_ctx *tls;
 	char *tls_error; /* owns */
 	enum rs_lb_kind lb;
+	enum rs_up_proto proto;
+	/* Streams on one HTTP/2 connection at most (http2MaxRequests, which
+	 * Envoy's max_concurrent_streams is made from); 0: the peer's limit. */
+	uint32_t h2_max_streams;
 	struct rs_cluster_state *state; /* borrowed from the registry; NULL: no limits */
 	uint64_t connect_timeout_ns;    /* tcp.connectTimeout, 0: the proxy's */
 	uint32_t max_requests_per_connection; /* 0: unlimited */

@@ -364,7 +364,7 @@ bool rs_proxy__ds_backlogged(const struct rs_stream *st)
 
 static bool upstream_backlogged(struct rs_ds *ds)
 {
-	return ds->st && ds->st->us && rs_conn_queued(&ds->st->us->c) > RS_HIGH_WATER;
+	return ds->st && ds->st->us && rs_proxy__us_backlogged(ds->st);
 }
 
 /* Responses the proxy writes itself (404s to pipelined requests) count too:
@@ -462,7 +462,7 @@ static void drive(struct rs_ds *ds, const char *p, size_t n)
 	/* One send per side for everything this batch of bytes produced: a
 	 * request head and the body that came with it leave together. */
 	if (ds->st && ds->st->us)
-		rs_conn_flush(&ds->st->us->c);
+		rs_proxy__us_flush(ds->st->us);
 	rs_conn_flush(&ds->c);
 }
 
@@ -559,7 +559,7 @@ static void ds_on_flushed(struct rs_conn *c)
 	if (ds->h2)
 		rs_proxy__h2_flushed(ds);
 	else if (ds->st && ds->st->us)
-		rs_proxy__us_unblock(ds->st->us);
+		rs_proxy__us_unblock(ds->st->us, ds->st);
 	else
 		rs_proxy__ds_unblock(ds, ds->st);
 }
@@ -653,7 +653,7 @@ static void on_idle_timer(struct rs_timer *t)
 		 * arriving, 504 once it is waiting on the upstream. */
 		ds->st->close_after = true;
 		if (ds->st->us)
-			rs_proxy__us_release(ds->st->us, false);
+			rs_proxy__us_release(ds->st->us, ds->st, false);
 		rs_proxy__stream_local_reply(ds->st, RS_RFLAG_NONE, ds->st->req_done ? 504 : 408,
 					     "stream timeout");
 	} else {
@@ -859,7 +859,7 @@ void rs_proxy__ds_reset(struct rs_ds *ds, struct rs_stream *st)
 void rs_proxy__ds_abort(struct rs_ds *ds)
 {
 	if (ds->st && ds->st->us)
-		rs_proxy__us_release(ds->st->us, false);
+		rs_proxy__us_release(ds->st->us, ds->st, false);
 	/* A reset, not a FIN: a client must not take a cut response for a
 	 * complete one (a body delimited by the close would look whole). */
 	rs_conn_abort(&ds->c);

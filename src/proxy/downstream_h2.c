@@ -248,7 +248,7 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
 static void flush_upstream(struct rs_h2s *x)
 {
 	if (x->st && x->st->us)
-		rs_conn_flush(&x->st->us->c);
+		rs_proxy__us_flush(x->st->us);
 }
 
 static void request_end(struct rs_h2s *x)
@@ -335,7 +335,7 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const ui
 	rs_proxy__stream_request_data(x->st, (const char *)data, len);
 	/* The window reopens only as the upstream takes the bytes: a client
 	 * can have no more in flight than the stream's window. */
-	if (x->st && x->st->us && rs_conn_queued(&x->st->us->c) > RS_HIGH_WATER)
+	if (x->st && x->st->us && rs_proxy__us_backlogged(x->st))
 		x->unconsumed += (uint32_t)len;
 	else
 		nghttp2_session_consume(s, id, len);
@@ -379,6 +379,10 @@ static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t code, void *
 	nghttp2_session_set_stream_user_data(h2->s, id, NULL);
 	x->closed = true;
 	if (x->st) {
+		/* The response's last frame went out inside the caller that is
+		 * about to finish the stream: stream_done frees both. */
+		if (!x->reset && x->eof && !x->body.bytes && x->head_sent)
+			return 0;
 		/* Closed before its response was done: the client reset it, or
 		 * the connection failed. The stream is freed from a timer (once:
 		 * a stream we reset is queued already). */
@@ -519,7 +523,7 @@ void rs_proxy__h2_unblock(struct rs_ds *ds, struct rs_stream *st)
 {
 	struct rs_h2s *x = st ? st->h2s : NULL;
 
-	if (!x || !x->unconsumed || (st->us && rs_conn_queued(&st->us->c) > RS_HIGH_WATER))
+	if (!x || !x->unconsumed || (st->us && rs_proxy__us_backlogged(st)))
 		return;
 	nghttp2_session_consume(ds->h2->s, x->id, x->unconsumed);
 	x->unconsumed = 0;
@@ -561,7 +565,7 @@ void rs_proxy__h2_flush(struct rs_ds *ds)
 			 * (send_again) instead of freeing streams under the loop. */
 			for (struct rs_h2s *x = h2->streams; x; x = x->next)
 				if (!x->blocked && x->st && x->st->us && !x->reset)
-					rs_proxy__us_unblock(x->st->us);
+					rs_proxy__us_unblock(x->st->us, x->st);
 		}
 	} while (h2->send_again && !rs_conn_closing(&ds->c));
 	h2->busy = false;
@@ -730,6 +734,8 @@ void rs_proxy__h2_stream_done(struct rs_ds *ds, struct rs_stream *st)
 	x->st = NULL;
 	st->h2s = NULL;
 	rs_proxy__stream_free(st);
+	if (x->closed)
+		h2s_free(ds->h2, x);
 	rs_proxy__h2_flush(ds);
 }
 
@@ -741,7 +747,7 @@ void rs_proxy__h2_reset(struct rs_ds *ds, struct rs_stream *st)
 		return;
 	x->reset = true;
 	if (st->us)
-		rs_proxy__us_release(st->us, false);
+		rs_proxy__us_release(st->us, st, false);
 	if (!x->closed)
 		nghttp2_submit_rst_stream(ds->h2->s, NGHTTP2_FLAG_NONE, x->id,
 					  NGHTTP2_INTERNAL_ERROR);

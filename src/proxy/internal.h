@@ -92,16 +92,38 @@ int rs_proxy__us_mirror(struct rs_worker *w, const struct rs_endpoint *ep,
 			const struct rs_msg *req, const char *body, size_t blen);
 /* Closes idle connections of clusters that have requests waiting. */
 void rs_proxy__us_shed_idle(struct rs_worker *w);
-/* Detaches the stream; a connection that can carry another request goes back
- * to the pool, any other is closed. */
-void rs_proxy__us_release(struct rs_us *us, bool reusable);
+/* Detaches st; an HTTP/1.1 connection that can carry another request goes
+ * back to the pool, any other is closed; on HTTP/2 the stream is reset if
+ * it is still open, and the connection stays. */
+void rs_proxy__us_release(struct rs_us *us, struct rs_stream *st, bool reusable);
+/* Sends what was written for the connection's streams. */
+void rs_proxy__us_flush(struct rs_us *us);
+/* Whether the upstream side of st holds as much request body as it may. */
+bool rs_proxy__us_backlogged(const struct rs_stream *st);
 /* Writing the request, framed for the upstream's protocol; 0 or -ENOMEM. */
 int rs_proxy__us_request_head(struct rs_us *us, struct rs_stream *st);
 int rs_proxy__us_request_data(struct rs_us *us, struct rs_stream *st, const char *p, size_t n);
 int rs_proxy__us_request_end(struct rs_us *us, struct rs_stream *st);
-void rs_proxy__us_unblock(struct rs_us *us);
+/* The client's side of st drained: read (HTTP/2: accept) its response again. */
+void rs_proxy__us_unblock(struct rs_us *us, struct rs_stream *st);
 void rs_proxy__us_sweep(struct rs_worker *w);
 void rs_proxy__us_close_idle(struct rs_worker *w);
+
+/* upstream_h2.c: the same for an HTTP/2 connection (us->h2). */
+int rs_proxy__h2u_start(struct rs_us *us);
+void rs_proxy__h2u_free(struct rs_us *us);
+bool rs_proxy__h2u_has_room(const struct rs_us *us, uint32_t cluster_max);
+void rs_proxy__h2u_attach(struct rs_us *us, struct rs_stream *st);
+void rs_proxy__h2u_fail_all(struct rs_us *us, enum rs_rflag flag, const char *text);
+void rs_proxy__h2u_flush(struct rs_us *us);
+void rs_proxy__h2u_flushed(struct rs_us *us);
+void rs_proxy__h2u_recv(struct rs_us *us, const char *p, size_t n);
+int rs_proxy__h2u_request_head(struct rs_us *us, struct rs_stream *st);
+int rs_proxy__h2u_request_data(struct rs_us *us, struct rs_stream *st, const char *p, size_t n);
+int rs_proxy__h2u_request_end(struct rs_us *us, struct rs_stream *st);
+bool rs_proxy__h2u_backlogged(const struct rs_stream *st);
+void rs_proxy__h2u_unblock(struct rs_us *us, struct rs_stream *st);
+void rs_proxy__h2u_release(struct rs_us *us, struct rs_stream *st);
 
 /* stream.c */
 struct rs_stream *rs_proxy__stream_new(struct rs_ds *ds);

@@ -326,7 +326,7 @@ static void resume(struct rs_stream *st)
 		return;
 	}
 	st->t_us_start = rs_now_ns();
-	rs_conn_flush(&st->us->c);
+	rs_proxy__us_flush(st->us);
 	arm_per_try(st);
 }
 
@@ -547,7 +547,7 @@ static bool try_again(struct rs_stream *st, enum try_outcome o)
 		struct rs_us *us = st->us;
 
 		st->us = NULL;
-		rs_proxy__us_release(us, false);
+		rs_proxy__us_release(us, st, false);
 	}
 	cap = RETRY_BASE_NS * ((1ull << (st->retries_done < 5 ? st->retries_done : 5)) - 1);
 	if (cap > 10 * RETRY_BASE_NS)
@@ -660,12 +660,13 @@ void rs_proxy__stream_free(struct rs_stream *st)
 	if (st->cb_retry)
 		rs_cb_release(cb_of(st), RS_CB_RETRIES, st->w->id);
 	if (st->us)
-		rs_proxy__us_release(st->us, false);
+		rs_proxy__us_release(st->us, st, false);
 	rs_stat_dec(st->w->stats, RS_C_DS_RQ_ACTIVE);
 	rs_snap_shard(st->snap, st->w->id)->refs--;
 	rs_msg_free(&st->req);
 	rs_msg_free(&st->resp);
 	rs_msg_free(&st->trailers);
+	rs_outq_clear(&st->up_body, &st->w->loop.chunks);
 	free(st);
 }
 
@@ -1030,7 +1031,7 @@ static int dispatch(struct rs_stream *st)
 	}
 	st->t_us_start = rs_now_ns();
 	if (st->delay_ns)
-		rs_conn_flush(&st->us->c); /* a timer, not a read, got here */
+		rs_proxy__us_flush(st->us); /* a timer, not a read, got here */
 	return 0;
 }
 
@@ -1112,6 +1113,12 @@ void rs_proxy__stream_request_head(struct rs_stream *st)
 	uint32_t port = 0;
 	int idx;
 
+	{
+		const struct rs_hdr *te = rs_msg_find(m, "te");
+
+		st->te_trailers = te && rs_value_has_token(m->buf + te->value_off, te->value_len,
+							  "trailers");
+	}
 	if (rs_msg_strip_hop_by_hop(m))
 		st->close_after = true;
 	expect = rs_msg_find(m, "expect");
@@ -1281,7 +1288,7 @@ void rs_proxy__stream_response_end(struct rs_stream *st, bool keep_alive)
 		struct rs_us *us = st->us;
 
 		st->us = NULL;
-		rs_proxy__us_release(us, keep_alive && st->req_done);
+		rs_proxy__us_release(us, st, keep_alive && st->req_done);
 	}
 	rs_proxy__ds_flush(ds);
 	finish(st);
@@ -1301,16 +1308,26 @@ static bool idempotent(enum rs_method m)
 static bool retry_on_fresh_connection(struct rs_stream *st)
 {
 	struct rs_us *old = st->us;
+	bool again;
 
-	if (!old || !old->reused || old->got_bytes || st->retried || st->resp_started ||
-	    !st->req_done || st->req.body != RS_BODY_NONE || !idempotent(st->req.method))
+	if (!old || st->retried || st->resp_started || !st->req_done)
+		return false;
+	/* An HTTP/2 stream the server refused, or that a GOAWAY left
+	 * unprocessed, went nowhere (RFC 9113 §8.7): any request whose body is
+	 * kept whole may go again. */
+	again = st->up_refused ? !st->body_over
+			       : old->reused && !old->got_bytes && st->req.body == RS_BODY_NONE &&
+					 idempotent(st->req.method);
+	if (!again)
 		return false;
 	st->retried = true;
-	rs_proxy__us_release(old, false);
+	rs_proxy__us_release(old, st, false);
 	if (connect_upstream(st, true) < 0)
 		return false;
-	if (rs_proxy__us_request_head(st->us, st) < 0) {
-		rs_proxy__us_release(st->us, false);
+	if (rs_proxy__us_request_head(st->us, st) < 0 ||
+	    (st->body_len && rs_proxy__us_request_data(st->us, st, st->body, st->body_len) < 0) ||
+	    rs_proxy__us_request_end(st->us, st) < 0) {
+		rs_proxy__us_release(st->us, st, false);
 		return false;
 	}
 	rs_debug("resending %.*s on a new connection: the pooled one closed",
@@ -1340,7 +1357,7 @@ void rs_proxy__stream_upstream_failed(struct rs_stream *st, enum rs_rflag flag, 
 		struct rs_us *us = st->us;
 
 		st->us = NULL;
-		rs_proxy__us_release(us, false);
+		rs_proxy__us_release(us, st, false);
 	}
 	if (st->resp_started) {
 		/* Part of the response is out: only a reset tells the client. */

@@ -1,5 +1,7 @@
-/* Upstream HTTP/1.1 connections, pooled per shard and endpoint: a request
- * takes an idle keep-alive connection when there is one, else opens one. */
+/* Upstream connections, pooled per shard and endpoint. HTTP/1.1 here: a
+ * request takes an idle keep-alive connection when there is one, else opens
+ * one. HTTP/2 (upstream_h2.c, when the cluster's protocol says so): a
+ * request joins a connection with room for another stream, else opens one. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -202,6 +204,13 @@ static void us_on_data(struct rs_conn *c, const char *p, size_t n)
 	struct rs_us *us = (struct rs_us *)c;
 	struct rs_ds *ds;
 
+	if (us->h2) {
+		rs_proxy__h2u_recv(us, p, n);
+		/* One send per client for what this read produced. */
+		for (struct rs_stream *st = us->streams; st; st = st->up_next)
+			rs_proxy__ds_flush(st->ds);
+		return;
+	}
 	if (us->shadow)
 		return; /* a mirror's answer is not wanted; the close ends it */
 	if (us->idle || !us->st) {
@@ -224,8 +233,12 @@ static void us_on_data(struct rs_conn *c, const char *p, size_t n)
 	rs_proxy__ds_flush(ds);
 }
 
-void rs_proxy__us_unblock(struct rs_us *us)
+void rs_proxy__us_unblock(struct rs_us *us, struct rs_stream *st)
 {
+	if (us->h2) {
+		rs_proxy__h2u_unblock(us, st);
+		return;
+	}
 	while (us->st && !us->paused && us->pend.len > us->pend.off && !rs_conn_closing(&us->c) &&
 	       !downstream_backlogged(us)) {
 		size_t n = us->pend.len - us->pend.off;
@@ -249,6 +262,22 @@ static void us_on_eof(struct rs_conn *c, int err)
 {
 	struct rs_us *us = (struct rs_us *)c;
 
+	if (us->h2) {
+		char text[300];
+
+		if (rs_tls_error(&us->c) && !us->got_bytes) {
+			snprintf(text, sizeof text, "%s, transport failure reason: %s",
+				 rs_proxy__connect_failure_text, rs_tls_error(&us->c));
+			rs_stat_inc(us->w->stats, RS_C_US_CX_CONNECT_FAIL);
+			rs_proxy__h2u_fail_all(us, RS_RFLAG_UF, text);
+		} else {
+			rs_proxy__h2u_fail_all(us, RS_RFLAG_UC,
+					       "upstream connect error or disconnect/reset before "
+					       "headers. reset reason: connection termination");
+		}
+		rs_conn_close(&us->c);
+		return;
+	}
 	if (!us->st) {
 		rs_conn_close(&us->c);
 		return;
@@ -282,7 +311,9 @@ static void us_on_flushed(struct rs_conn *c)
 {
 	struct rs_us *us = (struct rs_us *)c;
 
-	if (us->st)
+	if (us->h2)
+		rs_proxy__h2u_flushed(us);
+	else if (us->st)
 		rs_proxy__ds_unblock(us->st->ds, us->st);
 }
 
@@ -291,19 +322,26 @@ static void us_on_flushed(struct rs_conn *c)
  * reports it. Never in clear: without its context the request fails. */
 static bool tls_start(struct rs_us *us)
 {
-	const struct rs_cluster *cl = us->st ? us->st->cluster : NULL;
+	const struct rs_stream *st = us->h2 ? us->streams : us->st;
+	const struct rs_cluster *cl = st ? st->cluster : NULL;
 	char text[300];
 
 	if (!cl) {
-		rs_conn_close(&us->c); /* its request is gone; the settings with it */
+		rs_conn_close(&us->c); /* its requests are gone; the settings with them */
 		return false;
 	}
-	if (cl->tls && rs_tls_client_attach(&us->c, cl->tls, cl->host, us->pool->tls_resume) == 0)
+	if (cl->tls && rs_tls_client_attach(&us->c, cl->tls, cl->host, us->pool->tls_resume,
+					    us->h2 != NULL) == 0)
 		return true;
 	snprintf(text, sizeof text, "%s, transport failure reason: TLS_error:%s",
 		 rs_proxy__connect_failure_text, cl->tls_error ? cl->tls_error : "handshake could not start");
 	rs_stat_inc(us->w->stats, RS_C_US_CX_CONNECT_FAIL);
-	fail(us, RS_RFLAG_UF, 503, text);
+	if (us->h2) {
+		rs_proxy__h2u_fail_all(us, RS_RFLAG_UF, text);
+		rs_conn_close(&us->c);
+	} else {
+		fail(us, RS_RFLAG_UF, 503, text);
+	}
 	return false;
 }
 
@@ -323,7 +361,10 @@ static void us_on_connect(struct rs_conn *c, int err)
 			 err == -ETIMEDOUT ? "connection timeout" : "connection failure",
 			 err == -ETIMEDOUT ? "" : ", transport failure reason: ",
 			 err == -ETIMEDOUT ? "" : strerror(-err));
-		if (us->st)
+		if (us->h2) {
+			rs_proxy__h2u_fail_all(us, RS_RFLAG_UF, text);
+			rs_conn_close(&us->c);
+		} else if (us->st)
 			fail(us, RS_RFLAG_UF, 503, text);
 		else
 			rs_conn_close(&us->c);
@@ -333,13 +374,26 @@ static void us_on_connect(struct rs_conn *c, int err)
 		return;
 	us->connected = true;
 	rs_conn_read_start(&us->c);
-	rs_conn_flush(&us->c);
+	if (us->h2)
+		rs_proxy__h2u_flush(us);
+	else
+		rs_conn_flush(&us->c);
 }
 
 static void pool_unlink(struct rs_us *us)
 {
 	struct rs_pool *pool = us->pool;
 
+	if (us->h2) {
+		if (us->prev)
+			us->prev->next = us->next;
+		else if (pool->h2 == us)
+			pool->h2 = us->next;
+		if (us->next)
+			us->next->prev = us->prev;
+		us->prev = us->next = NULL;
+		return;
+	}
 	if (!us->idle)
 		return;
 	if (us->prev)
@@ -365,6 +419,13 @@ static void us_on_closed(struct rs_conn *c)
 		if (us->next)
 			us->next->prev = us->prev;
 		us->w->nshadows--;
+	}
+	if (us->h2) {
+		rs_proxy__h2u_fail_all(us, RS_RFLAG_UC,
+				       "upstream connect error or disconnect/reset before headers. "
+				       "reset reason: connection termination");
+		pool_unlink(us);
+		rs_proxy__h2u_free(us);
 	}
 	pool_unlink(us);
 	if (us->st)
@@ -433,11 +494,36 @@ static void start(struct rs_us *us, struct rs_stream *st)
 	us->p.data = us;
 }
 
+/* Whether st goes upstream over HTTP/2: its cluster's protocol, or the
+ * client's where the port does not say (Istio's inbound and undeclared
+ * ports use the downstream protocol). */
+static bool wants_h2(const struct rs_stream *st)
+{
+	enum rs_up_proto p = st->cluster ? st->cluster->proto : RS_UP_AUTO;
+
+	return p == RS_UP_HTTP2 || (p == RS_UP_AUTO && st->ds && st->ds->h2);
+}
+
 struct rs_us *rs_proxy__us_take_idle(struct rs_worker *w, const struct rs_endpoint *ep,
 				     struct rs_stream *st)
 {
 	struct rs_pool *pool = pool_for(w, ep, pool_key(st));
 	struct rs_us *us;
+
+	if (pool && wants_h2(st)) {
+		uint32_t max = st->cluster ? st->cluster->h2_max_streams : 0;
+
+		for (us = pool->h2; us; us = us->next) {
+			if (rs_proxy__h2u_has_room(us, max)) {
+				if (us->nrequests)
+					rs_stat_inc(w->stats, RS_C_US_CX_REUSED);
+				us->reused = us->nrequests > 0;
+				rs_proxy__h2u_attach(us, st);
+				return us;
+			}
+		}
+		return NULL;
+	}
 
 	while (pool && (us = pool->idle)) {
 		pool_unlink(us);
@@ -501,7 +587,20 @@ struct rs_us *rs_proxy__us_open(struct rs_worker *w, const struct rs_endpoint *e
 	us->max_requests = st->cluster ? st->cluster->max_requests_per_connection : 0;
 	rs_stat_inc(w->stats, RS_C_US_CX_TOTAL);
 	rs_stat_inc(w->stats, RS_C_US_CX_ACTIVE);
-	start(us, st);
+	if (wants_h2(st)) {
+		if (rs_proxy__h2u_start(us) < 0) {
+			us->cb = NULL; /* the caller gives the token back */
+			rs_conn_close(&us->c);
+			return NULL;
+		}
+		us->next = pool->h2;
+		if (pool->h2)
+			pool->h2->prev = us;
+		pool->h2 = us;
+		rs_proxy__h2u_attach(us, st);
+	} else {
+		start(us, st);
+	}
 	rs_conn_connect(&us->c, (const struct sockaddr *)&ep->addr, ep->addr_len, timeout);
 	return us;
 }
@@ -510,12 +609,16 @@ struct rs_us *rs_proxy__us_open(struct rs_worker *w, const struct rs_endpoint *e
 
 int rs_proxy__us_request_head(struct rs_us *us, struct rs_stream *st)
 {
+	if (us->h2)
+		return rs_proxy__h2u_request_head(us, st);
 	us->head_req = st->req.method == RS_METHOD_HEAD;
 	return rs_h1_encode_request_head(&us->c.out, &us->w->loop.chunks, &st->req);
 }
 
 int rs_proxy__us_request_data(struct rs_us *us, struct rs_stream *st, const char *p, size_t n)
 {
+	if (us->h2)
+		return rs_proxy__h2u_request_data(us, st, p, n);
 	if (st->req.body == RS_BODY_STREAM)
 		return rs_h1_encode_chunk(&us->c.out, &us->w->loop.chunks, p, n);
 	return rs_conn_write(&us->c, p, n);
@@ -523,32 +626,65 @@ int rs_proxy__us_request_data(struct rs_us *us, struct rs_stream *st, const char
 
 int rs_proxy__us_request_end(struct rs_us *us, struct rs_stream *st)
 {
+	if (us->h2)
+		return rs_proxy__h2u_request_end(us, st);
 	if (st->req.body == RS_BODY_STREAM)
 		return rs_h1_encode_last_chunk(&us->c.out, &us->w->loop.chunks);
 	return 0;
 }
 
-void rs_proxy__us_release(struct rs_us *us, bool reusable)
+void rs_proxy__us_flush(struct rs_us *us)
+{
+	if (us->h2)
+		rs_proxy__h2u_flush(us);
+	else
+		rs_conn_flush(&us->c);
+}
+
+bool rs_proxy__us_backlogged(const struct rs_stream *st)
+{
+	if (st->us->h2)
+		return rs_proxy__h2u_backlogged(st);
+	return rs_conn_queued(&st->us->c) > RS_HIGH_WATER;
+}
+
+/* The shard's next connection to this endpoint resumes with this one's
+ * newest ticket: after an answer, a TLS 1.3 server's has come (RFC 8446
+ * §4.6.1 would have each used once). */
+static void tls_account(struct rs_us *us)
+{
+	struct rs_pool *pool = us->pool;
+	struct rs_tls_resume *r;
+
+	if (!pool || !pool->tls_key || us->tls_counted)
+		return;
+	us->tls_counted = true;
+	r = rs_tls_resume_take(&us->c);
+	rs_stat_inc(us->w->stats, RS_C_US_CX_TLS);
+	if (rs_tls_resumed(&us->c))
+		rs_stat_inc(us->w->stats, RS_C_US_CX_TLS_RESUMED);
+	if (r) {
+		rs_tls_resume_free(pool->tls_resume);
+		pool->tls_resume = r;
+	}
+}
+
+void rs_proxy__us_release(struct rs_us *us, struct rs_stream *st, bool reusable)
 {
 	struct rs_pool *pool = us->pool;
 
+	if (us->h2) {
+		if (st && st->up_resp_done)
+			tls_account(us);
+		if (st)
+			rs_proxy__h2u_release(us, st);
+		return;
+	}
 	if (us->st && us->st->us == us)
 		us->st->us = NULL;
 	us->st = NULL;
-	/* The shard's next connection to this endpoint resumes with this one's
-	 * newest ticket: after an answer, a TLS 1.3 server's has come (RFC 8446
-	 * §4.6.1 would have each used once). */
-	if (pool && pool->tls_key && us->resp_done && us->nrequests == 1) {
-		struct rs_tls_resume *r = rs_tls_resume_take(&us->c);
-
-		rs_stat_inc(us->w->stats, RS_C_US_CX_TLS);
-		if (rs_tls_resumed(&us->c))
-			rs_stat_inc(us->w->stats, RS_C_US_CX_TLS_RESUMED);
-		if (r) {
-			rs_tls_resume_free(pool->tls_resume);
-			pool->tls_resume = r;
-		}
-	}
+	if (us->resp_done)
+		tls_account(us);
 	if (!reusable || !us->resp_done || us->w->draining || rs_conn_closing(&us->c) ||
 	    (us->c.flags & RS_CONN_EOF) || us->pend.len > us->pend.off || rs_conn_queued(&us->c) ||
 	    pool->nidle >= POOL_MAX_IDLE ||
@@ -663,9 +799,34 @@ out:
 	return ret;
 }
 
+/* HTTP/2 connections without a stream that cond picks are closed. */
+static void close_empty_h2(struct rs_pool *p, bool (*cond)(const struct rs_us *us))
+{
+	for (struct rs_us *us = p->h2; us; us = us->next)
+		if (!us->nstreams && !rs_conn_closing(&us->c) && cond(us))
+			rs_conn_close_graceful(&us->c);
+}
+
+static bool cb_waiting(const struct rs_us *us)
+{
+	return us->cb && atomic_load_explicit(&us->cb->waiting, memory_order_relaxed);
+}
+
+static bool idle_too_long(const struct rs_us *us)
+{
+	return us->idle_timeout_ns && us->w->loop.now - us->idle_since >= us->idle_timeout_ns;
+}
+
+static bool always(const struct rs_us *us)
+{
+	(void)us;
+	return true;
+}
+
 void rs_proxy__us_shed_idle(struct rs_worker *w)
 {
 	for (struct rs_pool *p = w->pools; p; p = p->next) {
+		close_empty_h2(p, cb_waiting);
 		for (struct rs_us *us = p->idle, *next; us; us = next) {
 			next = us->next;
 			if (us->cb && atomic_load_explicit(&us->cb->waiting, memory_order_relaxed)) {
@@ -685,6 +846,7 @@ void rs_proxy__us_sweep(struct rs_worker *w)
 	for (struct rs_pool *p = w->pools; p; p = p->next) {
 		struct rs_us *us = p->idle, *next;
 
+		close_empty_h2(p, idle_too_long);
 		for (; us; us = next) {
 			next = us->next;
 			if (us->idle_timeout_ns && w->loop.now - us->idle_since >= us->idle_timeout_ns) {
@@ -698,6 +860,7 @@ void rs_proxy__us_sweep(struct rs_worker *w)
 void rs_proxy__us_close_idle(struct rs_worker *w)
 {
 	for (struct rs_pool *p = w->pools; p; p = p->next) {
+		close_empty_h2(p, always);
 		while (p->idle) {
 			struct rs_us *us = p->idle;
 

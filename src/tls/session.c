@@ -28,6 +28,7 @@ struct rs_tls_ctx {
 	size_t nsans;
 	char *sni;   /* owns; NULL: the caller's */
 	const char *alpn; /* what is offered, comma-separated */
+	const char *alpn_h2; /* a client's offer for HTTP/2 */
 	uint64_t key;
 	bool server;
 };
@@ -296,6 +297,7 @@ struct rs_tls_ctx *rs_tls_client_ctx_new(const struct rs_client_tls *cfg,
 	/* Between sidecars, Istio's own value first: an Envoy sidecar's
 	 * inbound listener picks its HTTP chain by it. */
 	t->alpn = cfg->mode == RS_TLS_ISTIO_MUTUAL ? "istio-http/1.1,http/1.1" : "http/1.1";
+	t->alpn_h2 = cfg->mode == RS_TLS_ISTIO_MUTUAL ? "istio-h2,h2" : "h2";
 	what = "out of memory";
 	if (cfg->nsubject_alt_names + nmore) {
 		t->sans = calloc(cfg->nsubject_alt_names + nmore, sizeof *t->sans);
@@ -388,7 +390,8 @@ fail:
 
 /* A session of t for c, with t's ALPN offer and, for a client, the SNI;
  * NULL when out of memory. */
-static struct session *session_new(struct rs_conn *c, const struct rs_tls_ctx *t, const char *sni)
+static struct session *session_new(struct rs_conn *c, const struct rs_tls_ctx *t, const char *sni,
+				   bool h2)
 {
 	struct session *s = calloc(1, sizeof *s);
 	char alpn[64];
@@ -399,7 +402,7 @@ static struct session *session_new(struct rs_conn *c, const struct rs_tls_ctx *t
 	s->ssl = wolfSSL_new(t->ctx);
 	if (!s->ssl)
 		goto fail;
-	snprintf(alpn, sizeof alpn, "%s", t->alpn);
+	snprintf(alpn, sizeof alpn, "%s", h2 && t->alpn_h2 ? t->alpn_h2 : t->alpn);
 	wolfSSL_SetIOReadCtx(s->ssl, s);
 	wolfSSL_SetIOWriteCtx(s->ssl, c);
 	if ((sni && *sni &&
@@ -416,7 +419,7 @@ fail:
 
 int rs_tls_server_attach(struct rs_conn *c, const struct rs_tls_ctx *t, bool sniff)
 {
-	struct session *s = session_new(c, t, NULL);
+	struct session *s = session_new(c, t, NULL, false);
 
 	if (!s)
 		return -ENOMEM;
@@ -450,9 +453,9 @@ uint64_t rs_tls_ctx_key(const struct rs_tls_ctx *t)
 }
 
 int rs_tls_client_attach(struct rs_conn *c, const struct rs_tls_ctx *t, const char *host,
-			 struct rs_tls_resume *resume)
+			 struct rs_tls_resume *resume, bool h2)
 {
-	struct session *s = session_new(c, t, t->sni ? t->sni : host);
+	struct session *s = session_new(c, t, t->sni ? t->sni : host, h2);
 
 	if (!s)
 		return -ENOMEM;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "ringside/config-networking-t.h"
 #include "ringside/config.h"
@@ -30,6 +31,7 @@ struct builder {
 	struct rs_clusters *out;
 	size_t cap;
 	struct rs_diags *diags;
+	enum rs_up_proto proto; /* the protocol of the service port being built */
 	struct ep_src *eps; /* owns: the endpoints of the service port being built */
 	size_t neps;
 	size_t cap_eps;
@@ -143,17 +145,58 @@ static const struct rs_port_traffic_policy *port_level(const struct rs_traffic_p
 #define POLICY(field)                                                                       \
 	(LEVEL(sub, sp, field) ? LEVEL(sub, sp, field) : LEVEL(dr, dp, field))
 
+static bool prefix(const char *s, const char *p)
+{
+	size_t n = strlen(p);
+
+	return strncasecmp(s, p, n) == 0 && (s[n] == '\0' || s[n] == '-');
+}
+
+/* A service port's protocol, as Istio selects it: the protocol field, else
+ * the name's prefix ("grpc-web", "http2-api"); anything else (declared
+ * TCP, or nothing) goes as the client came. */
+static enum rs_up_proto port_proto(const struct rs_se_port *sp)
+{
+	const char *p = sp->protocol;
+
+	if (!p && sp->name)
+		p = prefix(sp->name, "grpc-web") ? "GRPC-WEB"
+		    : prefix(sp->name, "grpc")   ? "GRPC"
+		    : prefix(sp->name, "http2")  ? "HTTP2"
+		    : prefix(sp->name, "http")   ? "HTTP"
+						 : NULL;
+	if (!p)
+		return RS_UP_AUTO;
+	if (!strcasecmp(p, "HTTP2") || !strcasecmp(p, "GRPC") || !strcasecmp(p, "GRPC-WEB"))
+		return RS_UP_HTTP2;
+	if (!strcasecmp(p, "HTTP"))
+		return RS_UP_HTTP1;
+	return RS_UP_AUTO;
+}
+
 static void set_policy(struct rs_cluster *c, const struct rs_traffic_policy *dr,
-		       const struct rs_traffic_policy *sub)
+		       const struct rs_traffic_policy *sub, enum rs_up_proto proto)
 {
 	const struct rs_port_traffic_policy *dp = port_level(dr, c->port);
 	const struct rs_port_traffic_policy *sp = port_level(sub, c->port);
 	const struct rs_lb_settings *lb = POLICY(load_balancer);
+	const struct rs_conn_pool *pool;
 
 	c->lb_cfg = lb;
 	c->pool_cfg = POLICY(connection_pool);
 	c->outlier_cfg = POLICY(outlier_detection);
 	c->tls_cfg = POLICY(tls);
+	pool = c->pool_cfg;
+	/* ConnectionPoolSettings.HTTPSettings: h2UpgradePolicy UPGRADE sends
+	 * HTTP/1.1 requests of the port as HTTP/2; DO_NOT_UPGRADE keeps a
+	 * port whose protocol is not declared on HTTP/1.1. */
+	c->proto = proto;
+	if (pool && pool->h2_upgrade_policy == RS_H2_UPGRADE_UPGRADE && proto != RS_UP_HTTP2)
+		c->proto = RS_UP_HTTP2;
+	else if (pool && pool->h2_upgrade_policy == RS_H2_UPGRADE_DO_NOT_UPGRADE &&
+		 proto == RS_UP_AUTO)
+		c->proto = RS_UP_HTTP1;
+	c->h2_max_streams = pool && pool->http2_max_requests.set ? pool->http2_max_requests.v : 0;
 	c->lb = RS_LB_KIND_LEAST_REQUEST; /* Istio's default since 1.14 */
 	if (lb && lb->consistent_hash)
 		c->lb = lb->hash_algo == RS_LB_HASH_MAGLEV ? RS_LB_KIND_MAGLEV : RS_LB_KIND_RING_HASH;
@@ -264,7 +307,7 @@ static int add_cluster(struct builder *b, const char *res, const char *host, uin
 	}
 	c->ep_base = b->out->neps_total;
 	b->out->neps_total += (uint32_t)c->neps;
-	set_policy(c, dr, sub);
+	set_policy(c, dr, sub, b->proto);
 	if (c->tls_cfg && c->tls_cfg->mode != RS_TLS_DISABLE) {
 		char err[200];
 
@@ -357,6 +400,7 @@ int rs_clusters_build(const struct rs_config *cfg, const struct rs_identity *id,
 			const struct rs_se_port *sp = &se->ports[p];
 
 			r = gather(&b, se, sp);
+			b.proto = port_proto(sp);
 			for (size_t h = 0; h < se->nhosts && r == 0; h++) {
 				if (*index_slot(&b, se->hosts[h], sp->number)) {
 					rs_diags_add(diags, RS_DIAG_WARNING, &se->pos, res,
@@ -372,6 +416,7 @@ int rs_clusters_build(const struct rs_config *cfg, const struct rs_identity *id,
 	/* Inbound requests go to the local application, on the address the
 	 * stream works out for each (Sidecar ingress, else loopback). */
 	b.neps = 0;
+	b.proto = RS_UP_AUTO;
 	if (r == 0)
 		r = add_cluster(&b, "inbound", "local", 0, NULL, NULL, 0, NULL, NULL);
 	if (r == 0) {
