@@ -381,6 +381,7 @@ class RawResponse:
         self.goaway = None
         self.closed = False  # the connection closed before the stream ended
         self.elapsed = None
+        self.sent = 0  # request body bytes sent
 
     def header(self, name):
         for k, v in self.headers or []:
@@ -431,15 +432,27 @@ def raw_call(port, authority, path, messages=(b"",), metadata=(), timeout=10.0, 
         hdrs += list(metadata)
         conn.send_headers(sid, hdrs)
         body = b"".join(grpc_frame(m) for m in messages)
-        # Small bodies only: no flow-control bookkeeping on the sending side.
-        conn.send_data(sid, body, end_stream=True)
+        sent = 0
+        if not body:
+            conn.end_stream(sid)
         sock.sendall(conn.data_to_send())
         deadline = t0 + timeout
         done = False
         while not done:
+            # Send what the peer's windows allow (RFC 9113 §6.9), then read.
+            while sent < len(body):
+                n = min(conn.local_flow_control_window(sid), conn.max_outbound_frame_size, len(body) - sent)
+                if n <= 0:
+                    break
+                sent += n
+                conn.send_data(sid, body[sent - n:sent], end_stream=sent == len(body))
+            out = conn.data_to_send()
+            if out:
+                sock.sendall(out)
             left = deadline - time.monotonic()
             if left <= 0:
-                raise TimeoutError("no end of stream within %.1fs: %r" % (timeout, r))
+                raise TimeoutError("no end of stream within %.1fs (%d of %d body bytes sent): %r" %
+                                   (timeout, sent, len(body), r))
             sock.settimeout(left)
             chunk = sock.recv(65536)
             if not chunk:
@@ -464,6 +477,7 @@ def raw_call(port, authority, path, messages=(b"",), metadata=(), timeout=10.0, 
             out = conn.data_to_send()
             if out:
                 sock.sendall(out)
+        r.sent = sent
         r.elapsed = time.monotonic() - t0
         return r
     finally:
