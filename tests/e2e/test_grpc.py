@@ -263,6 +263,26 @@ def test_large_messages_both_ways(route, server):
         assert r.responses == [b"echo:" + big, b"echo:small", b"echo:" + big]
 
 
+def test_trailers_after_a_body_larger_than_the_client_window(route, server):
+    """A client that keeps HTTP/2's initial window (65,535 bytes, RFC 9113
+    §6.9.2) and gives it back as it reads (Python's h2, not grpcio, which
+    opens its windows wide): a 300,000-byte answer must wait for its
+    WINDOW_UPDATEs, and the trailers with grpc-status still follow the last
+    DATA (PROTOCOL-HTTP2.md: Response -> (Response-Headers *Length-Prefixed-Message
+    Trailers)). Without them the client cannot tell a whole answer from a
+    cut one."""
+    r = gp.raw_call(route.port, AUTHORITY, gp.UNARY, [b"x"], metadata=[("x-response-bytes", "300000"),
+                                                                      ("x-trail-t", "after")], timeout=10)
+    assert r.reset is None and not r.closed, r
+    assert gp.grpc_unframe(r.data) == [gp.pattern(300000)], r
+    assert r.trailers is not None, "no trailers after the body: %r" % r
+    assert r.grpc_status() == 0 and ("x-trail-t", "after") in r.trailers, r
+    # The request direction: 300,000 bytes against the proxy's windows.
+    r = gp.raw_call(route.port, AUTHORITY, gp.UNARY, [gp.pattern(300000, seed=3)], metadata=[("x-response-bytes", "3")],
+                    timeout=10)
+    assert r.sent == 300005 and r.grpc_status() == 0 and gp.grpc_unframe(r.data) == [gp.pattern(3)], r
+
+
 def test_concurrent_calls_on_one_connection_are_not_mixed(route, server):
     """100 calls at once on one client connection (HTTP/2 streams side by
     side): each answer is its own request's."""
