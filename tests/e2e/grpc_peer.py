@@ -27,6 +27,8 @@ Request metadata every method reads:
                     initial metadata, which is what a proxy may retry on
   x-attempt-key     the counter x-fail counts on (default: the method's path)
   x-sleep-ms        waits this long before answering, ending early if the call ends
+  x-hold-ms         (ClientStream, Bidi) after the request stream's end, waits this long
+                    before answering, ending early if the call ends
   x-status, x-message   after the messages, ends the call with this status and message
   x-message-bin     the message as UTF-8 (metadata values are ASCII, -bin ones any bytes)
 
@@ -176,10 +178,21 @@ class Server:
         return call
 
     @staticmethod
+    def _hold(call, context):
+        """After the request stream's end: wait x-hold-ms while the call lasts."""
+        hold = call.md("x-hold-ms")
+        if hold:
+            end = time.monotonic() + int(hold) / 1000.0
+            while time.monotonic() < end and context.is_active():
+                time.sleep(0.005)
+
+    @staticmethod
     def _end(call, context):
-        """Called after the last message: the status x-status asks for."""
+        """Called after the last message: the status x-status asks for. A
+        call no longer active got here because it was cancelled (grpcio may
+        end the request iterator before it reports the cancellation)."""
         want = call.md("x-status")
-        call.finished = True
+        call.finished = context.is_active()
         if want:
             raw = call.md("x-message-bin")
             context.abort(status_code(want), raw.decode() if raw is not None else call.md("x-message") or "")
@@ -215,6 +228,7 @@ class Server:
             count += 1
             total += len(m)
             h.update(m)
+        self._hold(call, context)
         self._end(call, context)
         return json.dumps({"count": count, "bytes": total, "sha256": h.hexdigest()}).encode()
 
@@ -222,6 +236,7 @@ class Server:
         call = self._begin(BIDI, context)
         for m in request_iterator:
             yield b"echo:" + m
+        self._hold(call, context)
         self._end(call, context)
 
 

@@ -562,7 +562,9 @@ def test_client_cancel_of_a_bidi_call(proxied, server):
             while q:
                 yield q.pop()
 
-        call = stub(gen(), timeout=30)
+        # The server holds the call open after the request stream's end, so
+        # only the cancellation can end it.
+        call = stub(gen(), metadata=[("x-hold-ms", "5000")], timeout=30)
         it = iter(call)
         assert next(it) == b"echo:first"
         call.cancel()
