@@ -232,6 +232,12 @@ struct rs_stream {
 	bool up_resp_done;
 	bool up_wake;      /* up_body drained: the client's side may read again */
 	bool te_trailers; /* the client sent te: trailers (gRPC) */
+	/* Inbound: the protocol a Sidecar ingress port declares for the
+	 * application (RS_UP_AUTO: none, the client's). */
+	enum rs_up_proto inbound_proto;
+	bool grpc;        /* content-type application/grpc*: answers go as gRPC statuses */
+	bool deadline_hit; /* the grpc-timeout passed */
+	struct rs_timer deadline; /* grpc-timeout, from the request head */
 	uint32_t up_unconsumed; /* response bytes not yet given back to the window */
 	struct rs_outq up_body;
 	struct rs_stream *up_prev, *up_next;

@@ -43,7 +43,6 @@ struct rs_h2s {
 	bool head_sent;    /* a response head was submitted */
 	bool reset;        /* reset: writes are dropped, st goes to the reaper */
 	bool closed;       /* nghttp2 closed the stream: free once st is gone */
-	bool too_large;    /* the header block passed the limits: 431 */
 	bool req_open;     /* the client may still send DATA */
 	bool blocked;      /* body passed STREAM_BUF_MAX: its upstream was stopped */
 	uint32_t unconsumed; /* request bytes received and not yet given back */
@@ -96,7 +95,9 @@ static void fail_session(struct rs_h2 *h2, uint32_t code, const char *why)
 {
 	rs_debug("downstream %s: HTTP/2 connection closed: %s", h2->ds->peer_ip, why);
 	rs_stat_inc(h2->ds->w->stats, RS_C_DS_RQ_REJECTED);
-	if (!h2->goaway)
+	/* One GOAWAY: nghttp2 may have sent its own (its limits), and a
+	 * second would name a later last stream (RFC 9113 §6.8 forbids). */
+	if (!h2->goaway && nghttp2_session_want_read(h2->s))
 		nghttp2_session_terminate_session(h2->s, code);
 	h2->goaway = true;
 }
@@ -227,18 +228,20 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
 
 	(void)s;
 	(void)flags;
-	if (!x || !x->st || x->too_large)
+	if (!x || !x->st)
 		return 0;
 	if (f->headers.cat != NGHTTP2_HCAT_REQUEST)
 		return 0; /* request trailers: not forwarded (HTTP/1.1 upstreams) */
 	m = &x->st->req;
 	/* The limits of HTTP/1.1 (Envoy's max_request_headers_kb and
-	 * max_headers_count): past them the block is still decoded (HPACK's
-	 * state must follow) but nothing more is kept, so a block that
-	 * decompresses to megabytes (an HPACK bomb) costs no memory. */
+	 * max_headers_count): past them the stream is reset at once. nghttp2
+	 * then skips the rest of the block (keeping HPACK's state) instead of
+	 * handing over every field: a block that decompresses to megabytes (an
+	 * HPACK bomb) costs neither memory nor the CPU of copying it, and the
+	 * reset counts against the connection's reset budget. */
 	if (m->header_bytes + nlen + vlen > o->max_header_bytes || m->nh >= o->max_headers) {
-		x->too_large = true;
-		return 0;
+		rs_stat_inc(h2->ds->w->stats, RS_C_DS_RQ_REJECTED);
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 	}
 	if (rs_h2_request_field(m, (const char *)name, nlen, (const char *)value, vlen) < 0)
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
@@ -267,12 +270,6 @@ static void request_head(struct rs_h2 *h2, struct rs_h2s *x, bool end_stream)
 	const char *why = NULL;
 	int ret;
 
-	if (x->too_large) {
-		rs_stat_inc(h2->ds->w->stats, RS_C_DS_RQ_REJECTED);
-		rs_proxy__stream_local_reply(st, RS_RFLAG_NONE, 431,
-					     "request header fields too large");
-		return;
-	}
 	ret = rs_h2_request_done(&st->req, end_stream, &why);
 	if (ret == -EINVAL || (ret == 0 && st->req.method == RS_METHOD_CONNECT)) {
 		/* RFC 9113 §8.1.1: malformed, a stream error. CONNECT (§8.5)
@@ -682,6 +679,67 @@ bool rs_proxy__h2_backlogged(const struct rs_stream *st)
 	return (x && x->blocked) || rs_conn_queued(&st->ds->c) > RS_HIGH_WATER;
 }
 
+/* The gRPC status for an answer the proxy gives a gRPC call itself, as
+ * gRPC maps HTTP statuses (doc/http-grpc-status-mapping.md), except a
+ * passed grpc-timeout, which is DEADLINE_EXCEEDED. */
+static int grpc_status_of(const struct rs_stream *st, int status)
+{
+	if (st->deadline_hit)
+		return 4;
+	switch (status) {
+	case 400: return 13; /* INTERNAL */
+	case 401: return 16; /* UNAUTHENTICATED */
+	case 403: return 7;  /* PERMISSION_DENIED */
+	case 404: return 12; /* UNIMPLEMENTED */
+	case 429:
+	case 502:
+	case 503:
+	case 504: return 14; /* UNAVAILABLE */
+	}
+	return 2; /* UNKNOWN */
+}
+
+/* grpc-message is percent-encoded (PROTOCOL-HTTP2.md). */
+static void percent_encode(char *out, size_t cap, const char *in)
+{
+	size_t k = 0;
+
+	for (; *in && k + 4 < cap; in++) {
+		unsigned char c = (unsigned char)*in;
+
+		if (c < 0x20 || c > 0x7e || c == '%')
+			k += (size_t)snprintf(out + k, cap - k, "%%%02X", c);
+		else
+			out[k++] = (char)c;
+	}
+	out[k] = '\0';
+}
+
+/* A gRPC call answered by the proxy: a trailers-only response (HTTP 200,
+ * the status in grpc-status), which is what gRPC clients read. */
+static int grpc_local_reply(struct rs_ds *ds, struct rs_h2s *x, struct rs_stream *st, int status,
+			    const char *text)
+{
+	char code[8], msg[512];
+	nghttp2_nv nv[6];
+	size_t n = 0;
+
+	snprintf(code, sizeof code, "%d", grpc_status_of(st, status));
+	percent_encode(msg, sizeof msg, text);
+#define NV(k, v) nv[n++] = (nghttp2_nv){(uint8_t *)(k), (uint8_t *)(v), sizeof(k) - 1, strlen(v), 0}
+	NV(":status", "200");
+	NV("content-type", "application/grpc");
+	NV("grpc-status", code);
+	NV("grpc-message", msg);
+	NV("server", "ringside");
+	if (st->request_id[0])
+		NV("x-request-id", st->request_id);
+#undef NV
+	x->eof = true;
+	x->head_sent = true;
+	return nghttp2_submit_response(ds->h2->s, x->id, nv, n, NULL) == 0 ? 0 : -ENOMEM;
+}
+
 int rs_proxy__h2_local_reply(struct rs_ds *ds, struct rs_stream *st, int status,
 			     const char *text)
 {
@@ -698,6 +756,8 @@ int rs_proxy__h2_local_reply(struct rs_ds *ds, struct rs_stream *st, int status,
 		rs_proxy__h2_reset(ds, st);
 		return 0;
 	}
+	if (st->grpc)
+		return grpc_local_reply(ds, x, st, status, text);
 	snprintf(sts, sizeof sts, "%03d", status < 100 || status > 999 ? 500 : status);
 	snprintf(cl, sizeof cl, "%zu", tlen + 1);
 #define NV(k, v) nv[n++] = (nghttp2_nv){(uint8_t *)(k), (uint8_t *)(v), sizeof(k) - 1, strlen(v), 0}

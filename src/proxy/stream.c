@@ -55,6 +55,58 @@ static void on_timeout(struct rs_timer *t)
 	rs_proxy__stream_upstream_failed(st, RS_RFLAG_UT, 504, "upstream request timeout");
 }
 
+static void on_deadline(struct rs_timer *t)
+{
+	struct rs_stream *st = (struct rs_stream *)((char *)t - offsetof(struct rs_stream, deadline));
+
+	rs_stat_inc(st->w->stats, RS_C_US_RQ_TIMEOUT);
+	st->deadline_hit = true;
+	rs_proxy__stream_upstream_failed(st, RS_RFLAG_UT, 504, "grpc-timeout reached");
+}
+
+/* gRPC's grpc-timeout (PROTOCOL-HTTP2.md: at most 8 digits and a unit,
+ * H M S m u n) in ns; 0 when absent or malformed. */
+static uint64_t grpc_timeout_ns(const struct rs_msg *m)
+{
+	const struct rs_hdr *h = rs_msg_find(m, "grpc-timeout");
+	uint64_t v = 0, unit;
+	const char *p;
+
+	if (!h || h->value_len < 2 || h->value_len > 9)
+		return 0;
+	p = m->buf + h->value_off;
+	for (uint32_t i = 0; i + 1 < h->value_len; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return 0;
+		v = v * 10 + (uint64_t)(p[i] - '0');
+	}
+	switch (p[h->value_len - 1]) {
+	case 'H': unit = 3600000000000ull; break;
+	case 'M': unit = 60000000000ull; break;
+	case 'S': unit = 1000000000ull; break;
+	case 'm': unit = 1000000ull; break;
+	case 'u': unit = 1000ull; break;
+	case 'n': unit = 1; break;
+	default: return 0;
+	}
+	return v * unit;
+}
+
+/* A gRPC call's deadline, as Istio configures Envoy (max_stream_duration
+ * with grpc_timeout_header_max set to the route's timeout): the client's
+ * grpc-timeout, no longer than the route's timeout when it has one, from
+ * the request head over the whole call. */
+static void arm_deadline(struct rs_stream *st)
+{
+	uint64_t t = grpc_timeout_ns(&st->req);
+
+	if (!t)
+		return;
+	if (st->route_timeout_ns && st->route_timeout_ns < t)
+		t = st->route_timeout_ns;
+	rs_timer_arm(&st->w->loop.timers, &st->deadline, st->w->loop.now + t);
+}
+
 /* --- load balancing --- */
 
 /* The value of cookie name in the Cookie fields, or NULL. */
@@ -584,7 +636,8 @@ static void on_backoff(struct rs_timer *t)
 		else
 			dispatch(st);
 		return;
-	}	/* Another endpoint when there is one (Istio sets Envoy's
+	}
+	/* Another endpoint when there is one (Istio sets Envoy's
 	 * previous-hosts retry predicate). */
 	st->ep = pick_endpoint(st, st->ep);
 	st->resp.status = 0;
@@ -640,6 +693,7 @@ struct rs_stream *rs_proxy__stream_new(struct rs_ds *ds)
 	st->timeout.fn = on_timeout;
 	st->per_try.fn = on_per_try_timeout;
 	st->backoff.fn = on_backoff;
+	st->deadline.fn = on_deadline;
 	rs_msg_init(&st->req);
 	rs_msg_init(&st->resp);
 	rs_msg_init(&st->trailers);
@@ -652,6 +706,7 @@ void rs_proxy__stream_free(struct rs_stream *st)
 	rs_timer_cancel(&st->w->loop.timers, &st->timeout);
 	rs_timer_cancel(&st->w->loop.timers, &st->per_try);
 	rs_timer_cancel(&st->w->loop.timers, &st->backoff);
+	rs_timer_cancel(&st->w->loop.timers, &st->deadline);
 	drop_active(st);
 	unwait(st);
 	free(st->body);
@@ -987,6 +1042,8 @@ static int dispatch(struct rs_stream *st)
 	struct rs_worker *w = st->w;
 	int ret;
 
+	if (st->grpc && !rs_timer_armed(&st->deadline))
+		arm_deadline(st);
 	/* http2MaxRequests: requests in flight to the cluster (any protocol). */
 	ret = rs_cb_acquire(cb_of(st), RS_CB_REQUESTS, w->id);
 	if (ret == RS_CB_FULL) {
@@ -1063,7 +1120,17 @@ static bool inbound_route(struct rs_stream *st, uint32_t authority_port)
 		const struct rs_sidecar_ingress *in = &sc->ingress[i];
 		const char *colon;
 
-		if (in->port.number != port || !in->default_endpoint)
+		if (in->port.number != port)
+			continue;
+		/* Istio sends to the application in the port's declared
+		 * protocol, and in the client's when it is not declared. */
+		if (in->port.protocol)
+			st->inbound_proto = !strcasecmp(in->port.protocol, "HTTP") ? RS_UP_HTTP1
+					    : !strcasecmp(in->port.protocol, "HTTP2") ||
+							!strcasecmp(in->port.protocol, "GRPC")
+						? RS_UP_HTTP2
+						: RS_UP_AUTO;
+		if (!in->default_endpoint)
 			continue;
 		colon = strrchr(in->default_endpoint, ':');
 		if (strncmp(in->default_endpoint, "unix://", 7) == 0 || !colon) {
@@ -1128,6 +1195,12 @@ void rs_proxy__stream_request_head(struct rs_stream *st)
 		expect_continue = rs_value_has_token(m->buf + expect->value_off, expect->value_len,
 						     "100-continue");
 		rs_msg_remove(m, "expect", 6);
+	}
+	{
+		const struct rs_hdr *ct = rs_msg_find(m, "content-type");
+
+		st->grpc = ct && ct->value_len >= 16 &&
+			   strncasecmp(m->buf + ct->value_off, "application/grpc", 16) == 0;
 	}
 	if (add_forwarding_headers(st) < 0) {
 		rs_proxy__stream_local_reply(st, RS_RFLAG_NONE, 503, "out of memory");

@@ -499,7 +499,9 @@ static void start(struct rs_us *us, struct rs_stream *st)
  * ports use the downstream protocol). */
 static bool wants_h2(const struct rs_stream *st)
 {
-	enum rs_up_proto p = st->cluster ? st->cluster->proto : RS_UP_AUTO;
+	enum rs_up_proto p = st->inbound_proto ? st->inbound_proto
+			     : st->cluster     ? st->cluster->proto
+					       : RS_UP_AUTO;
 
 	return p == RS_UP_HTTP2 || (p == RS_UP_AUTO && st->ds && st->ds->h2);
 }

@@ -270,6 +270,16 @@ static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t code, void *
 	return 0;
 }
 
+static int on_frame_send(nghttp2_session *s, const nghttp2_frame *f, void *u)
+{
+	(void)s;
+	(void)u;
+	if (f->hd.type == NGHTTP2_GOAWAY)
+		rs_debug("upstream HTTP/2: GOAWAY sent: %s (last stream %d)",
+			 nghttp2_http2_strerror(f->goaway.error_code), f->goaway.last_stream_id);
+	return 0;
+}
+
 static void setup(void)
 {
 	nghttp2_session_callbacks *cb;
@@ -283,6 +293,7 @@ static void setup(void)
 	nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
 	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
 	nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+	nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
 	callbacks = cb;
 	nghttp2_option_set_no_auto_window_update(options, 1);
 	nghttp2_option_set_peer_max_concurrent_streams(options, ASSUMED_MAX_STREAMS);

@@ -369,6 +369,9 @@ def test_even_stream_identifier_is_protocol_error(conn, target):
     goaway(conn, PROTOCOL_ERROR)
 
 
+@pytest.mark.xfail(strict=True, reason="nghttp2 1.52 drops HEADERS on a lower, unknown stream id "
+                   "without a connection error (it cannot tell it from trailers of a stream it reset "
+                   "and forgot); ringside never sees the frame")
 def test_decreasing_stream_identifier_is_protocol_error(conn, target):
     """RFC 9113 §5.1.1: "The identifier of a newly established stream MUST be
     numerically greater than all streams that the initiating endpoint has
@@ -664,6 +667,9 @@ def test_stream_window_over_2_31_minus_1_is_flow_control_error(conn, target):
     conn.expect_stream_error(1, FLOW_CONTROL_ERROR)
 
 
+@pytest.mark.xfail(strict=True, reason="nghttp2 1.52 answers a SETTINGS_INITIAL_WINDOW_SIZE that "
+                   "overflows a stream's window with RST_STREAM FLOW_CONTROL_ERROR on that stream, "
+                   "not the connection error RFC 9113 §6.9.2 asks for")
 def test_initial_window_change_that_overflows_a_stream_is_flow_control_error(conn, target):
     """RFC 9113 §6.9.2: "An endpoint MUST treat a change to
     SETTINGS_INITIAL_WINDOW_SIZE that causes any flow-control window to exceed

@@ -1,0 +1,191 @@
+"""Upstream HTTP/2: requests (from HTTP/1.1 or HTTP/2 clients) carried to an
+HTTP/2 origin on multiplexed connections, chosen by the service port's
+protocol (HTTP2, GRPC), by h2UpgradePolicy, or by the client's protocol where
+the port declares none; trailers carried; a refused stream sent again; and a
+sidecar pair carrying HTTP/2 over mutual TLS (ALPN istio-h2)."""
+
+import concurrent.futures
+import hashlib
+import json
+
+import httpx
+import pytest
+
+import h2origin
+from conftest import SLOW
+from h2peer import H2Peer, get_headers
+from tlspeers import pki  # noqa: F401 (a fixture)
+
+
+def se(name, host, port, proto="HTTP2", port_name="grpc", extra=""):
+    return ("apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: %s, namespace: default}\n"
+            "spec:\n  hosts: [%s]\n  resolution: STATIC\n  ports: [{number: 80, name: %s%s}]\n"
+            "  endpoints: [{address: 127.0.0.1, ports: {%s: %d}%s}]\n"
+            % (name, host, port_name, ", protocol: %s" % proto if proto else "", port_name, port, extra))
+
+
+@pytest.fixture
+def h2o():
+    o = h2origin.H2Origin()
+    yield o
+    o.close()
+
+
+@pytest.fixture
+def h2proxy(make_proxy, tmp_path, h2o):
+    cfg = tmp_path / "h2.yaml"
+    cfg.write_text(se("h2", "h2.test", h2o.port) + "---\n" + se("auto", "auto.test", h2o.port, proto=None, port_name="web"))
+    return make_proxy(extra_args=["--config", str(cfg)])
+
+
+def h1_get(p, path, host="h2.test", headers=None):
+    with httpx.Client(trust_env=False, timeout=10 * SLOW) as c:
+        return c.get("http://127.0.0.1:%d%s" % (p.outbound, path), headers=headers or {"Host": host})
+
+
+def test_http1_client_to_http2_origin(h2proxy, h2o):
+    """A GRPC/HTTP2 port: the HTTP/1.1 request goes as HTTP/2 (RFC 9113 §8.3.1:
+    Host becomes :authority, field names in lower case, no connection-specific
+    fields), the response comes back as HTTP/1.1."""
+    r = h1_get(h2proxy, "/echo?x=1", headers={"Host": "h2.test", "X-Mixed-Case": "v", "Connection": "keep-alive",
+                                              "Cookie": "a=1"})
+    assert r.status_code == 200, r.text
+    e = r.json()
+    assert e["method"] == "GET" and e["path"] == "/echo?x=1" and e["authority"] == "h2.test"
+    assert e["scheme"] == "http"
+    names = [n for n, _ in e["headers"]]
+    assert "x-mixed-case" in names and "cookie" in names
+    for banned in ("host", "connection", "keep-alive", "transfer-encoding", "upgrade", "proxy-connection"):
+        assert banned not in names, e["headers"]
+
+
+def test_many_requests_share_few_connections(h2proxy, h2o):
+    """Streams are multiplexed: 64 concurrent HTTP/1.1 requests reach the origin
+    over at most one connection per shard."""
+    def one(i):
+        return h1_get(h2proxy, "/slow?ms=50", host="h2.test").status_code
+
+    with concurrent.futures.ThreadPoolExecutor(32) as ex:
+        codes = list(ex.map(one, range(64)))
+    assert codes == [200] * 64
+    assert 1 <= h2o.connections <= 2, h2o.connections
+
+
+def test_http2_client_bodies_both_ways(h2proxy, h2o):
+    """HTTP/2 to HTTP/2: a 3 MiB upload and a 3 MiB download on concurrent
+    streams, each larger than every window, arrive byte for byte."""
+    body = h2origin.pattern(3 << 20)[::-1]
+    c = H2Peer(h2proxy.outbound, timeout=10 * SLOW)
+    c.handshake()
+    up = c.new_stream_id()
+    c.send_headers(up, get_headers("/echo", authority="h2.test", method="POST"), end_stream=False)
+    c.send_body(up, body, end_stream=True, timeout=30 * SLOW)
+    down = c.request(get_headers("/download?bytes=%d" % (3 << 20), authority="h2.test"), timeout=30 * SLOW)
+    assert not h2o.errors
+    r = c.read_response(up, timeout=30 * SLOW)
+    assert r.status == 200
+    e = json.loads(bytes(r.body))
+    assert e["body_len"] == len(body) and e["body_sha256"] == hashlib.sha256(body).hexdigest()
+    assert down.status == 200 and bytes(down.body) == h2origin.pattern(3 << 20)
+    c.close()
+
+
+def test_trailers_reach_an_http2_client(h2proxy):
+    """gRPC's status travels in trailers: a HEADERS frame after the DATA."""
+    c = H2Peer(h2proxy.outbound, timeout=5 * SLOW)
+    c.handshake()
+    r = c.request(get_headers("/trailers", authority="h2.test"))
+    assert r.status == 200 and bytes(r.body) == b"payload"
+    assert dict(r.trailers) == {"grpc-status": "0", "x-trailer": "yes"}
+    r = c.request(get_headers("/only-trailers", authority="h2.test"))
+    assert r.status == 200 and r.header("grpc-status") == "14" and not r.body
+    c.close()
+
+
+def test_undeclared_port_follows_the_client(h2proxy, h2o):
+    """A port without a protocol goes as the client came (Istio's protocol
+    sniffing): HTTP/2 from an HTTP/2 client. (The origin here speaks only
+    HTTP/2, so an HTTP/1.1 client's request fails there: 502 or 503.)"""
+    c = H2Peer(h2proxy.outbound, timeout=5 * SLOW)
+    c.handshake()
+    r = c.request(get_headers("/echo", authority="auto.test"))
+    assert r.status == 200, bytes(r.body)
+    assert json.loads(bytes(r.body))["authority"] == "auto.test"
+    c.close()
+    assert h1_get(h2proxy, "/echo", host="auto.test").status_code in (502, 503)
+
+
+def test_h2_upgrade_policy_upgrades_an_http_port(make_proxy, tmp_path, h2o):
+    """DestinationRule connectionPool.http.h2UpgradePolicy UPGRADE: an HTTP
+    port's HTTP/1.1 requests travel as HTTP/2."""
+    cfg = tmp_path / "up.yaml"
+    cfg.write_text(se("web", "web.test", h2o.port, proto="HTTP", port_name="http") +
+                   "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: web, namespace: default}\n"
+                   "spec:\n  host: web.test\n  trafficPolicy:\n    connectionPool:\n      http: {h2UpgradePolicy: UPGRADE}\n")
+    p = make_proxy(extra_args=["--config", str(cfg)])
+    r = h1_get(p, "/echo", host="web.test")
+    assert r.status_code == 200, r.text
+    assert r.json()["authority"] == "web.test"
+
+
+def test_refused_stream_is_sent_again_once(h2proxy, h2o):
+    """RST_STREAM REFUSED_STREAM means the request was not processed (RFC 9113
+    §8.7): it goes once more, on a new connection; refused again, the client
+    gets 503 naming the reason."""
+    r = h1_get(h2proxy, "/refuse")
+    assert r.status_code == 503
+    assert "remote refused stream reset" in r.text
+    assert h2o.refused == 2
+
+
+def test_origin_gone_is_503(make_proxy, tmp_path):
+    """The origin goes away (its connections closed, nothing listening): the
+    pooled connection's end is seen, and the next request fails with 503 (a
+    new connection is refused) rather than waiting on the dead one."""
+    o = h2origin.H2Origin()
+    cfg = tmp_path / "h2.yaml"
+    cfg.write_text(se("h2", "h2.test", o.port))
+    p = make_proxy(extra_args=["--config", str(cfg)])
+    assert h1_get(p, "/echo").status_code == 200
+    o.close()
+    r = h1_get(p, "/echo")
+    assert r.status_code == 503, r.text
+
+
+def test_sidecar_pair_carries_http2_over_mutual_tls(make_proxy, tmp_path, pki):
+    """client (h2c) -> A -> ISTIO_MUTUAL, ALPN istio-h2 -> B:inbound (STRICT) ->
+    an HTTP/2 application (Sidecar ingress port declared GRPC)."""
+    o = h2origin.H2Origin()
+    b_cfg = tmp_path / "b.yaml"
+    b_cfg.write_text(
+        "apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: {name: default, namespace: default}\n"
+        "spec:\n  ingress:\n  - port: {number: 80, protocol: GRPC, name: grpc}\n"
+        "    defaultEndpoint: 127.0.0.1:%d\n---\n"
+        "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\n"
+        "metadata: {name: default, namespace: istio-system}\nspec:\n  mtls: {mode: STRICT}\n" % o.port)
+    b = make_proxy(extra_args=["--config", str(b_cfg), "--service-account", "web", "--cert", str(pki / "server.crt"),
+                               "--key", str(pki / "server.key"), "--ca", str(pki / "ca.crt")])
+    a_cfg = tmp_path / "a.yaml"
+    a_cfg.write_text(se("web", "web.test", b.inbound, extra=", serviceAccount: web") +
+                     "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: web, namespace: default}\n"
+                     "spec:\n  host: web.test\n  trafficPolicy:\n    tls: {mode: ISTIO_MUTUAL}\n")
+    a = make_proxy(extra_args=["--config", str(a_cfg), "--cert", str(pki / "client.crt"),
+                               "--key", str(pki / "client.key"), "--ca", str(pki / "ca.crt")])
+    c = H2Peer(a.outbound, timeout=10 * SLOW)
+    c.handshake()
+    ids = [c.new_stream_id() for _ in range(20)]
+    for sid in ids:
+        c.send_headers(sid, get_headers("/echo?s=%d" % sid, authority="web.test"))
+    got = c.read_responses(ids, timeout=20 * SLOW)
+    for sid in ids:
+        assert got[sid].status == 200, bytes(got[sid].body)
+        e = json.loads(bytes(got[sid].body))
+        assert e["path"] == "/echo?s=%d" % sid
+        assert dict(e["headers"])["x-forwarded-client-cert"] == \
+            "By=spiffe://cluster.local/ns/default/sa/web;URI=spiffe://t/ns/a/sa/b"
+    r = c.request(get_headers("/trailers", authority="web.test"))
+    assert dict(r.trailers) == {"grpc-status": "0", "x-trailer": "yes"}
+    c.close()
+    # B to the application: HTTP/2, on one connection per shard.
+    assert 1 <= o.connections <= 2
+    o.close()
