@@ -304,6 +304,37 @@ def test_concurrent_calls_on_one_connection_are_not_mixed(route, server):
         assert r.initial_md("x-echo-i") == [str(i)]
 
 
+def test_upstream_calls_share_connections(one_proxy, server):
+    """Calls from several clients to one service travel as streams on
+    ringside's HTTP/2 connections to it, one per shard (issue 6:
+    "multiplexed per shard and cluster"), not a connection per call: the
+    server sees at most two peers (the proxy runs two shards) for 200
+    calls, 50 at a time."""
+    p = one_proxy()
+    clients = [client(p.outbound) for _ in range(4)]
+    failed = []
+    try:
+        def one(c, i):
+            r = c.unary(b"%d" % i, metadata=[("x-sleep-ms", "20")])
+            if r.code != grpc.StatusCode.OK or r.responses != [b"%d" % i]:
+                failed.append(r)
+
+        for rnd in range(4):
+            threads = [threading.Thread(target=one, args=(clients[i % 4], i)) for i in range(50)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(30)
+    finally:
+        for c in clients:
+            c.close()
+    assert failed == []
+    calls = server.calls_to(gp.UNARY)
+    assert len(calls) == 200
+    peers = {c.peer for c in calls}
+    assert len(peers) <= 2, "%d upstream connections for 200 calls: %s" % (len(peers), sorted(peers))
+
+
 def test_the_pair_carries_the_peer_identity(make_proxy, tmp_path, pki, server):  # noqa: F811
     """Through the sidecar pair the call crossed mutual TLS: B names A's
     SPIFFE ID in x-forwarded-client-cert, which the server gets as metadata."""
