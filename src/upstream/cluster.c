@@ -188,10 +188,14 @@ static void set_policy(struct rs_cluster *c, const struct rs_traffic_policy *dr,
 	c->tls_cfg = POLICY(tls);
 	pool = c->pool_cfg;
 	/* ConnectionPoolSettings.HTTPSettings: h2UpgradePolicy UPGRADE sends
-	 * HTTP/1.1 requests of the port as HTTP/2; DO_NOT_UPGRADE keeps a
-	 * port whose protocol is not declared on HTTP/1.1. */
+	 * HTTP/1.1 requests of the port as HTTP/2 to the destination's sidecar
+	 * (reached by ISTIO_MUTUAL), which hands them to its application in the
+	 * port's protocol; a destination without one may speak HTTP/1.1 only,
+	 * so it is not upgraded. DO_NOT_UPGRADE keeps a port whose protocol is
+	 * not declared on HTTP/1.1. */
 	c->proto = proto;
-	if (pool && pool->h2_upgrade_policy == RS_H2_UPGRADE_UPGRADE && proto != RS_UP_HTTP2)
+	if (pool && pool->h2_upgrade_policy == RS_H2_UPGRADE_UPGRADE && proto != RS_UP_HTTP2 &&
+	    c->tls_cfg && c->tls_cfg->mode == RS_TLS_ISTIO_MUTUAL)
 		c->proto = RS_UP_HTTP2;
 	else if (pool && pool->h2_upgrade_policy == RS_H2_UPGRADE_DO_NOT_UPGRADE &&
 		 proto == RS_UP_AUTO)

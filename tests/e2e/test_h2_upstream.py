@@ -115,17 +115,57 @@ def test_undeclared_port_follows_the_client(h2proxy, h2o):
     assert h1_get(h2proxy, "/echo", host="auto.test").status_code in (502, 503)
 
 
-def test_h2_upgrade_policy_upgrades_an_http_port(make_proxy, tmp_path, h2o):
+def sidecar_b(make_proxy, tmp_path, pki, app_port, proto):
+    """Proxy B: STRICT mutual TLS on its inbound port, the application at
+    app_port behind a Sidecar ingress port of protocol proto (None: undeclared)."""
+    b_cfg = tmp_path / "b.yaml"
+    b_cfg.write_text(
+        "apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: {name: default, namespace: default}\n"
+        "spec:\n  ingress:\n  - port: {number: 80, name: app%s}\n"
+        "    defaultEndpoint: 127.0.0.1:%d\n---\n"
+        "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\n"
+        "metadata: {name: default, namespace: istio-system}\nspec:\n  mtls: {mode: STRICT}\n"
+        % (", protocol: %s" % proto if proto else "", app_port))
+    return make_proxy(extra_args=["--config", str(b_cfg), "--service-account", "web", "--cert", str(pki / "server.crt"),
+                                  "--key", str(pki / "server.key"), "--ca", str(pki / "ca.crt")])
+
+
+def sidecar_a(make_proxy, tmp_path, pki, b, proto="GRPC", port_name="grpc", pool=""):
+    """Proxy A: web.test is B's inbound port (service account web), reached
+    with ISTIO_MUTUAL."""
+    a_cfg = tmp_path / "a.yaml"
+    a_cfg.write_text(se("web", "web.test", b.inbound, proto=proto, port_name=port_name, extra=", serviceAccount: web") +
+                     "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: web, namespace: default}\n"
+                     "spec:\n  host: web.test\n  trafficPolicy:\n    tls: {mode: ISTIO_MUTUAL}\n" + pool)
+    return make_proxy(extra_args=["--config", str(a_cfg), "--cert", str(pki / "client.crt"),
+                                  "--key", str(pki / "client.key"), "--ca", str(pki / "ca.crt")])
+
+
+def test_h2_upgrade_policy_upgrades_an_http_port_between_sidecars(make_proxy, tmp_path, pki, h2o):
     """DestinationRule connectionPool.http.h2UpgradePolicy UPGRADE: an HTTP
-    port's HTTP/1.1 requests travel as HTTP/2."""
+    port's HTTP/1.1 requests travel as HTTP/2 to the destination's sidecar.
+    B's port declares no protocol, so it passes on the protocol it received:
+    the HTTP/2-only application answering shows that A upgraded."""
+    (tmp_path / "b").mkdir()
+    b = sidecar_b(make_proxy, tmp_path / "b", pki, h2o.port, None)
+    a = sidecar_a(make_proxy, tmp_path, pki, b, proto="HTTP", port_name="http",
+                  pool="    connectionPool:\n      http: {h2UpgradePolicy: UPGRADE}\n")
+    r = h1_get(a, "/echo", host="web.test")
+    assert r.status_code == 200, r.text
+    assert r.json()["authority"] == "web.test"
+
+
+def test_h2_upgrade_policy_leaves_a_destination_without_sidecar(make_proxy, tmp_path, origin):
+    """UPGRADE to an endpoint reached in clear text (no sidecar to take
+    HTTP/2 for its application): the HTTP/1.1 server still gets HTTP/1.1."""
     cfg = tmp_path / "up.yaml"
-    cfg.write_text(se("web", "web.test", h2o.port, proto="HTTP", port_name="http") +
+    cfg.write_text(se("web", "web.test", origin.port, proto="HTTP", port_name="http") +
                    "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: web, namespace: default}\n"
                    "spec:\n  host: web.test\n  trafficPolicy:\n    connectionPool:\n      http: {h2UpgradePolicy: UPGRADE}\n")
     p = make_proxy(extra_args=["--config", str(cfg)])
     r = h1_get(p, "/echo", host="web.test")
     assert r.status_code == 200, r.text
-    assert r.json()["authority"] == "web.test"
+    assert r.json()["version"] == "HTTP/1.1"
 
 
 def test_refused_stream_is_sent_again_once(h2proxy, h2o):
@@ -156,21 +196,9 @@ def test_sidecar_pair_carries_http2_over_mutual_tls(make_proxy, tmp_path, pki):
     """client (h2c) -> A -> ISTIO_MUTUAL, ALPN istio-h2 -> B:inbound (STRICT) ->
     an HTTP/2 application (Sidecar ingress port declared GRPC)."""
     o = h2origin.H2Origin()
-    b_cfg = tmp_path / "b.yaml"
-    b_cfg.write_text(
-        "apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: {name: default, namespace: default}\n"
-        "spec:\n  ingress:\n  - port: {number: 80, protocol: GRPC, name: grpc}\n"
-        "    defaultEndpoint: 127.0.0.1:%d\n---\n"
-        "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\n"
-        "metadata: {name: default, namespace: istio-system}\nspec:\n  mtls: {mode: STRICT}\n" % o.port)
-    b = make_proxy(extra_args=["--config", str(b_cfg), "--service-account", "web", "--cert", str(pki / "server.crt"),
-                               "--key", str(pki / "server.key"), "--ca", str(pki / "ca.crt")])
-    a_cfg = tmp_path / "a.yaml"
-    a_cfg.write_text(se("web", "web.test", b.inbound, extra=", serviceAccount: web") +
-                     "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: web, namespace: default}\n"
-                     "spec:\n  host: web.test\n  trafficPolicy:\n    tls: {mode: ISTIO_MUTUAL}\n")
-    a = make_proxy(extra_args=["--config", str(a_cfg), "--cert", str(pki / "client.crt"),
-                               "--key", str(pki / "client.key"), "--ca", str(pki / "ca.crt")])
+    (tmp_path / "b").mkdir()
+    b = sidecar_b(make_proxy, tmp_path / "b", pki, o.port, "GRPC")
+    a = sidecar_a(make_proxy, tmp_path, pki, b)
     c = H2Peer(a.outbound, timeout=10 * SLOW)
     c.handshake()
     ids = [c.new_stream_id() for _ in range(20)]
