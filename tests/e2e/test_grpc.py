@@ -96,10 +96,11 @@ def one_proxy(make_proxy, tmp_path, server):
     return make
 
 
-def make_pair(make_proxy, tmp_path, pki, app_port, a_docs=()):  # noqa: F811
+def make_pair(make_proxy, tmp_path, pki, app_port, a_protocol="GRPC", a_policy=""):  # noqa: F811
     """(A, B): B serves the application on 127.0.0.1:app_port behind its
-    inbound port (STRICT mTLS, service account web); A reaches grpc.test:7070
-    at B's inbound port with ISTIO_MUTUAL, as client.crt."""
+    inbound port (STRICT mTLS, service account web; its Sidecar says the
+    port is GRPC); A reaches grpc.test:7070 (a port of a_protocol) at B's
+    inbound port with ISTIO_MUTUAL (and a_policy's lines), as client.crt."""
     b_cfg = write_config(tmp_path / "b", "b.yaml", [
         "apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: {name: default, namespace: default}\n"
         "spec:\n  ingress:\n  - port: {number: %d, protocol: GRPC, name: grpc}\n"
@@ -110,9 +111,9 @@ def make_pair(make_proxy, tmp_path, pki, app_port, a_docs=()):  # noqa: F811
     b = make_proxy(extra_args=["--config", str(b_cfg), "--service-account", "web", "--cert", str(pki / "server.crt"),
                                "--key", str(pki / "server.key"), "--ca", str(pki / "ca.crt")])
     a_cfg = write_config(tmp_path / "a", "a.yaml", [
-        service_entry(b.inbound, service_account="web"),
-        destination_rule("    tls: {mode: ISTIO_MUTUAL}\n"),
-    ] + list(a_docs))
+        service_entry(b.inbound, protocol=a_protocol, name=(a_protocol or "grpc").lower(), service_account="web"),
+        destination_rule("    tls: {mode: ISTIO_MUTUAL}\n" + a_policy),
+    ])
     a = make_proxy(extra_args=["--config", str(a_cfg), "--cert", str(pki / "client.crt"),
                                "--key", str(pki / "client.key"), "--ca", str(pki / "ca.crt")])
     return a, b
@@ -368,27 +369,40 @@ def test_ringside_own_answers_are_grpc_statuses(one_proxy, refused):
 # ---------------------------------------------------------------- when the upstream speaks HTTP/2
 
 
-@pytest.mark.parametrize("protocol, name, policy", [
-    ("GRPC", "grpc", None),
-    ("HTTP2", "http2", None),
-    ("GRPC-WEB", "grpc-web", None),
+@pytest.mark.parametrize("protocol, name", [
+    ("GRPC", "grpc"),
+    ("HTTP2", "http2"),
+    ("GRPC-WEB", "grpc-web"),
     # No protocol: Istio's protocol selection goes by the port's name prefix.
-    (None, "grpc-foo", None),
-    (None, "http2-foo", None),
-    # An HTTP port whose DestinationRule upgrades to HTTP/2.
-    ("HTTP", "http", "    connectionPool: {http: {h2UpgradePolicy: UPGRADE}}\n"),
-], ids=["GRPC", "HTTP2", "GRPC-WEB", "name-grpc-foo", "name-http2-foo", "HTTP-h2UpgradePolicy-UPGRADE"])
-def test_http2_upstream_by_port_protocol(one_proxy, server, protocol, name, policy):
+    (None, "grpc-foo"),
+    (None, "http2-foo"),
+], ids=["GRPC", "HTTP2", "GRPC-WEB", "name-grpc-foo", "name-http2-foo"])
+def test_http2_upstream_by_port_protocol(one_proxy, server, protocol, name):
     """A gRPC server speaks only HTTP/2; each of these ways of saying so
     makes ringside use HTTP/2 to it, trailers and all."""
-    docs = [destination_rule(policy)] if policy else []
-    p = one_proxy(*docs, protocol=protocol, name=name)
+    p = one_proxy(protocol=protocol, name=name)
     with client(p.outbound) as c:
         r = c.unary(b"h2", metadata=[("x-trail-t", name)])
         s = c.server_stream(b"", metadata=[("x-count", "3")])
     assert r.code == grpc.StatusCode.OK, r
     assert r.responses == [b"h2"] and r.trailing_md("x-trail-t") == [name]
     assert s.code == grpc.StatusCode.OK and s.responses == [b"msg-0", b"msg-1", b"msg-2"], s
+
+
+def test_h2_upgrade_policy_toward_a_sidecar(make_proxy, tmp_path, pki, server):  # noqa: F811
+    """A's port is plain HTTP, and its DestinationRule says h2UpgradePolicy:
+    UPGRADE with ISTIO_MUTUAL: A speaks HTTP/2 to B, B hands the call to
+    the application as its Sidecar's GRPC port says, and the call works,
+    trailers and all (HTTP/1.1 between the sidecars could not carry them)."""
+    a, b = make_pair(make_proxy, tmp_path, pki, server.port, a_protocol="HTTP",
+                     a_policy="    connectionPool: {http: {h2UpgradePolicy: UPGRADE}}\n")
+    with client(a.outbound) as c:
+        r = c.unary(b"up", metadata=[("x-trail-t", "upgraded")])
+        s = c.server_stream(b"", metadata=[("x-count", "3"), ("x-status", "NOT_FOUND"), ("x-message", "gone")])
+    assert r.code == grpc.StatusCode.OK, r
+    assert r.responses == [b"up"] and r.trailing_md("x-trail-t") == ["upgraded"]
+    assert s.code == grpc.StatusCode.NOT_FOUND and s.details == "gone", s
+    assert s.responses == [b"msg-0", b"msg-1", b"msg-2"]
 
 
 # ---------------------------------------------------------------- retries on grpc-status
