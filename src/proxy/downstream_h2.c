@@ -47,6 +47,9 @@ struct rs_h2s {
 	bool blocked;      /* body passed STREAM_BUF_MAX: its upstream was stopped */
 	uint32_t unconsumed; /* request bytes received and not yet given back */
 	struct rs_outq body; /* response bytes nghttp2 has not taken yet */
+	/* The response's trailers, moved from the stream at its end: the
+	 * stream may be freed while the body still waits for the window. */
+	struct rs_msg trailers;
 	struct rs_h2s *reap_next;
 	struct rs_h2s *prev, *next; /* every stream of the connection */
 };
@@ -87,6 +90,7 @@ static void h2s_free(struct rs_h2 *h2, struct rs_h2s *x)
 		x->next->prev = x->prev;
 	h2->nstreams--;
 	rs_outq_clear(&x->body, &h2->ds->w->loop.chunks);
+	rs_msg_free(&x->trailers);
 	free(x);
 }
 
@@ -158,7 +162,7 @@ static int send_data_cb(nghttp2_session *s, nghttp2_frame *frame, const uint8_t 
 static int submit_trailers(struct rs_h2 *h2, struct rs_h2s *x)
 {
 	nghttp2_nv nv[NV_MAX];
-	size_t n = rs_h2_trailers_nv(&x->st->trailers, nv, NV_MAX);
+	size_t n = rs_h2_trailers_nv(&x->trailers, nv, NV_MAX);
 
 	return nghttp2_submit_trailer(h2->s, x->id, nv, n);
 }
@@ -183,7 +187,7 @@ static ssize_t read_cb(nghttp2_session *s, int32_t id, uint8_t *buf, size_t leng
 		*flags |= NGHTTP2_DATA_FLAG_EOF;
 		/* gRPC's status travels in trailers (a HEADERS frame ending the
 		 * stream after the DATA). */
-		if (x->st && x->st->trailers.nh) {
+		if (x->trailers.nh) {
 			*flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
 			if (submit_trailers(h2, x) != 0)
 				return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
@@ -208,6 +212,7 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *u)
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 	}
 	x->st->h2s = x;
+	rs_msg_init(&x->trailers);
 	x->id = f->hd.stream_id;
 	x->req_open = true;
 	x->next = h2->streams;
@@ -674,12 +679,15 @@ int rs_proxy__h2_response_end(struct rs_ds *ds, struct rs_stream *st)
 
 	if (!x)
 		return 0;
+	if (st->trailers.nh) {
+		x->trailers = st->trailers;
+		rs_msg_init(&st->trailers);
+	}
+	/* A response whose HEADERS ended the stream (HEAD, 204) has no room
+	 * for trailers; any other ends through read_cb, trailers last. */
 	if (!x->eof) {
 		x->eof = true;
 		resume(ds->h2, x);
-	} else if (st->trailers.nh) {
-		/* No DATA carried the end: the trailers do (after HEADERS). */
-		return submit_trailers(ds->h2, x) == 0 ? 0 : -ENOMEM;
 	}
 	return 0;
 }
