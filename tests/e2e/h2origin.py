@@ -141,6 +141,12 @@ class H2Origin:
             send()
 
         def respond(sid, req):
+            try:
+                answer(sid, req)
+            except (h2.exceptions.StreamClosedError, OSError):
+                pass  # the proxy reset the stream (a deadline, a cancel) or left
+
+        def answer(sid, req):
             path = req["path"]
             q = urllib.parse.parse_qs(urllib.parse.urlsplit(path).query)
             base = urllib.parse.urlsplit(path).path
