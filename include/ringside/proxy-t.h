@@ -237,6 +237,7 @@ struct rs_stream {
 	enum rs_up_proto inbound_proto;
 	bool grpc;        /* content-type application/grpc*: answers go as gRPC statuses */
 	bool deadline_hit; /* the grpc-timeout passed */
+	int grpc_code;     /* the upstream's grpc-status, read at the response's end; -1 */
 	struct rs_timer deadline; /* grpc-timeout, from the request head */
 	uint32_t up_unconsumed; /* response bytes not yet given back to the window */
 	struct rs_outq up_body;

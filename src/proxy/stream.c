@@ -712,6 +712,7 @@ struct rs_stream *rs_proxy__stream_new(struct rs_ds *ds)
 	st->per_try.fn = on_per_try_timeout;
 	st->backoff.fn = on_backoff;
 	st->deadline.fn = on_deadline;
+	st->grpc_code = -1;
 	rs_msg_init(&st->req);
 	rs_msg_init(&st->resp);
 	rs_msg_init(&st->trailers);
@@ -757,10 +758,8 @@ static void finish(struct rs_stream *st)
 		added = ((st->t_us_start - st->t_start) + (now - st->t_us_end)) / 1000;
 	rs_stats_record_request(w->stats, st->resp.status, dur, added);
 	if (st->grpc) {
-		int g = grpc_status(&st->trailers);
+		int g = st->grpc_code;
 
-		if (g < 0)
-			g = grpc_status(&st->resp);
 		if (st->local || g < 0)
 			g = rs_proxy__grpc_status_for(st, st->resp.status);
 		rs_stat_add(&w->stats->grpc[g < RS_GRPC_STATUSES - 1 ? g : RS_GRPC_STATUSES - 1], 1);
@@ -1379,6 +1378,12 @@ void rs_proxy__stream_response_end(struct rs_stream *st, bool keep_alive)
 	struct rs_ds *ds = st->ds;
 
 	rs_timer_cancel(&st->w->loop.timers, &st->timeout);
+	/* Before the client's side takes the trailers over. */
+	if (st->grpc) {
+		st->grpc_code = grpc_status(&st->trailers);
+		if (st->grpc_code < 0)
+			st->grpc_code = grpc_status(&st->resp);
+	}
 	if (rs_proxy__ds_response_end(ds, st) < 0) {
 		rs_proxy__ds_reset(ds, st);
 		return;
