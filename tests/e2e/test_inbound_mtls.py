@@ -171,8 +171,8 @@ def replace(path, data):
 
 def test_rotation_new_handshakes_new_certificate_old_connections_kept(make_proxy, tmp_path, pki, origin):
     """The workload's files are replaced by rename: new handshakes present the
-    new certificate, a connection made before keeps working, and once the old
-    root leaves the bundle, certificates from it are refused."""
+    new certificate, an HTTP/2 connection made before keeps working, and once
+    the old root leaves the bundle, certificates from it are refused."""
     ident = tmp_path / "ident"
     ident.mkdir()
     for src, dst in (("server.crt", "cert.pem"), ("server.key", "key.pem"), ("ca.crt", "ca.pem")):
@@ -183,8 +183,9 @@ def test_rotation_new_handshakes_new_certificate_old_connections_kept(make_proxy
                                "--key", str(ident / "key.pem"), "--ca", str(ident / "ca.pem")])
     ctx = tls_ctx(pki)
     assert same_cert(peer_cert_pem(p, ctx), (pki / "server.crt").read_text())
-    kept = httpx.Client(verify=ctx, timeout=10)
-    assert kept.get("https://127.0.0.1:%d/echo" % p.inbound, headers={"Host": "web.test"}).status_code == 200
+    kept = httpx.Client(verify=ctx, timeout=10, http1=False, http2=True)  # ALPN h2 only
+    r = kept.get("https://127.0.0.1:%d/echo" % p.inbound, headers={"Host": "web.test"})
+    assert r.status_code == 200 and r.http_version == "HTTP/2"
 
     # A new certificate (a new key, a new serial) from the same root.
     subprocess.run(["openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
@@ -201,8 +202,11 @@ def test_rotation_new_handshakes_new_certificate_old_connections_kept(make_proxy
     while not same_cert(peer_cert_pem(p, ctx), (pki / "new.crt").read_text()):
         assert time.monotonic() < deadline, "new handshakes still present the old certificate"
         time.sleep(0.1)
-    # The connection made before the rotation carries on.
-    assert kept.get("https://127.0.0.1:%d/echo" % p.inbound, headers={"Host": "web.test"}).status_code == 200
+    # The connection made before the rotation carries on (one connection:
+    # the application saw no new one from the proxy's side either).
+    r = kept.get("https://127.0.0.1:%d/echo" % p.inbound, headers={"Host": "web.test"})
+    assert r.status_code == 200 and r.http_version == "HTTP/2"
+    assert p.metrics().value("ringside_downstream_cx_http2_total") == 1
     kept.close()
 
     # The old root leaves the bundle: clients with certificates from it are refused.
