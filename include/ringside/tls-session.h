@@ -55,6 +55,8 @@ int rs_tls_server_attach(struct rs_conn *c, const struct rs_tls_ctx *t, bool sni
 /* The peer's SPIFFE ID from its certificate, once the handshake is done;
  * NULL without TLS or without one. */
 const char *rs_tls_peer_id(const struct rs_conn *c);
+/* On a server: the SHA-256 of the peer's certificate (DER) in hex, or NULL. */
+const char *rs_tls_peer_hash(const struct rs_conn *c);
 /* Whether c is carried over TLS. */
 bool rs_tls_on(const struct rs_conn *c);
 /* Frees what wolfSSL keeps per thread: called by each thread that did TLS,

@@ -1184,8 +1184,11 @@ static bool inbound_route(struct rs_stream *st, uint32_t authority_port)
 	st->cluster = &st->snap->clusters.v[st->snap->clusters.inbound];
 	rs_msg_remove(m, "x-forwarded-client-cert", 23);
 	if (peer) {
-		char xfcc[700];
-		int n = snprintf(xfcc, sizeof xfcc, "By=%s;URI=%s", o->own_id, peer);
+		const char *hash = rs_tls_peer_hash(&ds->c);
+		char xfcc[800];
+		/* Istio's fields, in Envoy's order: By, Hash, URI. */
+		int n = snprintf(xfcc, sizeof xfcc, "By=%s;%s%s%sURI=%s", o->own_id,
+				 hash ? "Hash=" : "", hash ? hash : "", hash ? ";" : "", peer);
 
 		if (rs_msg_add_header(m, "x-forwarded-client-cert", 23, xfcc, (size_t)n) < 0) {
 			rs_proxy__stream_local_reply(st, RS_RFLAG_NONE, 503, "out of memory");

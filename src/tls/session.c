@@ -17,6 +17,7 @@
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 #include <wolfssl/wolfcrypt/ecc.h>
+#include <wolfssl/wolfcrypt/sha256.h>
 
 #include "ringside/net.h"
 #include "ringside/tls-session.h"
@@ -42,6 +43,7 @@ struct session {
 	bool sniffing; /* PERMISSIVE: the first bytes decide between TLS and clear */
 	char error[160]; /* why the handshake failed, for the owner's message */
 	char peer_id[256]; /* the peer certificate's spiffe:// URI SAN, or "" */
+	char peer_hash[65]; /* a server's: SHA-256 of the peer's certificate (DER), hex, or "" */
 };
 
 static struct session *session_of(const struct rs_conn *c)
@@ -94,6 +96,16 @@ static bool check_peer(struct session *s)
 	WOLFSSL_X509 *x = resumed ? NULL : wolfSSL_get_peer_certificate(s->ssl);
 	char *name;
 
+	/* Envoy's x-forwarded-client-cert Hash: the certificate's SHA-256. */
+	if (x && s->ctx->server) {
+		int len = 0;
+		const unsigned char *der = wolfSSL_X509_get_der(x, &len);
+		unsigned char d[WC_SHA256_DIGEST_SIZE];
+
+		if (der && len > 0 && wc_Sha256Hash(der, (word32)len, d) == 0)
+			for (size_t i = 0; i < sizeof d; i++)
+				snprintf(s->peer_hash + 2 * i, 3, "%02x", d[i]);
+	}
 	while (x && (name = wolfSSL_X509_get_next_altname(x))) {
 		if (!s->peer_id[0] && strncmp(name, "spiffe://", 9) == 0)
 			snprintf(s->peer_id, sizeof s->peer_id, "%s", name);
@@ -431,6 +443,11 @@ int rs_tls_server_attach(struct rs_conn *c, const struct rs_tls_ctx *t, bool sni
 const char *rs_tls_peer_id(const struct rs_conn *c)
 {
 	return c->layer == &tls_ops && session_of(c)->peer_id[0] ? session_of(c)->peer_id : NULL;
+}
+
+const char *rs_tls_peer_hash(const struct rs_conn *c)
+{
+	return c->layer == &tls_ops && session_of(c)->peer_hash[0] ? session_of(c)->peer_hash : NULL;
 }
 
 bool rs_tls_on(const struct rs_conn *c)

@@ -13,6 +13,7 @@ import pytest
 
 from conftest import RINGSIDE_BIN, SLOW, _SANITIZER_PATTERNS, free_ports
 from test_inbound_mtls import peer_auth, peer_cert_pem, same_cert, sidecar_ingress
+from tlspeers import xfcc
 
 OPENSSL = "/usr/bin/openssl"
 
@@ -435,8 +436,9 @@ def test_the_proxy_takes_issued_identities_and_rotations(make_proxy, ca, tmp_pat
     with httpx.Client(verify=ctx, timeout=10) as c:
         r = c.get("https://127.0.0.1:%d/echo" % p.inbound, headers={"Host": "web.test"})
     assert r.status_code == 200, r.text
-    assert origin.requests[-1].header("x-forwarded-client-cert") == \
-        "By=spiffe://cluster.local/ns/default/sa/web;URI=spiffe://cluster.local/ns/shop/sa/frontend"
+    assert origin.requests[-1].header("x-forwarded-client-cert") == xfcc(
+        "spiffe://cluster.local/ns/default/sa/web", client / "cert-chain.pem",
+        "spiffe://cluster.local/ns/shop/sa/frontend")
     assert same_cert(peer_cert_pem(p, ctx), pem_blocks(web / "cert-chain.pem")[0])
 
     gen = p.metrics().value("ringside_config_generation")

@@ -26,7 +26,7 @@ import pytest
 
 import grpc_peer as gp
 from conftest import SLOW
-from tlspeers import pki  # noqa: F401 (a fixture)
+from tlspeers import pki, xfcc  # noqa: F401 (pki: a fixture)
 
 HOST = "grpc.test"
 PORT = 7070  # the service's port: in :authority, the ServiceEntry and B's Sidecar ingress
@@ -344,7 +344,7 @@ def test_the_pair_carries_the_peer_identity(make_proxy, tmp_path, pki, server): 
         r = c.unary(b"who")
     assert r.code == grpc.StatusCode.OK, r
     (call,) = server.calls_to(gp.UNARY)
-    assert call.md("x-forwarded-client-cert") == "By=spiffe://cluster.local/ns/default/sa/web;URI=spiffe://t/ns/a/sa/b"
+    assert call.md("x-forwarded-client-cert") == xfcc("spiffe://cluster.local/ns/default/sa/web", pki / "client.crt", "spiffe://t/ns/a/sa/b")
 
 
 def test_ringside_own_answers_are_grpc_statuses(one_proxy, refused):

@@ -15,7 +15,7 @@ import pytest
 import h2origin
 from conftest import SLOW
 from h2peer import H2Peer, get_headers
-from tlspeers import pki  # noqa: F401 (a fixture)
+from tlspeers import pki, xfcc  # noqa: F401 (pki: a fixture)
 
 
 def se(name, host, port, proto="HTTP2", port_name="grpc", extra=""):
@@ -211,7 +211,7 @@ def test_sidecar_pair_carries_http2_over_mutual_tls(make_proxy, tmp_path, pki):
         e = json.loads(bytes(got[sid].body))
         assert e["path"] == "/echo?s=%d" % sid
         assert dict(e["headers"])["x-forwarded-client-cert"] == \
-            "By=spiffe://cluster.local/ns/default/sa/web;URI=spiffe://t/ns/a/sa/b"
+            xfcc("spiffe://cluster.local/ns/default/sa/web", pki / "client.crt", "spiffe://t/ns/a/sa/b")
     r = c.request(get_headers("/trailers", authority="web.test"))
     assert dict(r.trailers) == {"grpc-status": "0", "x-trailer": "yes"}
     c.close()

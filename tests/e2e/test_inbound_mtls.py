@@ -14,7 +14,7 @@ import time
 import httpx
 import pytest
 
-from tlspeers import pki  # noqa: F401 (a fixture)
+from tlspeers import pki, xfcc  # noqa: F401 (pki: a fixture)
 
 
 def sidecar_ingress(app_port):
@@ -63,7 +63,7 @@ def test_strict_serves_mutual_tls_and_names_the_peer(make_proxy, tmp_path, pki, 
     assert r.status_code == 200, r.text
     req = origin.requests[-1]
     assert req.header("x-forwarded-client-cert") == \
-        "By=spiffe://cluster.local/ns/default/sa/web;URI=spiffe://t/ns/a/sa/b"
+        xfcc("spiffe://cluster.local/ns/default/sa/web", pki / "client.crt", "spiffe://t/ns/a/sa/b")
 
 
 @pytest.mark.parametrize("how", ["plaintext", "no client certificate", "another CA", "expired"])
@@ -148,7 +148,7 @@ def test_sidecar_pair_over_mutual_tls(make_proxy, tmp_path, pki, origin):
         r = a.get("/echo", host="web.test")
         assert r.status_code == 200, r.text
     assert origin.requests[-1].header("x-forwarded-client-cert") == \
-        "By=spiffe://cluster.local/ns/default/sa/web;URI=spiffe://t/ns/a/sa/b"
+        xfcc("spiffe://cluster.local/ns/default/sa/web", pki / "client.crt", "spiffe://t/ns/a/sa/b")
 
 
 # ---------------------------------------------------------------- rotation
@@ -233,7 +233,7 @@ def test_sidecar_pair_new_connections_keep_the_peer_identity(make_proxy, tmp_pat
         r = a.get("/echo", host="web.test")
         assert r.status_code == 200, (i, r.text)
         assert origin.requests[-1].header("x-forwarded-client-cert") == \
-            "By=spiffe://cluster.local/ns/default/sa/web;URI=spiffe://t/ns/a/sa/b"
+            xfcc("spiffe://cluster.local/ns/default/sa/web", pki / "client.crt", "spiffe://t/ns/a/sa/b")
     ma, mb = a.metrics(), b.metrics()
     assert ma.value("ringside_upstream_cx_tls_total") == 6
     assert mb.value("ringside_downstream_cx_tls_total") == 6

@@ -98,3 +98,15 @@ def nginx(pki, tmp_path_factory):
     n = Nginx(pki, tmp_path_factory.mktemp("nginx"))
     yield n
     n.stop()
+
+
+def xfcc(by, cert_pem_path, uri):
+    """x-forwarded-client-cert as ringside's inbound port sets it (Istio's
+    fields, Envoy's order): By, Hash (SHA-256 of the peer certificate's DER,
+    the first of the file), URI."""
+    import hashlib
+    import ssl as _ssl
+
+    text = open(cert_pem_path).read()
+    first = text[:text.index("-----END CERTIFICATE-----") + len("-----END CERTIFICATE-----")]
+    return "By=%s;Hash=%s;URI=%s" % (by, hashlib.sha256(_ssl.PEM_cert_to_DER_cert(first)).hexdigest(), uri)
