@@ -19,6 +19,8 @@ struct rs_tls_resume; /* a session to resume: what a server's ticket lets a clie
  * names the destination's certificate must carry one of (subjectAltNames,
  * and more_sans) and the SNI. Built on the main thread, used by every
  * shard. NULL with a message in err when a file cannot be read. */
+/* TLS 1.2 allowed between sidecars (default: 1.3 only). Start-up only. */
+void rs_tls_set_mesh_min_version(bool tls12);
 struct rs_tls_ctx *rs_tls_client_ctx_new(const struct rs_client_tls *cfg,
 					 const char *const *more_sans, size_t nmore, char *err,
 					 size_t errlen);

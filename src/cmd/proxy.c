@@ -40,6 +40,7 @@ static const struct flag flags[] = {
 	{"cert", "RINGSIDE_CERT", NULL, "this workload's certificate chain (PEM), for ISTIO_MUTUAL"},
 	{"key", "RINGSIDE_KEY", NULL, "its private key (PEM)"},
 	{"ca", "RINGSIDE_CA", NULL, "the mesh's root certificates (PEM)"},
+	{"tls-min-version", "RINGSIDE_TLS_MIN_VERSION", "1.3", "lowest TLS version between sidecars: 1.3 or 1.2"},
 	{"listen-address", "RINGSIDE_LISTEN_ADDRESS", "0.0.0.0", "address of the traffic ports"},
 	{"outbound-port", "RINGSIDE_OUTBOUND_PORT", "15001", "outbound listener"},
 	{"inbound-port", "RINGSIDE_INBOUND_PORT", "15006", "inbound listener (mTLS per PeerAuthentication); 0: off"},
@@ -477,6 +478,15 @@ int rs_cmd_proxy(int argc, char **argv)
 			px.id.ca_file = v;
 		if (!strcmp(n, "listen-address"))
 			px.o.listen_addr = v;
+		if (!strcmp(n, "tls-min-version")) {
+			if (strcmp(v, "1.2") && strcmp(v, "1.3")) {
+				fprintf(stderr, "ringside proxy: --tls-min-version: '%s' is not 1.2 or "
+						"1.3\n",
+					v);
+				goto usage_error;
+			}
+			rs_tls_set_mesh_min_version(strcmp(v, "1.2") == 0);
+		}
 	}
 	if (kb == 0 || maxh == 0) {
 		fprintf(stderr, "ringside proxy: header limits must be at least 1\n");

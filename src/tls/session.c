@@ -263,6 +263,16 @@ static const char aead_suites[] =
 	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-AES128-GCM-SHA256:"
 	"ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-CHACHA20-POLY1305";
 
+/* The lowest TLS version between sidecars (the inbound port, and
+ * ISTIO_MUTUAL origination): 1.3 unless --tls-min-version 1.2 (Istio's
+ * meshMTLS.minProtocolVersion). Set once at start-up, before any shard. */
+static int mesh_min_version = WOLFSSL_TLSV1_3;
+
+void rs_tls_set_mesh_min_version(bool tls12)
+{
+	mesh_min_version = tls12 ? WOLFSSL_TLSV1_2 : WOLFSSL_TLSV1_3;
+}
+
 struct rs_tls_ctx *rs_tls_client_ctx_new(const struct rs_client_tls *cfg,
 					 const char *const *more_sans, size_t nmore, char *err,
 					 size_t errlen)
@@ -274,7 +284,12 @@ struct rs_tls_ctx *rs_tls_client_ctx_new(const struct rs_client_tls *cfg,
 		goto fail;
 	t->refs = 1;
 	t->ctx = wolfSSL_CTX_new(wolfSSLv23_client_method());
-	if (!t->ctx || wolfSSL_CTX_set_cipher_list(t->ctx, aead_suites) != WOLFSSL_SUCCESS)
+	/* To another sidecar, the mesh's floor; to other servers (SIMPLE,
+	 * MUTUAL) TLS 1.2 and up, as Envoy's client default. */
+	if (!t->ctx || wolfSSL_CTX_set_cipher_list(t->ctx, aead_suites) != WOLFSSL_SUCCESS ||
+	    wolfSSL_CTX_SetMinVersion(t->ctx, cfg->mode == RS_TLS_ISTIO_MUTUAL
+						 ? mesh_min_version
+						 : WOLFSSL_TLSV1_2) != WOLFSSL_SUCCESS)
 		goto fail;
 	/* The destination's certificate is verified unless told not to
 	 * (insecureSkipVerify); with OpenSSL compatibility built in, wolfSSL's
@@ -365,7 +380,8 @@ struct rs_tls_ctx *rs_tls_server_ctx_new(const char *cert, const char *key, cons
 	t->refs = 1;
 	t->server = true;
 	t->ctx = wolfSSL_CTX_new(wolfSSLv23_server_method());
-	if (!t->ctx || wolfSSL_CTX_set_cipher_list(t->ctx, aead_suites) != WOLFSSL_SUCCESS)
+	if (!t->ctx || wolfSSL_CTX_set_cipher_list(t->ctx, aead_suites) != WOLFSSL_SUCCESS ||
+	    wolfSSL_CTX_SetMinVersion(t->ctx, mesh_min_version) != WOLFSSL_SUCCESS)
 		goto fail;
 	what = "--cert: not a readable PEM certificate chain";
 	if (wolfSSL_CTX_use_certificate_chain_file(t->ctx, cert) != WOLFSSL_SUCCESS)

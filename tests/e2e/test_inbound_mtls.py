@@ -238,3 +238,30 @@ def test_sidecar_pair_new_connections_keep_the_peer_identity(make_proxy, tmp_pat
     assert ma.value("ringside_upstream_cx_tls_total") == 6
     assert mb.value("ringside_downstream_cx_tls_total") == 6
     assert mb.value("ringside_downstream_cx_tls_resumed_total") == 0
+
+
+def test_tls_1_2_only_when_allowed(make_proxy, tmp_path, pki, origin):
+    """Between sidecars TLS 1.3 is the floor; --tls-min-version 1.2 (Istio's
+    meshMTLS.minProtocolVersion) lets TLS 1.2 clients in, with the AEAD
+    suites only."""
+    ctx = tls_ctx(pki)
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    p = server_proxy(make_proxy, tmp_path / "strict13", pki, origin, "STRICT")
+    n = len(origin.requests)
+    with pytest.raises((httpx.HTTPError, ssl.SSLError, OSError)):
+        https_get(p, ctx)
+    assert len(origin.requests) == n
+    assert https_get(p, tls_ctx(pki)).status_code == 200  # TLS 1.3
+
+    (tmp_path / "allow12").mkdir()
+    cfg = tmp_path / "allow12" / "b.yaml"
+    cfg.write_text(sidecar_ingress(origin.port) + "---\n" + peer_auth("STRICT"))
+    p12 = make_proxy(extra_args=["--config", str(cfg), "--service-account", "web", "--tls-min-version", "1.2",
+                                 "--cert", str(pki / "server.crt"), "--key", str(pki / "server.key"),
+                                 "--ca", str(pki / "ca.crt")])
+    with socket.create_connection(("127.0.0.1", p12.inbound), timeout=5) as raw:
+        with ctx.wrap_socket(raw) as s:
+            assert s.version() == "TLSv1.2"
+            assert "GCM" in s.cipher()[0] or "CHACHA20" in s.cipher()[0], s.cipher()
+    r = https_get(p12, ctx)
+    assert r.status_code == 200
