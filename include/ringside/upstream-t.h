@@ -18,6 +18,9 @@ struct rs_endpoint {
 	struct sockaddr_storage addr;
 	socklen_t addr_len;
 	char *name; /* owns: "ip:port" for logs */
+	/* Labelled security.istio.io/tlsMode: istio (it has a sidecar): auto
+	 * mutual TLS reaches it with ISTIO_MUTUAL when no rule says how. */
+	bool sidecar;
 };
 
 /* Circuit breakers (DestinationRule connectionPool), per cluster over the
@@ -95,6 +98,9 @@ struct rs_cluster {
 	 * requests fail rather than go out in clear. */
 	struct rs_tls_ctx *tls;
 	char *tls_error; /* owns */
+	/* Istio's auto mutual TLS (no DestinationRule tls): tls is used for the
+	 * endpoints with a sidecar only; the others are reached in clear. */
+	bool auto_tls;
 	enum rs_lb_kind lb;
 	enum rs_up_proto proto;
 	/* Streams on one HTTP/2 connection at most (http2MaxRequests, which

@@ -450,9 +450,9 @@ static const struct rs_conn_cbs us_cbs = {
 
 /* Connections are pooled by endpoint and by how they were made: in clear
  * (key 0), or under one set of TLS settings. */
-static uint64_t pool_key(const struct rs_stream *st)
+static uint64_t pool_key(const struct rs_stream *st, const struct rs_endpoint *ep)
 {
-	if (!st->cluster)
+	if (!st->cluster || (st->cluster->auto_tls && !ep->sidecar))
 		return 0;
 	if (st->cluster->tls_error)
 		return 1; /* never a plaintext connection's pool */
@@ -509,7 +509,7 @@ static bool wants_h2(const struct rs_stream *st)
 struct rs_us *rs_proxy__us_take_idle(struct rs_worker *w, const struct rs_endpoint *ep,
 				     struct rs_stream *st)
 {
-	struct rs_pool *pool = pool_for(w, ep, pool_key(st));
+	struct rs_pool *pool = pool_for(w, ep, pool_key(st, ep));
 	struct rs_us *us;
 
 	if (pool && wants_h2(st)) {
@@ -560,7 +560,7 @@ struct rs_us *rs_proxy__us_open(struct rs_worker *w, const struct rs_endpoint *e
 				struct rs_stream *st, struct rs_cluster_state *cb)
 {
 	const struct rs_conn_pool *pc = st->cluster ? st->cluster->pool_cfg : NULL;
-	struct rs_pool *pool = pool_for(w, ep, pool_key(st));
+	struct rs_pool *pool = pool_for(w, ep, pool_key(st, ep));
 	uint64_t timeout = st->cluster && st->cluster->connect_timeout_ns
 				   ? st->cluster->connect_timeout_ns
 				   : w->opts->connect_timeout_ns;

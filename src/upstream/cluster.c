@@ -216,8 +216,8 @@ static void set_policy(struct rs_cluster *c, const struct rs_traffic_policy *dr,
  * roots (--ca), and as the names to expect, the SPIFFE IDs of the service
  * accounts the cluster's endpoints run as, as Istio derives them; with none
  * known, any workload of the mesh is accepted (the chain is still checked). */
-static struct rs_tls_ctx *mesh_ctx(struct builder *b, const struct rs_cluster *c,
-				   const struct rs_kv *sel, size_t nsel, char *err, size_t errlen)
+static struct rs_tls_ctx *mesh_ctx(struct builder *b, const char *sni, const struct rs_kv *sel,
+				   size_t nsel, char *err, size_t errlen)
 {
 	const struct rs_identity *id = b->id;
 	struct rs_client_tls mesh = {.set = true, .mode = RS_TLS_ISTIO_MUTUAL};
@@ -232,7 +232,7 @@ static struct rs_tls_ctx *mesh_ctx(struct builder *b, const struct rs_cluster *c
 	mesh.client_certificate = (char *)id->cert_file;
 	mesh.private_key = (char *)id->key_file;
 	mesh.ca_certificates = (char *)id->ca_file;
-	mesh.sni = c->tls_cfg->sni;
+	mesh.sni = (char *)sni;
 	ids = calloc(b->neps ? b->neps : 1, sizeof *ids);
 	if (!ids) {
 		snprintf(err, errlen, "out of memory");
@@ -307,6 +307,10 @@ static int add_cluster(struct builder *b, const char *res, const char *host, uin
 					     src->address);
 			continue;
 		}
+		for (size_t l = 0; l < src->nlabels; l++)
+			if (strcmp(src->labels[l].key, "security.istio.io/tlsMode") == 0 &&
+			    strcmp(src->labels[l].value, "istio") == 0)
+				c->eps[c->neps].sidecar = true;
 		c->neps++;
 	}
 	c->ep_base = b->out->neps_total;
@@ -316,11 +320,30 @@ static int add_cluster(struct builder *b, const char *res, const char *host, uin
 		char err[200];
 
 		if (c->tls_cfg->mode == RS_TLS_ISTIO_MUTUAL)
-			c->tls = mesh_ctx(b, c, sel, nsel, err, sizeof err);
+			c->tls = mesh_ctx(b, c->tls_cfg->sni, sel, nsel, err, sizeof err);
 		else
 			c->tls = rs_tls_client_ctx_new(c->tls_cfg, NULL, 0, err, sizeof err);
 		if (!c->tls && !(c->tls_error = strdup(err)))
 			return -ENOMEM;
+	} else if (!c->tls_cfg && b->id && b->id->cert_file && b->id->key_file && b->id->ca_file) {
+		/* Istio's auto mutual TLS: without a rule's tls, endpoints that
+		 * have a sidecar get ISTIO_MUTUAL, the others clear text. */
+		bool all = c->neps > 0, any = false;
+
+		for (size_t e = 0; e < c->neps; e++) {
+			any |= c->eps[e].sidecar;
+			all &= c->eps[e].sidecar;
+		}
+		if (any) {
+			char err[200];
+
+			c->tls = mesh_ctx(b, NULL, sel, nsel, err, sizeof err);
+			c->auto_tls = c->tls != NULL;
+			/* h2UpgradePolicy UPGRADE toward sidecars (set_policy). */
+			if (c->auto_tls && all && c->pool_cfg &&
+			    c->pool_cfg->h2_upgrade_policy == RS_H2_UPGRADE_UPGRADE)
+				c->proto = RS_UP_HTTP2;
+		}
 	}
 	return rs_lb_build(c);
 }

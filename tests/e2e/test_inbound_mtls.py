@@ -265,3 +265,41 @@ def test_tls_1_2_only_when_allowed(make_proxy, tmp_path, pki, origin):
             assert "GCM" in s.cipher()[0] or "CHACHA20" in s.cipher()[0], s.cipher()
     r = https_get(p12, ctx)
     assert r.status_code == 200
+
+
+def auto_client(make_proxy, tmp_path, pki, b, labelled, dr_tls=None):
+    """Proxy A without a DestinationRule tls (or with dr_tls): web.test's
+    endpoint is B's inbound port, labelled security.istio.io/tlsMode: istio
+    when it has a sidecar."""
+    d = tmp_path / ("a-%s-%s" % (labelled, dr_tls))
+    d.mkdir()
+    labels = "\n    labels: {security.istio.io/tlsMode: istio}" if labelled else ""
+    docs = ("apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: web, namespace: default}\n"
+            "spec:\n  hosts: [web.test]\n  location: MESH_INTERNAL\n  resolution: STATIC\n"
+            "  ports: [{number: 80, name: http, protocol: HTTP}]\n  endpoints:\n"
+            "  - address: 127.0.0.1\n    ports: {http: %d}\n    serviceAccount: web%s\n" % (b.inbound, labels))
+    if dr_tls:
+        docs += ("---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: web}\n"
+                 "spec:\n  host: web.test\n  trafficPolicy:\n    tls: {mode: %s}\n" % dr_tls)
+    (d / "a.yaml").write_text(docs)
+    return make_proxy(extra_args=["--config", str(d / "a.yaml"), "--cert", str(pki / "client.crt"),
+                                  "--key", str(pki / "client.key"), "--ca", str(pki / "ca.crt")])
+
+
+def test_auto_mutual_tls_to_endpoints_with_a_sidecar(make_proxy, tmp_path, pki, origin):
+    """Istio's auto mutual TLS: with no DestinationRule tls, an endpoint
+    labelled security.istio.io/tlsMode: istio is reached with ISTIO_MUTUAL
+    (B, STRICT, serves it and names A's identity); an endpoint without the
+    label, or a rule saying DISABLE, goes in clear text, which B's STRICT
+    port refuses (503, the application gets nothing)."""
+    b = server_proxy(make_proxy, tmp_path / "b", pki, origin, "STRICT")
+    a = auto_client(make_proxy, tmp_path, pki, b, labelled=True)
+    r = a.get("/echo", host="web.test")
+    assert r.status_code == 200, r.text
+    assert origin.requests[-1].header("x-forwarded-client-cert").endswith(";URI=spiffe://t/ns/a/sa/b")
+    n = len(origin.requests)
+    for p in (auto_client(make_proxy, tmp_path, pki, b, labelled=False),
+              auto_client(make_proxy, tmp_path, pki, b, labelled=True, dr_tls="DISABLE")):
+        r = p.get("/echo", host="web.test")
+        assert r.status_code == 503, r.text
+    assert len(origin.requests) == n
