@@ -89,6 +89,10 @@ int rs_outq_printf(struct rs_outq *q, struct rs_chunk_cache *cache, const char *
 int rs_outq_iov(const struct rs_outq *q, struct iovec *iov, int max);
 /* Drops n bytes acknowledged by a send completion. */
 void rs_outq_consume(struct rs_outq *q, struct rs_chunk_cache *cache, size_t n);
+/* Moves the first n bytes of src to the end of dst (HTTP/2 DATA from a
+ * stream's queue to its connection's). 0, -EINVAL (src holds fewer), or
+ * -ENOMEM (what was moved stays moved). */
+int rs_outq_move(struct rs_outq *dst, struct rs_outq *src, struct rs_chunk_cache *cache, size_t n);
 void rs_outq_clear(struct rs_outq *q, struct rs_chunk_cache *cache);
 void rs_chunk_cache_free(struct rs_chunk_cache *cache);
 

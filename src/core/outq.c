@@ -144,6 +144,22 @@ void rs_outq_consume(struct rs_outq *q, struct rs_chunk_cache *cache, size_t n)
 	}
 }
 
+int rs_outq_move(struct rs_outq *dst, struct rs_outq *src, struct rs_chunk_cache *cache, size_t n)
+{
+	if (n > src->bytes)
+		return -EINVAL;
+	while (n) {
+		struct rs_chunk *c = src->head;
+		size_t k = c->len - c->off < n ? c->len - c->off : n;
+
+		if (rs_outq_append(dst, cache, c->data + c->off, k) < 0)
+			return -ENOMEM;
+		rs_outq_consume(src, cache, k);
+		n -= k;
+	}
+	return 0;
+}
+
 void rs_outq_clear(struct rs_outq *q, struct rs_chunk_cache *cache)
 {
 	while (q->head) {

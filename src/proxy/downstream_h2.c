@@ -128,30 +128,11 @@ static int send_data_cb(nghttp2_session *s, nghttp2_frame *frame, const uint8_t 
 	struct rs_h2 *h2 = u;
 	struct rs_h2s *x = src->ptr;
 	struct rs_conn *c = &h2->ds->c;
-	struct iovec iov[16];
-	size_t left = length;
 
 	(void)s;
 	(void)frame;
-	if (rs_conn_write(c, hd, 9) < 0)
+	if (rs_conn_write(c, hd, 9) < 0 || rs_outq_move(&c->out, &x->body, &c->loop->chunks, length) < 0)
 		return NGHTTP2_ERR_CALLBACK_FAILURE;
-	while (left) {
-		int n = rs_outq_iov(&x->body, iov, 16);
-
-		if (n <= 0)
-			return NGHTTP2_ERR_CALLBACK_FAILURE; /* read_cb promised these */
-
-		for (int i = 0; i < n && left; i++) {
-			size_t k = iov[i].iov_len < left ? iov[i].iov_len : left;
-
-			if (rs_conn_write(c, iov[i].iov_base, k) < 0)
-				return NGHTTP2_ERR_CALLBACK_FAILURE;
-			rs_outq_consume(&x->body, &c->loop->chunks, k);
-			left -= k;
-			if (k < iov[i].iov_len)
-				break;
-		}
-	}
 	if (x->blocked && x->body.bytes < STREAM_BUF_MAX / 2) {
 		x->blocked = false;
 		h2->unblock = true;

@@ -78,31 +78,12 @@ static int send_data_cb(nghttp2_session *s, nghttp2_frame *frame, const uint8_t 
 {
 	struct rs_us *us = u;
 	struct rs_stream *st = st_of(us, frame->hd.stream_id);
-	struct iovec iov[16];
-	size_t left = length;
 
 	(void)s;
 	(void)src;
-	if (!st)
+	if (!st || rs_conn_write(&us->c, hd, 9) < 0 ||
+	    rs_outq_move(&us->c.out, &st->up_body, &us->c.loop->chunks, length) < 0)
 		return NGHTTP2_ERR_CALLBACK_FAILURE;
-	if (rs_conn_write(&us->c, hd, 9) < 0)
-		return NGHTTP2_ERR_CALLBACK_FAILURE;
-	while (left) {
-		int n = rs_outq_iov(&st->up_body, iov, 16);
-
-		if (n <= 0)
-			return NGHTTP2_ERR_CALLBACK_FAILURE;
-		for (int i = 0; i < n && left; i++) {
-			size_t k = iov[i].iov_len < left ? iov[i].iov_len : left;
-
-			if (rs_conn_write(&us->c, iov[i].iov_base, k) < 0)
-				return NGHTTP2_ERR_CALLBACK_FAILURE;
-			rs_outq_consume(&st->up_body, &us->c.loop->chunks, k);
-			left -= k;
-			if (k < iov[i].iov_len)
-				break;
-		}
-	}
 	if (st->up_blocked && st->up_body.bytes < STREAM_BUF_MAX / 2) {
 		st->up_blocked = false;
 		st->up_wake = true;

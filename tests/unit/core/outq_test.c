@@ -368,6 +368,42 @@ static void test_printf(void **state)
 	rs_chunk_cache_free(&cc);
 }
 
+/* HTTP/2 DATA: n bytes from a stream's queue (spanning chunks) to the end
+ * of the connection's, in order, the rest left; more than there is fails. */
+static void test_move(void **state)
+{
+	struct rs_chunk_cache cache = {.max_free = 8};
+	struct rs_outq src = {0}, dst = {0};
+	size_t total = 3 * RS_CHUNK_SIZE + 100, len;
+	char *want = malloc(total), *got;
+
+	(void)state;
+	assert_non_null(want);
+	for (size_t i = 0; i < total; i++)
+		want[i] = (char)('a' + i % 26);
+	assert_int_equal(rs_outq_append(&src, &cache, want, total), 0);
+	assert_int_equal(rs_outq_append(&dst, &cache, "hd", 2), 0);
+	assert_int_equal(rs_outq_move(&dst, &src, &cache, RS_CHUNK_SIZE + 7), 0);
+	assert_int_equal(dst.bytes, RS_CHUNK_SIZE + 9);
+	assert_int_equal(src.bytes, total - RS_CHUNK_SIZE - 7);
+	got = collect(&dst, &len);
+	assert_int_equal(len, RS_CHUNK_SIZE + 9);
+	assert_memory_equal(got, "hd", 2);
+	assert_memory_equal(got + 2, want, RS_CHUNK_SIZE + 7);
+	free(got);
+	got = collect(&src, &len);
+	assert_memory_equal(got, want + RS_CHUNK_SIZE + 7, len);
+	free(got);
+	assert_int_equal(rs_outq_move(&dst, &src, &cache, src.bytes + 1), -EINVAL);
+	assert_int_equal(rs_outq_move(&dst, &src, &cache, src.bytes), 0);
+	assert_int_equal(src.bytes, 0);
+	assert_int_equal(dst.bytes, total + 2);
+	rs_outq_clear(&src, &cache);
+	rs_outq_clear(&dst, &cache);
+	rs_chunk_cache_free(&cache);
+	free(want);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -380,6 +416,7 @@ int main(void)
 		cmocka_unit_test(test_consume_full_exact_chunks),
 		cmocka_unit_test(test_cache_bounded),
 		cmocka_unit_test(test_interleaved_append_consume),
+		cmocka_unit_test(test_move),
 		cmocka_unit_test(test_printf),
 	};
 
