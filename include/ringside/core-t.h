@@ -46,6 +46,14 @@ struct rs_io {
 	uint32_t inflight; /* submissions whose final completion has not arrived */
 };
 
+/* Work run once per loop turn, just before the ring is entered: what a
+ * batch of completions queued for one connection leaves as one send. */
+struct rs_defer {
+	struct rs_defer *next, *prev;
+	void (*fn)(struct rs_defer *d);
+	bool queued;
+};
+
 /* A timer on the shard's heap. at_ns is CLOCK_MONOTONIC. */
 struct rs_timer {
 	uint64_t at_ns;

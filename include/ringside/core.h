@@ -140,6 +140,7 @@ struct rs_loop {
 	uint64_t now; /* CLOCK_MONOTONIC ns, refreshed each loop turn */
 	uint64_t spin_ns; /* busy-poll this long before sleeping; 0: never */
 	bool stop;
+	struct rs_defer *deferred; /* borrowed: run before the next enter */
 	/* Called once per batch of completions (adopt configuration, drain). */
 	void (*after_batch)(struct rs_loop *l, void *arg);
 	void *arg;
@@ -150,6 +151,10 @@ struct rs_loop {
 int rs_loop_init(struct rs_loop *l, unsigned id, unsigned entries, unsigned nbufs,
 		 unsigned bufsize);
 void rs_loop_fini(struct rs_loop *l);
+/* Runs d->fn once, before the loop next enters the ring (queuing twice is
+ * once); undefer takes it back (its owner is going away). */
+void rs_loop_defer(struct rs_loop *l, struct rs_defer *d);
+void rs_loop_undefer(struct rs_loop *l, struct rs_defer *d);
 /* Gives io a slot so its submissions can be named in user_data. */
 int rs_loop_register(struct rs_loop *l, struct rs_io *io);
 /* Retires io's slot: later completions for it are stale. */

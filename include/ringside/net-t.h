@@ -70,6 +70,7 @@ struct rs_conn {
 	void *layer_data; /* owned by the layer */
 	uint64_t last_io; /* loop time of the last byte received or sent */
 	struct rs_timer linger;
+	struct rs_defer flush; /* the send rs_conn_flush asked for, at the turn's end */
 	struct msghdr msg; /* the send in flight reads these */
 	struct iovec iov[RS_CONN_IOV];
 	struct __kernel_timespec connect_timeout;

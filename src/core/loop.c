@@ -208,6 +208,42 @@ static void spin(struct rs_loop *l)
 	} while (rs_now_ns() < until);
 }
 
+void rs_loop_defer(struct rs_loop *l, struct rs_defer *d)
+{
+	if (d->queued)
+		return;
+	d->queued = true;
+	d->prev = NULL;
+	d->next = l->deferred;
+	if (l->deferred)
+		l->deferred->prev = d;
+	l->deferred = d;
+}
+
+void rs_loop_undefer(struct rs_loop *l, struct rs_defer *d)
+{
+	if (!d->queued)
+		return;
+	if (d->prev)
+		d->prev->next = d->next;
+	else
+		l->deferred = d->next;
+	if (d->next)
+		d->next->prev = d->prev;
+	d->queued = false;
+}
+
+/* What the batch deferred (sends), each once; a call may defer more. */
+static void run_deferred(struct rs_loop *l)
+{
+	while (l->deferred) {
+		struct rs_defer *d = l->deferred;
+
+		rs_loop_undefer(l, d);
+		d->fn(d);
+	}
+}
+
 void rs_loop_run(struct rs_loop *l)
 {
 	struct io_uring_cqe *cqes[256];
@@ -219,6 +255,7 @@ void rs_loop_run(struct rs_loop *l)
 		unsigned n;
 		int ret;
 
+		run_deferred(l);
 		bufring_publish(l);
 		if (l->stop)
 			break;

@@ -41,6 +41,7 @@ static void hard_close(struct rs_conn *c)
 	c->flags |= RS_CONN_CLOSING;
 	c->flags &= (uint16_t)~RS_CONN_READ_WANTED;
 	rs_timer_cancel(&c->loop->timers, &c->linger);
+	rs_loop_undefer(c->loop, &c->flush);
 	/* Always one more completion: freeing then happens in dispatch, never
 	 * inside the owner's call to close. */
 	sqe = rs_loop_sqe(c->loop, &c->io, RS_OP_CANCEL);
@@ -230,6 +231,8 @@ static const struct rs_io_ops conn_ops = {.on = {
 	[RS_OP_CANCEL] = on_other,
 }};
 
+static void deferred_flush(struct rs_defer *d);
+
 int rs_conn_init(struct rs_conn *c, struct rs_loop *loop, int fd, const struct rs_conn_cbs *cbs)
 {
 	int ret;
@@ -240,6 +243,7 @@ int rs_conn_init(struct rs_conn *c, struct rs_loop *loop, int fd, const struct r
 	c->loop = loop;
 	c->cbs = cbs;
 	c->linger.fn = on_linger_timeout;
+	c->flush.fn = deferred_flush;
 	c->last_io = loop->now;
 	ret = rs_loop_register(loop, &c->io);
 	return ret;
@@ -261,12 +265,25 @@ void rs_conn_read_stop(struct rs_conn *c)
 		cancel_recv(c);
 }
 
+static void deferred_flush(struct rs_defer *d)
+{
+	struct rs_conn *c = (struct rs_conn *)((char *)d - offsetof(struct rs_conn, flush));
+
+	if (!(c->flags & (RS_CONN_SEND_BUSY | RS_CONN_CLOSING | RS_CONN_CONNECTING)) &&
+	    rs_conn_queued(c))
+		submit_send(c);
+}
+
+/* The send goes when the loop is about to enter the ring anyway: every
+ * byte the batch queued for this connection (several HTTP/2 streams'
+ * responses, a head and its body) leaves in one sendmsg, and under TLS in
+ * as few records. */
 void rs_conn_flush(struct rs_conn *c)
 {
 	if (c->flags & (RS_CONN_SEND_BUSY | RS_CONN_CLOSING | RS_CONN_CONNECTING))
 		return;
 	if (rs_conn_queued(c))
-		submit_send(c);
+		rs_loop_defer(c->loop, &c->flush);
 }
 
 void rs_conn_set_layer(struct rs_conn *c, const struct rs_conn_layer_ops *ops, void *data)

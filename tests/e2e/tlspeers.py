@@ -57,6 +57,8 @@ http {{
   access_log off; client_body_temp_path {d}; proxy_temp_path {d}; fastcgi_temp_path {d};
   uwsgi_temp_path {d}; scgi_temp_path {d}; keepalive_requests 100000;
   ssl_certificate {p}/server.crt; ssl_certificate_key {p}/server.key;
+  # nginx 1.22's default stops at TLS 1.2; a mesh peer speaks 1.3.
+  ssl_protocols TLSv1.2 TLSv1.3;
   server {{ listen 127.0.0.1:{h2c} http2; location / {{ return 200 "h2c\\n"; }} }}
   server {{
     listen 127.0.0.1:{tls} ssl http2;
