@@ -436,9 +436,18 @@ void rs_proxy__h2u_recv(struct rs_us *us, const char *p, size_t n)
 		rs_conn_close(&us->c);
 		return;
 	}
-	if (!nghttp2_session_want_read(h->s) && !nghttp2_session_want_write(h->s))
-		h->dead = true; /* GOAWAY both ways */
 	rs_proxy__h2u_flush(us);
+	if (!nghttp2_session_want_read(h->s) && !rs_conn_closing(&us->c)) {
+		/* The session is over: a connection error nghttp2 found in what
+		 * the server sent (its GOAWAY is queued; RFC 9113 §5.4.1), or
+		 * GOAWAY both ways with nothing left. Streams still on it will
+		 * never end here. */
+		rs_debug("upstream HTTP/2: the session ended");
+		rs_proxy__h2u_fail_all(us, RS_RFLAG_UPE,
+				       "upstream connect error or disconnect/reset before headers. "
+				       "reset reason: protocol error");
+		rs_conn_close_graceful(&us->c);
+	}
 }
 
 /* The connection's queue went out: streams stopped by it read again. */
