@@ -80,6 +80,9 @@ def scripted(make_proxy, tmp_path):
     yield make
     for srv in servers:
         srv.close()
+        # shown by pytest when the test fails: what ringside sent, connection by connection
+        for c in srv.conns:
+            print("server connection %d: preface %r, frames from ringside: %s" % (c.index, c.preface, c.frames_text()))
     errors = [e for srv in servers for e in srv.errors]
     if errors:
         pytest.fail("the scripted server failed:\n" + "\n".join(errors), pytrace=False)
@@ -318,7 +321,8 @@ def test_request_body_waits_for_the_servers_window(scripted):
                     break
                 if len(got) == granted:
                     # the window is closed: nothing must come until we open it
-                    quiet = c.poll(QUIET)
+                    # (watched for longer the first time: 10 pieces must fit the client's timeout)
+                    quiet = c.poll(QUIET if log["pieces"] == 0 else 0.1 * SLOW)
                     if quiet is not None:
                         log["violations"].append("with the window closed ringside sent %s" % describe(quiet))
                         c.cursor -= 1
