@@ -88,11 +88,16 @@ def scripted(make_proxy, tmp_path):
         pytest.fail("the scripted server failed:\n" + "\n".join(errors), pytrace=False)
 
 
-def h1(p, path="/", method="GET", content=None, headers=None):
+def h1(p, path="/", method="GET", content=None, headers=None, timeout=TIMEOUT):
+    """An HTTP/1.1 request through ringside; no answer within `timeout` fails
+    the test as a hang."""
     h = {"Host": HOST}
     h.update(headers or {})
-    with httpx.Client(trust_env=False, timeout=TIMEOUT) as c:
-        return c.request(method, "http://127.0.0.1:%d%s" % (p.outbound, path), headers=h, content=content)
+    with httpx.Client(trust_env=False, timeout=timeout) as c:
+        try:
+            return c.request(method, "http://127.0.0.1:%d%s" % (p.outbound, path), headers=h, content=content)
+        except httpx.TimeoutException as e:
+            raise AssertionError("%s %s: the HTTP/1.1 client got no response within %.1fs (a hang): %r" % (method, path, timeout, e)) from None
 
 
 def h2_client(p, settings=()):
@@ -139,16 +144,6 @@ def assert_failed_before_head(r, reason=None):
     assert r.text.startswith(UPSTREAM_FAILED), r.text
     if reason:
         assert reason in r.text, r.text
-
-
-def expect_goaway(conn, code, what):
-    """A connection error (RFC 9113 §5.4.1): GOAWAY with `code` from ringside,
-    then the TCP close ("After sending the GOAWAY frame for an error condition,
-    the endpoint MUST close the TCP connection")."""
-    g = conn.wait_for(lambda f: isinstance(f, GoAwayFrame), "GOAWAY %s (%s)" % (code_name(code), what))
-    assert g.error_code == code, "expected GOAWAY %s for %s, got %s; frames: %s" % (code_name(code), what, describe(g), conn.frames_text())
-    assert conn.wait_eof(TIMEOUT), "ringside kept the connection open after its GOAWAY %s; frames: %s" % (code_name(code), conn.frames_text())
-    return g
 
 
 def expect_stream_error(conn, sid, code, what):
@@ -230,6 +225,50 @@ def test_ping_is_answered_with_the_same_payload(scripted):
     # ringside's own PINGs, if any, are not ACKs of ours; exactly one ACK came
     acks = [f for f in srv.conns[0].frames if isinstance(f, PingFrame) and "ACK" in f.flags]
     assert len(acks) == 1, srv.conns[0].frames_text()
+
+
+def test_settings_later_in_the_connection_are_acknowledged(scripted):
+    """RFC 9113 §6.5.3: every SETTINGS frame, not only the preface's, is
+    acknowledged at once, and the values take effect (§6.5: here
+    SETTINGS_MAX_FRAME_SIZE stays within its bounds and a second request still
+    goes on the connection)."""
+
+    def script(c):
+        c.handshake()
+        ok(c, c.read_request())
+        c.send_settings([(MAX_CONCURRENT_STREAMS, 10), (INITIAL_WINDOW_SIZE, 200000)])
+        ok(c, c.read_request())
+
+    srv, p = scripted(script)
+    assert h1(p, "/one").status_code == 200
+    conn = srv.conns[0]
+    conn.wait_for(lambda f: len(conn.ack_positions) >= 2, "a SETTINGS ACK for the server's second SETTINGS frame")
+    assert h1(p, "/two").status_code == 200
+    acks = [f for f in conn.frames if isinstance(f, SettingsFrame) and "ACK" in f.flags]
+    assert len(acks) == 2 and all(a.payload == b"" for a in acks), conn.frames_text()
+    assert len(srv.conns) == 1
+
+
+def test_request_data_frames_respect_the_max_frame_size(scripted):
+    """RFC 9113 §4.2: "An endpoint MUST send an error code of FRAME_SIZE_ERROR if
+    a frame exceeds the size defined in SETTINGS_MAX_FRAME_SIZE"; a sender
+    keeps to the peer's value, 16384 by default. A 100000-byte POST arrives
+    whole, in DATA frames no larger than that."""
+    body = bytes(range(256)) * 390 + b"end"
+    seen = {}
+
+    def script(c):
+        c.handshake()
+        req = c.read_request()
+        seen["body"] = bytes(req.body)
+        ok(c, req)
+
+    srv, p = scripted(script)
+    r = h1(p, "/big-upload", method="POST", content=body)
+    assert r.status_code == 200, r.text
+    assert seen["body"] == body
+    sizes = [len(f.data) for f in srv.conns[0].frames if isinstance(f, DataFrame)]
+    assert sizes and max(sizes) <= 16384, sizes
 
 
 # ============================================================== §5.1.2 concurrency
@@ -435,13 +474,18 @@ def test_connection_error_from_the_server(scripted, case):
 
     srv, p = scripted(script)
     t0 = time.monotonic()
-    r = h1(p, "/bad")
+    with concurrent.futures.ThreadPoolExecutor(1) as ex:
+        client = ex.submit(h1, p, "/bad")
+        conn = srv.wait_conns(1)[0]
+        g = conn.wait_for(lambda f: isinstance(f, GoAwayFrame), "GOAWAY %s (%s)" % (code_name(code), case))
+        assert g.error_code == code, "expected GOAWAY %s for %s, got %s" % (code_name(code), case, describe(g))
+        assert g.last_stream_id % 2 == 0, describe(g)  # server-initiated streams only (§6.8)
+        r = client.result()
     took = time.monotonic() - t0
     assert_failed_before_head(r, "protocol error")
     assert took < 2 * SLOW, "the client waited %.1fs" % took
-    conn = srv.conns[0]
-    g = expect_goaway(conn, code, case)
-    assert g.last_stream_id % 2 == 0, describe(g)  # server-initiated streams only (§6.8)
+    assert conn.wait_eof(TIMEOUT), "ringside kept the TCP connection open after its GOAWAY %s (§5.4.1); frames: %s" % (
+        code_name(code), conn.frames_text())
 
 
 # ============================================================== §6.9.1 window overflow by WINDOW_UPDATE is in the server suite; §8.1.1 malformed
@@ -479,6 +523,24 @@ def test_malformed_response_head(scripted, case):
     r = h1(p, "/malformed")
     assert_failed_before_head(r)
     expect_stream_error(srv.conns[0], 1, PROTOCOL_ERROR, "malformed response: %s" % case)
+
+
+def test_malformed_response_answers_502_protocol_error(scripted):
+    """A malformed response (RFC 9113 §8.1.1; here :status "abc") is the
+    proxy's own stream error, not the server's reset: the client gets what
+    ringside's README documents for a malformed response, 502 with "reset
+    reason: protocol error" (flag UPE), as for HTTP/1.1 upstreams."""
+
+    def script(c):
+        c.handshake()
+        req = c.read_request()
+        c.send_headers(req.stream_id, block=literal_block([(":status", "abc")]), end_stream=True)
+        c.hold(QUIET * 2)
+
+    srv, p = scripted(script)
+    r = h1(p, "/malformed")
+    expect_stream_error(srv.conns[0], 1, PROTOCOL_ERROR, ":status abc")
+    assert r.status_code == 502 and r.text.startswith(UPSTREAM_FAILED) and "protocol error" in r.text, (r.status_code, r.text)
 
 
 @pytest.mark.parametrize("case", ["shorter", "longer"])
@@ -561,9 +623,9 @@ def test_goaway_last_stream_0_sends_the_request_again(scripted):
 
     def serve(c):
         c.handshake()
-        req = c.read_request()
-        ok(c, req, b"again")
-        c.hold(TIMEOUT)
+        while True:
+            req = c.read_request(timeout=3 * TIMEOUT)
+            ok(c, req, b"again")
 
     srv, p = scripted([goaway, serve])
     r = h1(p, "/ga")
