@@ -375,6 +375,22 @@ class Conn:
                 r.ended = True
         return r
 
+    def serve(self, handler, timeout=None):
+        """Reads requests and calls handler(request) for each until ringside
+        closes the connection (or no request comes within `timeout`)."""
+        while True:
+            with self.cond:
+                while self.cursor < len(self.frames) and not isinstance(self.frames[self.cursor], HeadersFrame):
+                    self.cursor += 1
+                if self.cursor >= len(self.frames):
+                    deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+                    while self.cursor >= len(self.frames) and not self.eof and time.monotonic() < deadline:
+                        self.cond.wait(deadline - time.monotonic())
+                    if self.cursor >= len(self.frames):
+                        return
+                    continue
+            handler(self.read_request(timeout=timeout))
+
     def hold(self, timeout=None):
         """Keeps the connection open (reading) until ringside closes it or the
         time passes; returns True when ringside closed it."""

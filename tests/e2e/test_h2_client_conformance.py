@@ -423,7 +423,7 @@ def test_server_overflowing_the_window_is_a_flow_control_error(scripted):
     cl = h2_client(p, settings=[(INITIAL_WINDOW_SIZE, 0)])
     sid = cl.new_stream_id()
     cl.send_headers(sid, get_headers("/big", authority=HOST))
-    kind, resp = client_outcome(cl, sid, timeout=3 * TIMEOUT)
+    kind, resp = client_outcome(cl, sid)
     cl.close()
     conn = srv.conns[0]
     assert "sid" in state, "the server never found ringside's window closed: %r; frames: %s" % (state, conn.frames_text())
@@ -623,9 +623,7 @@ def test_goaway_last_stream_0_sends_the_request_again(scripted):
 
     def serve(c):
         c.handshake()
-        while True:
-            req = c.read_request(timeout=3 * TIMEOUT)
-            ok(c, req, b"again")
+        c.serve(lambda req: ok(c, req, b"again"))
 
     srv, p = scripted([goaway, serve])
     r = h1(p, "/ga")
@@ -668,10 +666,12 @@ def test_interim_103_then_final_response(scripted):
 
     def script(c):
         c.handshake()
-        while True:
-            req = c.read_request()
+
+        def answer(req):
             c.send_headers(req.stream_id, [(":status", "103"), ("link", "</style.css>; rel=preload")])
             c.respond(req.stream_id, 200, b"final", fields=[("content-length", "5")])
+
+        c.serve(answer)
 
     srv, p = scripted(script)
     cl = h2_client(p)
