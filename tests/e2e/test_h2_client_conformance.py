@@ -448,8 +448,9 @@ def _bad_frame_case(name):
         # stream identifier -> connection error PROTOCOL_ERROR
         return lambda c, sid: c.send_raw(HEADERS, END_HEADERS | END_STREAM, 2, literal_block([(":status", "200")])), PROTOCOL_ERROR
     if name == "push-promise-with-push-disabled":
-        # §6.6 / §8.4: PUSH_PROMISE after the client said SETTINGS_ENABLE_PUSH 0
-        # (and the server got its ACK... the client's SETTINGS) -> PROTOCOL_ERROR
+        # §6.6 / §8.4: PUSH_PROMISE after the client's SETTINGS_ENABLE_PUSH 0
+        # (the script sends it only after ringside acknowledged the server's
+        # SETTINGS, so ringside's own are in force) -> PROTOCOL_ERROR
         payload = struct.pack(">I", 2) + literal_block(get_headers("/pushed", authority=HOST))
         return lambda c, sid: c.send_raw(PUSH_PROMISE, END_HEADERS, sid, payload), PROTOCOL_ERROR
     raise ValueError(name)
@@ -488,7 +489,7 @@ def test_connection_error_from_the_server(scripted, case):
         code_name(code), conn.frames_text())
 
 
-# ============================================================== §6.9.1 window overflow by WINDOW_UPDATE is in the server suite; §8.1.1 malformed
+# ============================================================== §8.1.1 malformed responses
 
 
 MALFORMED = {
