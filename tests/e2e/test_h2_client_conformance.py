@@ -449,8 +449,8 @@ def _bad_frame_case(name):
         return lambda c, sid: c.send_raw(HEADERS, END_HEADERS | END_STREAM, 2, literal_block([(":status", "200")])), PROTOCOL_ERROR
     if name == "push-promise-with-push-disabled":
         # §6.6 / §8.4: PUSH_PROMISE after the client's SETTINGS_ENABLE_PUSH 0
-        # (the script sends it only after ringside acknowledged the server's
-        # SETTINGS, so ringside's own are in force) -> PROTOCOL_ERROR
+        # (the server acknowledged ringside's SETTINGS before sending it, so
+        # they are in force, §6.5.3) -> PROTOCOL_ERROR
         payload = struct.pack(">I", 2) + literal_block(get_headers("/pushed", authority=HOST))
         return lambda c, sid: c.send_raw(PUSH_PROMISE, END_HEADERS, sid, payload), PROTOCOL_ERROR
     raise ValueError(name)
@@ -468,7 +468,7 @@ def test_connection_error_from_the_server(scripted, case):
 
     def script(c):
         c.handshake()
-        c.wait_settings_ack()  # ringside has ENABLE_PUSH 0 in force (§6.5.3)
+        c.wait_settings_ack()  # the handshake is over both ways (§6.5.3)
         req = c.read_request()
         send_bad(c, req.stream_id)
         c.hold(TIMEOUT)
