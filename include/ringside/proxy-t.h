@@ -228,6 +228,7 @@ struct rs_stream {
 	bool up_deferred; /* nghttp2 waits for body bytes */
 	bool up_blocked;  /* up_body is full: the client's side stopped */
 	bool up_refused;  /* the server refused it unprocessed (RFC 9113 §8.7) */
+	bool up_malformed; /* we reset it: the server's frames broke the protocol */
 	bool up_head_done; /* the final response head came */
 	bool up_resp_done;
 	bool up_wake;      /* up_body drained: the client's side may read again */

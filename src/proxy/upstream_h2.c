@@ -242,7 +242,13 @@ static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t code, void *
 		return 0;
 	/* RFC 9113 §8.7: REFUSED_STREAM (and streams above a GOAWAY's last
 	 * id) were not processed: safe to send again, whatever the method. */
-	st->up_refused = code == NGHTTP2_REFUSED_STREAM;
+	st->up_refused = code == NGHTTP2_REFUSED_STREAM && !st->up_malformed;
+	if (st->up_malformed) {
+		rs_proxy__stream_upstream_failed(st, RS_RFLAG_UPE, 502,
+						 "upstream connect error or disconnect/reset before "
+						 "headers. reset reason: protocol error");
+		return 0;
+	}
 	snprintf(text, sizeof text,
 		 "upstream connect error or disconnect/reset before headers. reset reason: %s",
 		 st->up_refused ? "remote refused stream reset" : "remote reset");
@@ -253,8 +259,15 @@ static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t code, void *
 
 static int on_frame_send(nghttp2_session *s, const nghttp2_frame *f, void *u)
 {
+	struct rs_us *us = u;
+	struct rs_stream *st;
+
 	(void)s;
-	(void)u;
+	/* An RST_STREAM on a stream still ours is nghttp2's answer to a
+	 * malformed response (RFC 9113 §8.1.1): ours to a retry or a gone
+	 * client goes after the stream was let go. */
+	if (f->hd.type == NGHTTP2_RST_STREAM && (st = st_of(us, f->hd.stream_id)))
+		st->up_malformed = true;
 	if (f->hd.type == NGHTTP2_GOAWAY)
 		rs_debug("upstream HTTP/2: GOAWAY sent: %s (last stream %d)",
 			 nghttp2_http2_strerror(f->goaway.error_code), f->goaway.last_stream_id);
@@ -335,7 +348,7 @@ bool rs_proxy__h2u_has_room(const struct rs_us *us, uint32_t cluster_max)
 void rs_proxy__h2u_attach(struct rs_us *us, struct rs_stream *st)
 {
 	st->up_id = 0;
-	st->up_eof = st->up_deferred = st->up_blocked = st->up_refused = false;
+	st->up_eof = st->up_deferred = st->up_blocked = st->up_refused = st->up_malformed = false;
 	st->up_resp_done = st->up_head_done = false;
 	st->up_unconsumed = 0;
 	st->up_prev = NULL;
