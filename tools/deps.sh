@@ -12,7 +12,7 @@ set -euo pipefail
 build_pkgs=(meson ninja-build pkg-config gcc g++ liburing-dev libnghttp2-dev libyaml-dev libjansson-dev
 	libmimalloc-dev libre2-dev libxxhash-dev libcmocka-dev libbenchmark-dev libwolfssl-dev node-llhttp
 	dpkg-dev autoconf automake libtool make)
-test_pkgs=(curl openssl faketime testssl.sh bsdextrautils iproute2 iptables python3 python3-pytest python3-httpx python3-h2 python3-grpcio nginx-light clang
+test_pkgs=(curl openssl faketime testssl.sh bsdextrautils iproute2 iptables python3 python3-pytest python3-httpx python3-h2 python3-grpcio nghttp2-client nginx-light clang
 	libclang-rt-14-dev)
 bench_pkgs=(wrk haproxy nginx-light nghttp2-client gnuplot-nox linux-perf)
 
