@@ -146,6 +146,7 @@ struct rs_worker {
 	struct rs_us *shadows; /* borrowed: connections carrying mirrored requests */
 	unsigned nshadows;
 	struct rs_timer drain_deadline;
+	uint32_t flush_gen; /* marks clients flushed once in a pass (upstream.c) */
 	uint64_t rng[2];
 };
 
@@ -264,6 +265,7 @@ struct rs_ds {
 	struct rs_ds *prev, *next;
 	struct rs_h2 *h2; /* owns: the HTTP/2 session, or NULL */
 	bool sniffed;     /* the protocol is known */
+	uint32_t flush_gen; /* the worker's flush_gen when last flushed in a pass */
 	llhttp_t p;
 	struct rs_stream *st; /* owns: the HTTP/1.x request being served */
 	struct rs_parse_buf pend;

@@ -43,6 +43,7 @@ struct rs_h2s {
 	bool head_sent;    /* a response head was submitted */
 	bool reset;        /* reset: writes are dropped, st goes to the reaper */
 	bool closed;       /* nghttp2 closed the stream: free once st is gone */
+	bool ours;         /* reset by the proxy for its own reasons (an upstream failed) */
 	bool req_open;     /* the client may still send DATA */
 	bool blocked;      /* body passed STREAM_BUF_MAX: its upstream was stopped */
 	uint32_t unconsumed; /* request bytes received and not yet given back */
@@ -66,6 +67,7 @@ struct rs_h2 {
 	bool goaway;      /* a GOAWAY was queued or sent (drain, an error, nghttp2's) */
 	uint32_t fail_code; /* close with GOAWAY(fail_code) unless one went out */
 	bool unblock;     /* some stream's body drained below its bound */
+	bool dead;        /* the connection is being freed: nothing more is sent */
 	uint32_t empty_frames;
 	double reset_tokens;
 	uint64_t reset_at;
@@ -140,12 +142,48 @@ static int send_data_cb(nghttp2_session *s, nghttp2_frame *frame, const uint8_t 
 	return 0;
 }
 
+/* Room for m's fields and a few more: on the stack up to NV_MAX, else
+ * from the heap (a configured --max-headers-count above it); free with
+ * nv_free. NULL when out of memory. */
+static nghttp2_nv *nv_for(const struct rs_msg *m, nghttp2_nv *stack, size_t *cap)
+{
+	*cap = (size_t)m->nh + 8;
+	if (*cap <= NV_MAX) {
+		*cap = NV_MAX;
+		return stack;
+	}
+	return malloc(*cap * sizeof(nghttp2_nv));
+}
+
+static void nv_free(nghttp2_nv *nv, nghttp2_nv *stack)
+{
+	if (nv != stack)
+		free(nv);
+}
+
+/* Request bytes not yet given back to the client's window, given back now
+ * that nobody will take them (the stream ended, or was reset): on a closed
+ * stream nghttp2 credits the connection's window. */
+static void give_back(struct rs_h2 *h2, struct rs_h2s *x)
+{
+	if (x->unconsumed) {
+		nghttp2_session_consume(h2->s, x->id, x->unconsumed);
+		x->unconsumed = 0;
+	}
+}
+
 static int submit_trailers(struct rs_h2 *h2, struct rs_h2s *x)
 {
-	nghttp2_nv nv[NV_MAX];
-	size_t n = rs_h2_trailers_nv(&x->trailers, nv, NV_MAX);
+	nghttp2_nv stack[NV_MAX], *nv;
+	size_t cap, n;
+	int ret;
 
-	return nghttp2_submit_trailer(h2->s, x->id, nv, n);
+	if (!(nv = nv_for(&x->trailers, stack, &cap)))
+		return -ENOMEM;
+	n = rs_h2_trailers_nv(&x->trailers, nv, cap);
+	ret = nghttp2_submit_trailer(h2->s, x->id, nv, n);
+	nv_free(nv, stack);
+	return ret;
 }
 
 static ssize_t read_cb(nghttp2_session *s, int32_t id, uint8_t *buf, size_t length,
@@ -217,8 +255,6 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
 	(void)flags;
 	if (!x || !x->st)
 		return 0;
-	if (f->headers.cat != NGHTTP2_HCAT_REQUEST)
-		return 0; /* request trailers: not forwarded (HTTP/1.1 upstreams) */
 	m = &x->st->req;
 	/* The limits of HTTP/1.1 (Envoy's max_request_headers_kb and
 	 * max_headers_count): past them the stream is reset at once. nghttp2
@@ -229,6 +265,11 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
 	if (m->header_bytes + nlen + vlen > o->max_header_bytes || m->nh >= o->max_headers) {
 		rs_stat_inc(h2->ds->w->stats, RS_C_DS_RQ_REJECTED);
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	}
+	if (f->headers.cat != NGHTTP2_HCAT_REQUEST) {
+		/* Request trailers are not forwarded, but count as fields do. */
+		m->header_bytes += (uint32_t)(nlen + vlen);
+		return 0;
 	}
 	if (rs_h2_request_field(m, (const char *)name, nlen, (const char *)value, vlen) < 0)
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
@@ -251,6 +292,26 @@ static void request_end(struct rs_h2s *x)
 	flush_upstream(x);
 }
 
+static void reap_later(struct rs_h2 *h2, struct rs_h2s *x);
+static bool reset_allowed(struct rs_h2 *h2);
+
+/* Ends a stream that cannot go on with RST_STREAM (code); nghttp2 closes
+ * it once the frame is out, and the rs_stream goes from the reaper. */
+static void reset_stream(struct rs_h2 *h2, struct rs_h2s *x, uint32_t code)
+{
+	struct rs_stream *st = x->st;
+
+	if (x->reset || h2->dead)
+		return;
+	x->reset = true;
+	if (st && st->us)
+		rs_proxy__us_release(st->us, st, false);
+	give_back(h2, x);
+	if (!x->closed)
+		nghttp2_submit_rst_stream(h2->s, NGHTTP2_FLAG_NONE, x->id, code);
+	reap_later(h2, x);
+}
+
 static void request_head(struct rs_h2 *h2, struct rs_h2s *x, bool end_stream)
 {
 	struct rs_stream *st = x->st;
@@ -264,7 +325,7 @@ static void request_head(struct rs_h2 *h2, struct rs_h2s *x, bool end_stream)
 		rs_stat_inc(h2->ds->w->stats, RS_C_DS_RQ_REJECTED);
 		rs_debug("downstream %s: stream %d refused: %s", h2->ds->peer_ip, x->id,
 			 why ? why : "CONNECT");
-		rs_proxy__ds_reset(h2->ds, st);
+		reset_stream(h2, x, NGHTTP2_PROTOCOL_ERROR);
 		return;
 	}
 	if (ret < 0) {
@@ -282,6 +343,8 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *u)
 	bool end = f->hd.flags & NGHTTP2_FLAG_END_STREAM;
 
 	(void)s;
+	if (f->hd.type == NGHTTP2_RST_STREAM && !reset_allowed(h2))
+		fail_session(h2, NGHTTP2_ENHANCE_YOUR_CALM, "too many streams reset");
 	if (f->hd.type == NGHTTP2_DATA && f->hd.length == 0 && !end) {
 		if (++h2->empty_frames > EMPTY_FRAMES_MAX) {
 			fail_session(h2, NGHTTP2_ENHANCE_YOUR_CALM, "empty DATA frames");
@@ -356,12 +419,12 @@ static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t code, void *
 	struct rs_h2s *x = h2s_of(h2, id);
 
 	(void)s;
-	if (code != NGHTTP2_NO_ERROR && !reset_allowed(h2))
-		fail_session(h2, NGHTTP2_ENHANCE_YOUR_CALM, "too many streams reset");
+	(void)code;
 	if (!x)
 		return 0;
 	nghttp2_session_set_stream_user_data(h2->s, id, NULL);
 	x->closed = true;
+	give_back(h2, x);
 	if (x->st) {
 		/* The response's last frame went out inside the caller that is
 		 * about to finish the stream: stream_done frees both. */
@@ -387,6 +450,16 @@ static int on_frame_send(nghttp2_session *s, const nghttp2_frame *f, void *u)
 
 	if (f->hd.type == NGHTTP2_GOAWAY)
 		h2->goaway = true;
+	/* A stream error nghttp2 found in the client's frames (or a malformed
+	 * request of ours to refuse): the "server-provoked" resets a client
+	 * can make cost the proxy, counted with its own. Resets of streams
+	 * whose upstream failed are not the client's doing. */
+	if (f->hd.type == NGHTTP2_RST_STREAM && f->rst_stream.error_code != NGHTTP2_NO_ERROR) {
+		struct rs_h2s *x = h2s_of(h2, f->hd.stream_id);
+
+		if ((!x || !x->ours) && !reset_allowed(h2))
+			fail_session(h2, NGHTTP2_ENHANCE_YOUR_CALM, "too many streams reset");
+	}
 
 	/* RFC 9113 §8.1: a response complete before its request tells the
 	 * client to stop sending with RST_STREAM NO_ERROR, after the
@@ -486,17 +559,23 @@ void rs_proxy__h2_free(struct rs_ds *ds)
 
 	if (!h2)
 		return;
-	nghttp2_session_del(h2->s);
+	/* Streams first: freeing one lets its upstream go, which may reach a
+	 * sibling stream (a reset, a reply), so the session must still exist;
+	 * dead keeps anything from being sent or freed meanwhile. */
+	h2->dead = true;
 	rs_timer_cancel(&ds->w->loop.timers, &h2->reap_timer);
 	while (h2->streams) {
 		struct rs_h2s *x = h2->streams;
+		struct rs_stream *st = x->st;
 
-		if (x->st) {
-			x->st->h2s = NULL;
-			rs_proxy__stream_free(x->st);
+		x->st = NULL;
+		if (st) {
+			st->h2s = NULL;
+			rs_proxy__stream_free(st);
 		}
 		h2s_free(h2, x);
 	}
+	nghttp2_session_del(h2->s);
 	free(h2);
 	ds->h2 = NULL;
 }
@@ -526,7 +605,7 @@ void rs_proxy__h2_flush(struct rs_ds *ds)
 {
 	struct rs_h2 *h2 = ds->h2;
 
-	if (rs_conn_closing(&ds->c))
+	if (rs_conn_closing(&ds->c) || h2->dead)
 		return;
 	if (h2->busy) {
 		h2->send_again = true;
@@ -621,23 +700,27 @@ static void resume(struct rs_h2 *h2, struct rs_h2s *x)
 int rs_proxy__h2_response_head(struct rs_ds *ds, struct rs_stream *st)
 {
 	struct rs_h2s *x = live(st);
-	nghttp2_nv nv[NV_MAX];
+	nghttp2_nv stack[NV_MAX], *nv;
 	nghttp2_data_provider dp = {.source.ptr = x, .read_callback = read_cb};
 	char status[4];
-	size_t n;
+	size_t n, cap;
 	bool body;
+	int ret;
 
 	if (!x)
 		return 0;
-	n = rs_h2_response_nv(&st->resp, nv, NV_MAX, status);
+	if (!(nv = nv_for(&st->resp, stack, &cap)))
+		return -ENOMEM;
+	n = rs_h2_response_nv(&st->resp, nv, cap, status);
 	/* A body-less response ends the stream with its HEADERS, unless
 	 * trailers come after it (gRPC's trailers-only form is one HEADERS). */
 	body = st->resp.body != RS_BODY_NONE && st->req.method != RS_METHOD_HEAD;
 	x->head_sent = true;
 	if (!body)
 		x->eof = true;
-	return nghttp2_submit_response(ds->h2->s, x->id, nv, n, body ? &dp : NULL) == 0 ? 0
-											  : -ENOMEM;
+	ret = nghttp2_submit_response(ds->h2->s, x->id, nv, n, body ? &dp : NULL);
+	nv_free(nv, stack);
+	return ret == 0 ? 0 : -ENOMEM;
 }
 
 int rs_proxy__h2_response_data(struct rs_ds *ds, struct rs_stream *st, const char *p, size_t n)
@@ -775,7 +858,11 @@ void rs_proxy__h2_stream_done(struct rs_ds *ds, struct rs_stream *st)
 	x->st = NULL;
 	st->h2s = NULL;
 	rs_proxy__stream_free(st);
-	if (x->closed)
+	give_back(ds->h2, x);
+	/* Not under a loop over the streams (h2_flush's): the reaper frees it. */
+	if (x->closed && ds->h2->busy)
+		reap_later(ds->h2, x);
+	else if (x->closed)
 		h2s_free(ds->h2, x);
 	rs_proxy__h2_flush(ds);
 }
@@ -784,17 +871,10 @@ void rs_proxy__h2_reset(struct rs_ds *ds, struct rs_stream *st)
 {
 	struct rs_h2s *x = st->h2s;
 
-	if (!x || x->reset)
-		return;
-	x->reset = true;
-	if (st->us)
-		rs_proxy__us_release(st->us, st, false);
-	if (!x->closed)
-		nghttp2_submit_rst_stream(ds->h2->s, NGHTTP2_FLAG_NONE, x->id,
-					  NGHTTP2_INTERNAL_ERROR);
-	/* nghttp2 closes the stream once the RST is out; the rs_stream goes
-	 * from the reaper. */
-	reap_later(ds->h2, x);
+	if (x && !x->reset) {
+		x->ours = true;
+		reset_stream(ds->h2, x, NGHTTP2_INTERNAL_ERROR);
+	}
 }
 
 /* Graceful shutdown (RFC 9113 §6.8): GOAWAY naming the last stream taken,

@@ -199,6 +199,27 @@ static void parse(struct rs_us *us, const char *p, size_t n, bool from_pend)
 	deliver_end(us);
 }
 
+/* Sends what a read of an HTTP/2 connection produced for each client once.
+ * A flush may end streams (so the list changes under it): each pass marks a
+ * client flushed and starts over from the head, skipping marked ones. */
+static void flush_clients(struct rs_us *us)
+{
+	uint32_t gen = ++us->w->flush_gen;
+	struct rs_stream *st = us->streams;
+
+	while (st) {
+		struct rs_ds *ds = st->ds;
+
+		if (ds->flush_gen == gen) {
+			st = st->up_next;
+			continue;
+		}
+		ds->flush_gen = gen;
+		rs_proxy__ds_flush(ds);
+		st = us->streams;
+	}
+}
+
 static void us_on_data(struct rs_conn *c, const char *p, size_t n)
 {
 	struct rs_us *us = (struct rs_us *)c;
@@ -206,9 +227,7 @@ static void us_on_data(struct rs_conn *c, const char *p, size_t n)
 
 	if (us->h2) {
 		rs_proxy__h2u_recv(us, p, n);
-		/* One send per client for what this read produced. */
-		for (struct rs_stream *st = us->streams; st; st = st->up_next)
-			rs_proxy__ds_flush(st->ds);
+		flush_clients(us);
 		return;
 	}
 	if (us->shadow)

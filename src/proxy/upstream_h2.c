@@ -399,6 +399,7 @@ void rs_proxy__h2u_flush(struct rs_us *us)
 		h->send_again = false;
 		ret = nghttp2_session_send(h->s);
 		if (ret != 0) {
+			h->dead = true;
 			h->busy = false;
 			rs_debug("upstream HTTP/2: %s", nghttp2_strerror(ret));
 			rs_proxy__h2u_fail_all(us, RS_RFLAG_UPE,
@@ -530,7 +531,8 @@ bool rs_proxy__h2u_backlogged(const struct rs_stream *st)
 
 void rs_proxy__h2u_unblock(struct rs_us *us, struct rs_stream *st)
 {
-	if (!st || st->us != us || !st->up_unconsumed || rs_proxy__ds_backlogged(st))
+	if (!st || st->us != us || !st->up_unconsumed || us->h2->dead ||
+	    rs_proxy__ds_backlogged(st))
 		return;
 	nghttp2_session_consume(us->h2->s, st->up_id, st->up_unconsumed);
 	st->up_unconsumed = 0;
@@ -543,6 +545,12 @@ void rs_proxy__h2u_release(struct rs_us *us, struct rs_stream *st)
 		st->us = NULL;
 	unlink_stream(us, st);
 	rs_outq_clear(&st->up_body, &us->c.loop->chunks);
+	/* Response bytes held back for a slow client go back to the server's
+	 * window now: on a closed stream nghttp2 credits the connection's,
+	 * which the other streams share. */
+	if (us->h2 && st->up_id && st->up_unconsumed)
+		nghttp2_session_consume(us->h2->s, st->up_id, st->up_unconsumed);
+	st->up_unconsumed = 0;
 	if (us->h2 && st->up_id && st_of(us, st->up_id) == st) {
 		nghttp2_session_set_stream_user_data(us->h2->s, st->up_id, NULL);
 		/* Still open: the server stops working on it (a retry, or the
