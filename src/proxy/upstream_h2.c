@@ -485,10 +485,16 @@ static void resume(struct rs_us *us, struct rs_stream *st)
 
 int rs_proxy__h2u_request_head(struct rs_us *us, struct rs_stream *st)
 {
-	nghttp2_nv nv[NV_MAX];
+	nghttp2_nv stack[NV_MAX], *nv = stack;
 	nghttp2_data_provider dp = {.source.ptr = st, .read_callback = read_cb};
-	size_t n = rs_h2_request_nv(&st->req, nv, NV_MAX - 1, us->pool->tls_key ? "https" : "http");
+	/* Pseudo-headers, the fields, te: every field fits (the heap when a
+	 * configured --max-headers-count passes the stack array). */
+	size_t cap = (size_t)st->req.nh + 8 > NV_MAX ? (size_t)st->req.nh + 8 : NV_MAX, n;
 	int32_t id;
+
+	if (cap > NV_MAX && !(nv = malloc(cap * sizeof *nv)))
+		return -ENOMEM;
+	n = rs_h2_request_nv(&st->req, nv, cap - 1, us->pool->tls_key ? "https" : "http");
 
 	/* gRPC servers look for te: trailers (a hop-by-hop field the
 	 * client's side removed with the others). */
@@ -497,6 +503,8 @@ int rs_proxy__h2u_request_head(struct rs_us *us, struct rs_stream *st)
 	rs_outq_clear(&st->up_body, &us->c.loop->chunks);
 	st->up_eof = st->req.body == RS_BODY_NONE;
 	id = nghttp2_submit_request(us->h2->s, NULL, nv, n, st->up_eof ? NULL : &dp, st);
+	if (nv != stack)
+		free(nv);
 	if (id < 0)
 		return -ENOMEM;
 	st->up_id = id;

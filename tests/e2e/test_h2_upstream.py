@@ -263,3 +263,24 @@ def test_grpc_timeout_ends_the_call(h2proxy, h2o):
     assert r.status == 200 and r.header("grpc-status") == "4", r.headers
     assert 0.15 <= took < 1.5 * SLOW, took
     c.close()
+
+
+def test_many_fields_all_arrive(make_proxy, tmp_path, h2o):
+    """--max-headers-count 400: a request of 300 fields, from an HTTP/1.1 or
+    an HTTP/2 client, reaches the HTTP/2 origin whole (the name/value lists
+    are not cut at a fixed size)."""
+    cfg = tmp_path / "h2.yaml"
+    cfg.write_text(se("h2", "h2.test", h2o.port))
+    p = make_proxy(extra_args=["--config", str(cfg), "--max-headers-count", "400"])
+    headers = {"Host": "h2.test"}
+    headers.update({"x-f%03d" % i: "v%d" % i for i in range(300)})
+    r = h1_get(p, "/echo", headers=headers)
+    assert r.status_code == 200, r.text
+    got = dict(r.json()["headers"])
+    assert all(got.get("x-f%03d" % i) == "v%d" % i for i in range(300))
+    c = H2Peer(p.outbound, timeout=5 * SLOW)
+    c.handshake()
+    r = c.request(get_headers("/echo", authority="h2.test", extra=[("x-g%03d" % i, "w") for i in range(300)]))
+    assert r.status == 200
+    assert sum(1 for n, _ in json.loads(bytes(r.body))["headers"] if n.startswith("x-g")) == 300
+    c.close()
