@@ -14,6 +14,9 @@ void rs_msg_reset(struct rs_msg *m);
 void rs_msg_free(struct rs_msg *m);
 /* Appends bytes to the message buffer; returns their offset or -1 (ENOMEM). */
 int64_t rs_msg_append(struct rs_msg *m, const char *p, size_t n);
+/* Points f (a pseudo-field: method, path, authority) at a copy of v
+ * appended to the buffer. 0 or -ENOMEM. */
+int rs_msg_set_value(struct rs_msg *m, struct rs_hdr *f, const char *v, size_t len);
 /* Appends an empty header entry whose offsets the caller fills. */
 struct rs_hdr *rs_msg_new_hdr(struct rs_msg *m);
 /* Adds a complete header field. Returns 0 or -ENOMEM. */

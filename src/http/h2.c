@@ -11,17 +11,6 @@
 
 #include "ringside/http.h"
 
-static int set_pseudo(struct rs_msg *m, struct rs_hdr *h, const char *v, size_t n)
-{
-	int64_t off = rs_msg_append(m, v, n);
-
-	if (off < 0)
-		return -ENOMEM;
-	h->value_off = (uint32_t)off;
-	h->value_len = (uint32_t)n;
-	return 0;
-}
-
 int rs_h2_request_field(struct rs_msg *m, const char *name, size_t nlen, const char *value,
 			size_t vlen)
 {
@@ -29,12 +18,12 @@ int rs_h2_request_field(struct rs_msg *m, const char *name, size_t nlen, const c
 	if (nlen && name[0] == ':') {
 		if (nlen == 7 && memcmp(name, ":method", 7) == 0) {
 			m->method = rs_method_from(value, vlen);
-			return set_pseudo(m, &m->method_s, value, vlen);
+			return rs_msg_set_value(m, &m->method_s, value, vlen);
 		}
 		if (nlen == 5 && memcmp(name, ":path", 5) == 0)
-			return set_pseudo(m, &m->path, value, vlen);
+			return rs_msg_set_value(m, &m->path, value, vlen);
 		if (nlen == 10 && memcmp(name, ":authority", 10) == 0)
-			return set_pseudo(m, &m->authority, value, vlen);
+			return rs_msg_set_value(m, &m->authority, value, vlen);
 		return 0; /* :scheme; nghttp2 refuses any other */
 	}
 	return rs_msg_add_header(m, name, nlen, value, vlen) < 0 ? -ENOMEM : 0;

@@ -61,6 +61,17 @@ int64_t rs_msg_append(struct rs_msg *m, const char *p, size_t n)
 	return off;
 }
 
+int rs_msg_set_value(struct rs_msg *m, struct rs_hdr *f, const char *v, size_t len)
+{
+	int64_t off = rs_msg_append(m, v, len);
+
+	if (off < 0)
+		return -ENOMEM;
+	f->value_off = (uint32_t)off;
+	f->value_len = (uint32_t)len;
+	return 0;
+}
+
 struct rs_hdr *rs_msg_new_hdr(struct rs_msg *m)
 {
 	if (m->nh == m->hcap) {

@@ -923,18 +923,6 @@ static void redirect(struct rs_stream *st, const struct rs_vs_redirect *rd, cons
 	synthetic(st, (int)rd->redirect_code, NULL, 0, loc, (size_t)n);
 }
 
-/* Replaces the value of header field f of m (path or authority) by v. */
-static int replace_value(struct rs_msg *m, struct rs_hdr *f, const char *v, size_t len)
-{
-	int64_t off = rs_msg_append(m, v, len);
-
-	if (off < 0)
-		return -ENOMEM;
-	f->value_off = (uint32_t)off;
-	f->value_len = (uint32_t)len;
-	return 0;
-}
-
 /* HTTPRewrite: the matched prefix of the path (the whole path, query
  * excepted, for an exact or regex match; "/" without a uri match, as Istio
  * configures Envoy's prefix_rewrite) is replaced by uri; authority replaces
@@ -960,13 +948,13 @@ static int rewrite(struct rs_stream *st, const struct rs_vs_rewrite *rw,
 			return -E2BIG;
 		memcpy(path, rw->uri, ulen);
 		memcpy(path + ulen, p + cut, plen - cut);
-		if (replace_value(m, &m->path, path, ulen + plen - cut) < 0)
+		if (rs_msg_set_value(m, &m->path, path, ulen + plen - cut) < 0)
 			return -ENOMEM;
 	}
 	if (rw->authority) {
 		rs_msg_remove(m, "host", 4);
 		if (rs_msg_add_header(m, "host", 4, rw->authority, strlen(rw->authority)) < 0 ||
-		    replace_value(m, &m->authority, rw->authority, strlen(rw->authority)) < 0)
+		    rs_msg_set_value(m, &m->authority, rw->authority, strlen(rw->authority)) < 0)
 			return -ENOMEM;
 	}
 	return 0;
