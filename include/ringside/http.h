@@ -100,6 +100,14 @@ int rs_h2_response_field(struct rs_msg *m, const char *name, size_t nlen, const 
  * END_STREAM and content-length. 0; -EINVAL with *why for a malformed
  * request (§8.3.1); -ENOMEM. */
 int rs_h2_request_done(struct rs_msg *m, bool end_stream, const char **why);
+/* Name/value pairs a caller keeps on its stack; a message with more
+ * fields gets an array from the heap. */
+#define RS_H2_NV_STACK 256
+/* Room for m's fields plus pseudo-headers and a few of the proxy's own:
+ * stack (RS_H2_NV_STACK entries) when it is enough, else the heap; *cap is
+ * the room given. NULL when out of memory. rs_h2_nv_free gives it back. */
+nghttp2_nv *rs_h2_nv_for(const struct rs_msg *m, nghttp2_nv *stack, size_t *cap);
+void rs_h2_nv_free(nghttp2_nv *nv, nghttp2_nv *stack);
 /* Name/value pairs for nghttp2 pointing into m (whose field names are
  * lowered in place), connection-specific fields left out (§8.2.2); at most
  * cap. Returns how many. The response's :status text is written to status. */

@@ -194,6 +194,22 @@ static size_t fields_nv(struct rs_msg *m, nghttp2_nv *nv, size_t k, size_t cap, 
 	return k;
 }
 
+nghttp2_nv *rs_h2_nv_for(const struct rs_msg *m, nghttp2_nv *stack, size_t *cap)
+{
+	*cap = (size_t)m->nh + 8;
+	if (*cap <= RS_H2_NV_STACK) {
+		*cap = RS_H2_NV_STACK;
+		return stack;
+	}
+	return malloc(*cap * sizeof(nghttp2_nv));
+}
+
+void rs_h2_nv_free(nghttp2_nv *nv, nghttp2_nv *stack)
+{
+	if (nv != stack)
+		free(nv);
+}
+
 size_t rs_h2_response_nv(struct rs_msg *m, nghttp2_nv *nv, size_t cap, char status[4])
 {
 	int s = m->status;

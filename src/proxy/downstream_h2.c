@@ -31,9 +31,6 @@
  * (CVE-2023-44487) and its server-provoked variant. */
 #define RESET_BURST 1000
 #define RESET_RATE 100
-/* Fields in one nghttp2 call of ours; more are dropped (max_headers is
- * 100 by default, so only a configured limit reaches this). */
-#define NV_MAX 256
 
 struct rs_h2s {
 	struct rs_stream *st; /* owns, until the response is done or reset */
@@ -142,25 +139,6 @@ static int send_data_cb(nghttp2_session *s, nghttp2_frame *frame, const uint8_t 
 	return 0;
 }
 
-/* Room for m's fields and a few more: on the stack up to NV_MAX, else
- * from the heap (a configured --max-headers-count above it); free with
- * nv_free. NULL when out of memory. */
-static nghttp2_nv *nv_for(const struct rs_msg *m, nghttp2_nv *stack, size_t *cap)
-{
-	*cap = (size_t)m->nh + 8;
-	if (*cap <= NV_MAX) {
-		*cap = NV_MAX;
-		return stack;
-	}
-	return malloc(*cap * sizeof(nghttp2_nv));
-}
-
-static void nv_free(nghttp2_nv *nv, nghttp2_nv *stack)
-{
-	if (nv != stack)
-		free(nv);
-}
-
 /* Request bytes not yet given back to the client's window, given back now
  * that nobody will take them (the stream ended, or was reset): on a closed
  * stream nghttp2 credits the connection's window. */
@@ -174,15 +152,15 @@ static void give_back(struct rs_h2 *h2, struct rs_h2s *x)
 
 static int submit_trailers(struct rs_h2 *h2, struct rs_h2s *x)
 {
-	nghttp2_nv stack[NV_MAX], *nv;
+	nghttp2_nv stack[RS_H2_NV_STACK], *nv;
 	size_t cap, n;
 	int ret;
 
-	if (!(nv = nv_for(&x->trailers, stack, &cap)))
+	if (!(nv = rs_h2_nv_for(&x->trailers, stack, &cap)))
 		return -ENOMEM;
 	n = rs_h2_trailers_nv(&x->trailers, nv, cap);
 	ret = nghttp2_submit_trailer(h2->s, x->id, nv, n);
-	nv_free(nv, stack);
+	rs_h2_nv_free(nv, stack);
 	return ret;
 }
 
@@ -700,7 +678,7 @@ static void resume(struct rs_h2 *h2, struct rs_h2s *x)
 int rs_proxy__h2_response_head(struct rs_ds *ds, struct rs_stream *st)
 {
 	struct rs_h2s *x = live(st);
-	nghttp2_nv stack[NV_MAX], *nv;
+	nghttp2_nv stack[RS_H2_NV_STACK], *nv;
 	nghttp2_data_provider dp = {.source.ptr = x, .read_callback = read_cb};
 	char status[4];
 	size_t n, cap;
@@ -709,7 +687,7 @@ int rs_proxy__h2_response_head(struct rs_ds *ds, struct rs_stream *st)
 
 	if (!x)
 		return 0;
-	if (!(nv = nv_for(&st->resp, stack, &cap)))
+	if (!(nv = rs_h2_nv_for(&st->resp, stack, &cap)))
 		return -ENOMEM;
 	n = rs_h2_response_nv(&st->resp, nv, cap, status);
 	/* A body-less response ends the stream with its HEADERS, unless
@@ -719,7 +697,7 @@ int rs_proxy__h2_response_head(struct rs_ds *ds, struct rs_stream *st)
 	if (!body)
 		x->eof = true;
 	ret = nghttp2_submit_response(ds->h2->s, x->id, nv, n, body ? &dp : NULL);
-	nv_free(nv, stack);
+	rs_h2_nv_free(nv, stack);
 	return ret == 0 ? 0 : -ENOMEM;
 }
 

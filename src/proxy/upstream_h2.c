@@ -21,7 +21,6 @@
 
 /* Request bytes one stream holds before the client's side stops reading. */
 #define STREAM_BUF_MAX (64u * 1024)
-#define NV_MAX 256
 /* The server's limit assumed until its SETTINGS arrive (RFC 9113 §6.5.2
  * recommends no less than 100). */
 #define ASSUMED_MAX_STREAMS 100
@@ -485,14 +484,13 @@ static void resume(struct rs_us *us, struct rs_stream *st)
 
 int rs_proxy__h2u_request_head(struct rs_us *us, struct rs_stream *st)
 {
-	nghttp2_nv stack[NV_MAX], *nv = stack;
+	nghttp2_nv stack[RS_H2_NV_STACK], *nv;
 	nghttp2_data_provider dp = {.source.ptr = st, .read_callback = read_cb};
-	/* Pseudo-headers, the fields, te: every field fits (the heap when a
-	 * configured --max-headers-count passes the stack array). */
-	size_t cap = (size_t)st->req.nh + 8 > NV_MAX ? (size_t)st->req.nh + 8 : NV_MAX, n;
+	size_t cap, n;
 	int32_t id;
 
-	if (cap > NV_MAX && !(nv = malloc(cap * sizeof *nv)))
+	/* Pseudo-headers, the fields, and room left for te. */
+	if (!(nv = rs_h2_nv_for(&st->req, stack, &cap)))
 		return -ENOMEM;
 	n = rs_h2_request_nv(&st->req, nv, cap - 1, us->pool->tls_key ? "https" : "http");
 
@@ -503,8 +501,7 @@ int rs_proxy__h2u_request_head(struct rs_us *us, struct rs_stream *st)
 	rs_outq_clear(&st->up_body, &us->c.loop->chunks);
 	st->up_eof = st->req.body == RS_BODY_NONE;
 	id = nghttp2_submit_request(us->h2->s, NULL, nv, n, st->up_eof ? NULL : &dp, st);
-	if (nv != stack)
-		free(nv);
+	rs_h2_nv_free(nv, stack);
 	if (id < 0)
 		return -ENOMEM;
 	st->up_id = id;

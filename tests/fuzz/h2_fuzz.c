@@ -15,6 +15,8 @@
 
 #include "ringside/http.h"
 
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 #define MAX_BYTES (60 * 1024)
 #define MAX_FIELDS 100
 
