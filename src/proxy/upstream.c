@@ -439,14 +439,12 @@ static void us_on_closed(struct rs_conn *c)
 			us->next->prev = us->prev;
 		us->w->nshadows--;
 	}
-	if (us->h2) {
+	if (us->h2)
 		rs_proxy__h2u_fail_all(us, RS_RFLAG_UC,
 				       "upstream connect error or disconnect/reset before headers. "
 				       "reset reason: connection termination");
-		pool_unlink(us);
-		rs_proxy__h2u_free(us);
-	}
-	pool_unlink(us);
+	pool_unlink(us); /* from pool->h2 or pool->idle, as us->h2 says: before the free */
+	rs_proxy__h2u_free(us);
 	if (us->st)
 		us->st->us = NULL;
 	rs_stat_dec(us->w->stats, RS_C_US_CX_ACTIVE);
