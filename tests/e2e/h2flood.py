@@ -26,6 +26,8 @@ import hpack
 from hpack.table import HeaderTable
 from hyperframe.frame import Frame
 
+from h2peer import code_name, hpack_int, hpack_str, raw_frame
+
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 # Frame types and flags (RFC 9113 §6).
@@ -46,22 +48,6 @@ CANCEL = 0x8
 COMPRESSION_ERROR = 0x9
 ENHANCE_YOUR_CALM = 0xB
 
-ERROR_NAMES = {
-    0x0: "NO_ERROR",
-    0x1: "PROTOCOL_ERROR",
-    0x2: "INTERNAL_ERROR",
-    0x3: "FLOW_CONTROL_ERROR",
-    0x4: "SETTINGS_TIMEOUT",
-    0x5: "STREAM_CLOSED",
-    0x6: "FRAME_SIZE_ERROR",
-    0x7: "REFUSED_STREAM",
-    0x8: "CANCEL",
-    0x9: "COMPRESSION_ERROR",
-    0xA: "CONNECT_ERROR",
-    0xB: "ENHANCE_YOUR_CALM",
-    0xC: "INADEQUATE_SECURITY",
-    0xD: "HTTP_1_1_REQUIRED",
-}
 
 # SETTINGS identifiers (RFC 9113 §6.5.2).
 S_HEADER_TABLE_SIZE = 0x1
@@ -74,8 +60,7 @@ S_MAX_HEADER_LIST_SIZE = 0x6
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-def err_name(code):
-    return "%s(0x%x)" % (ERROR_NAMES.get(code, "UNKNOWN"), code)
+err_name = code_name
 
 
 # ---------------------------------------------------------------- frames
@@ -83,8 +68,7 @@ def err_name(code):
 
 def frame(ftype, flags, sid, payload=b""):
     """One frame's bytes: 24-bit length, type, flags, 31-bit stream id, payload."""
-    n = len(payload)
-    return struct.pack(">BHBBI", n >> 16, n & 0xFFFF, ftype, flags, sid & 0x7FFFFFFF) + payload
+    return raw_frame(ftype, flags, sid & 0x7FFFFFFF, payload)
 
 
 def settings_frame(pairs=(), ack=False):
@@ -122,25 +106,8 @@ for _i, (_n, _v) in enumerate(_STATIC, 1):
     _STATIC_NAME.setdefault(_n, _i)
 
 
-def hp_int(value, prefix_bits, first=0):
-    """An HPACK integer (§5.1) with `first` holding the bits above the prefix."""
-    limit = (1 << prefix_bits) - 1
-    if value < limit:
-        return bytes([first | value])
-    out = bytearray([first | limit])
-    value -= limit
-    while value >= 128:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def hp_str(s):
-    """A string literal without Huffman coding (§5.2)."""
-    if isinstance(s, str):
-        s = s.encode("latin-1")
-    return hp_int(len(s), 7, 0) + s
+hp_int = hpack_int
+hp_str = hpack_str
 
 
 def hp_indexed(index):

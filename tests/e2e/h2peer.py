@@ -98,8 +98,9 @@ def settings_payload(pairs):
     return b"".join(struct.pack(">HI", k, v) for k, v in pairs)
 
 
-def _hpack_int(value, prefix_bits, first_byte_flags):
-    """RFC 7541 §5.1 integer representation."""
+def hpack_int(value, prefix_bits, first_byte_flags=0):
+    """RFC 7541 §5.1 integer representation, `first_byte_flags` holding the
+    bits above the prefix."""
     limit = (1 << prefix_bits) - 1
     if value < limit:
         return bytes([first_byte_flags | value])
@@ -112,10 +113,11 @@ def _hpack_int(value, prefix_bits, first_byte_flags):
     return bytes(out)
 
 
-def _hpack_str(s):
+def hpack_str(s):
+    """A string literal without Huffman coding (RFC 7541 §5.2)."""
     if isinstance(s, str):
         s = s.encode("latin-1")
-    return _hpack_int(len(s), 7, 0x00) + s  # no Huffman: the bytes go as written
+    return hpack_int(len(s), 7, 0x00) + s  # no Huffman: the bytes go as written
 
 
 def literal_block(headers):
@@ -125,7 +127,7 @@ def literal_block(headers):
     state stays the same whatever the server decides about the block."""
     out = bytearray()
     for n, v in headers:
-        out += b"\x00" + _hpack_str(n) + _hpack_str(v)
+        out += b"\x00" + hpack_str(n) + hpack_str(v)
     return bytes(out)
 
 
