@@ -347,6 +347,8 @@ void rs_conn_close_graceful(struct rs_conn *c)
 		return;
 	}
 	c->flags |= RS_CONN_FLUSH_CLOSE;
+	if (c->layer)
+		c->layer->close(c);
 	if (!(c->flags & RS_CONN_SEND_BUSY)) {
 		if (rs_conn_queued(c))
 			submit_send(c);

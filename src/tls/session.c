@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -19,8 +20,10 @@
 #include <wolfssl/wolfcrypt/ecc.h>
 #include <wolfssl/wolfcrypt/sha256.h>
 
+#include "internal.h"
 #include "ringside/net.h"
 #include "ringside/tls-session.h"
+#include "ringside/tls.h"
 
 struct rs_tls_ctx {
 	_Atomic unsigned refs; /* the owner's, and one per session made from it */
@@ -32,6 +35,7 @@ struct rs_tls_ctx {
 	const char *alpn_h2; /* a client's offer for HTTP/2 */
 	uint64_t key;
 	bool server;
+	uint8_t ticket_key[RS_TLS_TICKET_KEY]; /* a server's (tickets.c) */
 };
 
 struct session {
@@ -40,10 +44,14 @@ struct session {
 	const char *rx; /* ciphertext of the current rx call */
 	size_t rx_len;
 	bool established;
+	bool shut; /* close_notify went: what the owner queues after is dropped */
 	bool sniffing; /* PERMISSIVE: the first bytes decide between TLS and clear */
+	bool peer_read; /* peer holds the peer of this handshake */
+	bool from_ticket; /* peer came from the ticket the client offered */
+	bool names_ok; /* a client's: the server's certificate has a wanted name */
 	char error[160]; /* why the handshake failed, for the owner's message */
-	char peer_id[256]; /* the peer certificate's spiffe:// URI SAN, or "" */
-	char peer_hash[65]; /* a server's: SHA-256 of the peer's certificate (DER), hex, or "" */
+	struct rs_tls_peer peer; /* its id: the peer certificate's spiffe:// URI SAN, or "" */
+	char peer_hash[65]; /* a server's: peer.hash in hex, or "" */
 };
 
 static struct session *session_of(const struct rs_conn *c)
@@ -87,34 +95,90 @@ static void set_error(struct session *s, int err, const char *what)
 /* One pass over the peer certificate's names: keeps its first spiffe:// URI
  * (the peer's SPIFFE ID), and says whether it carries one of Istio's
  * subjectAltNames (as a DNS or URI name), when the context asks for any. A
- * resumed session has no certificate: it was checked, names included, when
- * it was first made under this same context (pools are keyed by it). */
+ * server keeps the certificate's SHA-256 (Envoy's x-forwarded-client-cert
+ * Hash) and expiry too, for the tickets it gives. */
+static int read_cert(struct session *s)
+{
+	WOLFSSL_X509 *x = wolfSSL_get_peer_certificate(s->ssl);
+	const unsigned char *der;
+	struct rs_cert_info info;
+	char *name;
+	int len = 0;
+
+	memset(&s->peer, 0, sizeof s->peer);
+	s->names_ok = s->ctx->nsans == 0;
+	if (!x)
+		return -ENOENT;
+	der = wolfSSL_X509_get_der(x, &len);
+	if (s->ctx->server &&
+	    (!der || len <= 0 || wc_Sha256Hash(der, (word32)len, s->peer.hash) != 0 ||
+	     rs_cert_info(der, (size_t)len, &info, NULL, 0) < 0)) {
+		wolfSSL_X509_free(x);
+		return -EPROTO;
+	}
+	if (s->ctx->server)
+		s->peer.not_after = info.not_after;
+	while ((name = wolfSSL_X509_get_next_altname(x))) {
+		if (!s->peer.id[0] && strncmp(name, "spiffe://", 9) == 0)
+			snprintf(s->peer.id, sizeof s->peer.id, "%s", name);
+		for (size_t i = 0; i < s->ctx->nsans && !s->names_ok; i++)
+			s->names_ok = strcmp(name, s->ctx->sans[i]) == 0;
+	}
+	wolfSSL_X509_free(x);
+	return 0;
+}
+
+/* The peer of this handshake, once: from its certificate, or, when a
+ * server resumed, from the ticket the client offered. 0 or -ENOENT. */
+static int read_peer(struct session *s)
+{
+	if (s->peer_read)
+		return 0;
+	if (wolfSSL_session_reused(s->ssl) == 1) {
+		if (s->ctx->server && !s->from_ticket)
+			return -ENOENT;
+	} else if (read_cert(s) < 0 && s->ctx->server) {
+		return -ENOENT;
+	}
+	if (s->ctx->server)
+		for (size_t i = 0; i < sizeof s->peer.hash; i++)
+			snprintf(s->peer_hash + 2 * i, 3, "%02x", s->peer.hash[i]);
+	s->peer_read = true;
+	return 0;
+}
+
+/* Whether the peer is one to talk to. A client's resumed session has no
+ * certificate: it was checked, names included, when it was first made under
+ * this same context (pools are keyed by it). A server's resumed session
+ * has the peer its ticket was sealed for. */
 static bool check_peer(struct session *s)
 {
-	bool resumed = wolfSSL_session_reused(s->ssl) == 1;
-	bool ok = s->ctx->nsans == 0 || resumed;
-	WOLFSSL_X509 *x = resumed ? NULL : wolfSSL_get_peer_certificate(s->ssl);
-	char *name;
+	if (read_peer(s) < 0)
+		return false;
+	return s->ctx->server || wolfSSL_session_reused(s->ssl) == 1 || s->names_ok;
+}
 
-	/* Envoy's x-forwarded-client-cert Hash: the certificate's SHA-256. */
-	if (x && s->ctx->server) {
-		int len = 0;
-		const unsigned char *der = wolfSSL_X509_get_der(x, &len);
-		unsigned char d[WC_SHA256_DIGEST_SIZE];
+#define TICKET_LIFETIME 7200 /* seconds */
 
-		if (der && len > 0 && wc_Sha256Hash(der, (word32)len, d) == 0)
-			for (size_t i = 0; i < sizeof d; i++)
-				snprintf(s->peer_hash + 2 * i, 3, "%02x", d[i]);
-	}
-	while (x && (name = wolfSSL_X509_get_next_altname(x))) {
-		if (!s->peer_id[0] && strncmp(name, "spiffe://", 9) == 0)
-			snprintf(s->peer_id, sizeof s->peer_id, "%s", name);
-		for (size_t i = 0; i < s->ctx->nsans && !ok; i++)
-			ok = strcmp(name, s->ctx->sans[i]) == 0;
-	}
-	if (x)
-		wolfSSL_X509_free(x);
-	return ok;
+/* Seals (enc) or opens a ticket of the inbound port: tickets.c. */
+static int ticket_cb(WOLFSSL *ssl, unsigned char name[WOLFSSL_TICKET_NAME_SZ],
+		     unsigned char iv[WOLFSSL_TICKET_IV_SZ], unsigned char mac[WOLFSSL_TICKET_MAC_SZ],
+		     int enc, unsigned char *state, int len, int *out_len, void *arg)
+{
+	const struct rs_tls_ctx *t = arg;
+	struct session *s = wolfSSL_GetIOReadCtx(ssl);
+
+	*out_len = len;
+	if (enc)
+		return read_peer(s) == 0 && rs_tls__ticket_seal(t->ticket_key, &s->peer, name, iv, mac,
+								 state, (size_t)len) == 0
+			       ? WOLFSSL_TICKET_RET_OK
+			       : WOLFSSL_TICKET_RET_FATAL;
+	if (rs_tls__ticket_open(t->ticket_key, name, iv, mac, state, (size_t)len, (int64_t)time(NULL),
+				&s->peer) < 0)
+		return WOLFSSL_TICKET_RET_REJECT;
+	s->from_ticket = true;
+	return WOLFSSL_TICKET_RET_OK;
 }
 
 static int handshake(struct rs_conn *c, struct session *s)
@@ -129,8 +193,9 @@ static int handshake(struct rs_conn *c, struct session *s)
 		return -EPROTO;
 	}
 	if (!check_peer(s)) {
-		snprintf(s->error, sizeof s->error,
-			 "TLS_error:the peer's certificate has none of the subjectAltNames");
+		snprintf(s->error, sizeof s->error, "TLS_error:%s",
+			 s->ctx->server ? "no peer identity"
+					: "the peer's certificate has none of the subjectAltNames");
 		return -EPROTO;
 	}
 	s->established = true;
@@ -148,6 +213,10 @@ static int tx(struct rs_conn *c)
 
 	if (!s->established)
 		return 0; /* the owner's bytes wait for the handshake */
+	if (s->shut) {
+		rs_outq_consume(&c->out, &c->loop->chunks, c->out.bytes);
+		return 0;
+	}
 	n = rs_outq_iov(&c->out, iov, RS_CONN_IOV);
 	for (int i = 0; i < n; i++) {
 		rc = wolfSSL_write(s->ssl, iov[i].iov_base, (int)iov[i].iov_len);
@@ -218,6 +287,19 @@ static int eof(struct rs_conn *c)
 	return 0;
 }
 
+/* RFC 8446 §6.1: close_notify before the write side closes, after what the
+ * owner queued; so the peer knows the response was not cut. A connection
+ * still in its handshake just closes. */
+static void shut(struct rs_conn *c)
+{
+	struct session *s = session_of(c);
+
+	if (!s->established || s->shut || tx(c) < 0)
+		return;
+	wolfSSL_shutdown(s->ssl); /* queues the alert; the peer's is not awaited */
+	s->shut = true;
+}
+
 static void layer_free_session(struct session *s)
 {
 	wolfSSL_free(s->ssl);
@@ -234,6 +316,7 @@ static const struct rs_conn_layer_ops tls_ops = {
 	.rx = rx,
 	.tx = tx,
 	.eof = eof,
+	.close = shut,
 	.free = layer_free,
 };
 
@@ -374,6 +457,8 @@ struct rs_tls_ctx *rs_tls_server_ctx_new(const char *cert, const char *key, cons
 {
 	struct rs_tls_ctx *t = calloc(1, sizeof *t);
 	const char *what = "out of memory";
+	char *bundle = NULL;
+	size_t bundle_len = 0;
 
 	if (!t)
 		goto fail;
@@ -389,8 +474,12 @@ struct rs_tls_ctx *rs_tls_server_ctx_new(const char *cert, const char *key, cons
 	what = "--key: not a readable PEM key for --cert";
 	if (wolfSSL_CTX_use_PrivateKey_file(t->ctx, key, WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS)
 		goto fail;
+	/* The bundle is read once: what wolfSSL trusts is what the ticket
+	 * key is derived from. */
 	what = "--ca: not a readable PEM bundle";
-	if (wolfSSL_CTX_load_verify_locations(t->ctx, ca, NULL) != WOLFSSL_SUCCESS)
+	if (rs_tls_read_file(ca, 1u << 24, &bundle, &bundle_len) < 0 ||
+	    wolfSSL_CTX_load_verify_buffer(t->ctx, (const unsigned char *)bundle, (long)bundle_len,
+					   WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS)
 		goto fail;
 	/* Mutual TLS: a peer without a certificate from the mesh's roots is
 	 * refused in the handshake. */
@@ -398,20 +487,28 @@ struct rs_tls_ctx *rs_tls_server_ctx_new(const char *cert, const char *key, cons
 			       NULL);
 	wolfSSL_CTX_SetIORecv(t->ctx, io_recv);
 	wolfSSL_CTX_SetIOSend(t->ctx, io_send);
-	/* No tickets: wolfSSL's do not carry the client's certificate, so a
-	 * resumed connection would arrive without the peer's SPIFFE ID, which
-	 * authorization and x-forwarded-client-cert need. Every mesh
-	 * connection makes a full handshake. */
-	wolfSSL_CTX_NoTicketTLSv12(t->ctx);
-	wolfSSL_CTX_no_ticket_TLSv13(t->ctx);
+	/* Tickets that keep the peer's identity (tickets.c), good for two
+	 * hours (BoringSSL's session default, so Envoy's) and no longer than
+	 * the peer's certificate. No session cache: a TLS 1.2 client resuming
+	 * by session ID would come back without its certificate. */
+	what = "out of memory";
+	if (rs_tls__ticket_key(t->ticket_key, bundle, bundle_len) < 0 ||
+	    wolfSSL_CTX_set_TicketEncCb(t->ctx, ticket_cb) != WOLFSSL_SUCCESS ||
+	    wolfSSL_CTX_set_TicketEncCtx(t->ctx, t) != WOLFSSL_SUCCESS ||
+	    wolfSSL_CTX_set_TicketHint(t->ctx, TICKET_LIFETIME) != WOLFSSL_SUCCESS ||
+	    wolfSSL_CTX_set_timeout(t->ctx, TICKET_LIFETIME) != WOLFSSL_SUCCESS)
+		goto fail;
+	wolfSSL_CTX_set_session_cache_mode(t->ctx, WOLFSSL_SESS_CACHE_OFF);
 	/* HTTP/2 and HTTP/1.1 on the same port, and Istio's names for each
 	 * (a sidecar's offer): the connection's first bytes tell which one
 	 * the client speaks (its preface, RFC 9113 §3.4), so the choice here
 	 * only has to be one the client offered. */
 	t->alpn = "h2,http/1.1,istio-h2,istio-http/1.1";
+	rs_tls_free_secret(bundle, bundle_len);
 	return t;
 fail:
 	snprintf(err, errlen, "%s", what);
+	rs_tls_free_secret(bundle, bundle_len);
 	rs_tls_ctx_free(t);
 	return NULL;
 }
@@ -458,7 +555,7 @@ int rs_tls_server_attach(struct rs_conn *c, const struct rs_tls_ctx *t, bool sni
 
 const char *rs_tls_peer_id(const struct rs_conn *c)
 {
-	return c->layer == &tls_ops && session_of(c)->peer_id[0] ? session_of(c)->peer_id : NULL;
+	return c->layer == &tls_ops && session_of(c)->peer.id[0] ? session_of(c)->peer.id : NULL;
 }
 
 const char *rs_tls_peer_hash(const struct rs_conn *c)

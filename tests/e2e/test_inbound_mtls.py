@@ -125,7 +125,7 @@ def test_no_route_back_into_the_proxy(make_proxy, tmp_path, pki, origin):
     assert "no inbound route to port %d" % p.inbound in r.text
 
 
-def client_proxy(make_proxy, tmp_path, pki, b, more_policy=""):
+def client_proxy(make_proxy, tmp_path, pki, b, more_policy="", **kw):
     """Proxy A of a pair: web.test is B's inbound port, run as service account
     web, reached with ISTIO_MUTUAL (plus more_policy lines) as client.crt."""
     a_cfg = tmp_path / "a.yaml"
@@ -137,7 +137,7 @@ def client_proxy(make_proxy, tmp_path, pki, b, more_policy=""):
         "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: web}\n"
         "spec:\n  host: web.test\n  trafficPolicy:\n    tls: {mode: ISTIO_MUTUAL}\n%s" % (b.inbound, more_policy))
     return make_proxy(extra_args=["--config", str(a_cfg), "--cert", str(pki / "client.crt"),
-                                  "--key", str(pki / "client.key"), "--ca", str(pki / "ca.crt")])
+                                  "--key", str(pki / "client.key"), "--ca", str(pki / "ca.crt")], **kw)
 
 
 def test_sidecar_pair_over_mutual_tls(make_proxy, tmp_path, pki, origin):
@@ -209,7 +209,15 @@ def test_rotation_new_handshakes_new_certificate_old_connections_kept(make_proxy
     assert p.metrics().value("ringside_downstream_cx_http2_total") == 1
     kept.close()
 
-    # The old root leaves the bundle: clients with certificates from it are refused.
+    # A session made under the old root, kept by the client.
+    sess = tmp_path / "sess.pem"
+    rc, out = s_client(p, pki, sess_out=sess)
+    assert rc == 0 and "HTTP/1.1 200" in out, out
+    rc, out = s_client(p, pki, sess_in=sess)
+    assert rc == 0 and "Reused, TLSv1.3" in out, out
+
+    # The old root leaves the bundle: clients with certificates from it are
+    # refused, and so are the sessions they made under it.
     gen = p.metrics().value("ringside_config_generation")
     replace(ident / "ca.pem", (pki / "other-ca.crt").read_bytes())
     p.wait_metric(lambda m: m.value("ringside_config_generation") > gen)
@@ -217,18 +225,22 @@ def test_rotation_new_handshakes_new_certificate_old_connections_kept(make_proxy
     n = len(origin.requests)
     with pytest.raises((httpx.HTTPError, ssl.SSLError, OSError)):
         https_get(p, tls_ctx(pki))
+    rc, out = s_client(p, pki, sess_in=sess)
+    assert "HTTP/1.1 200" not in out and "Reused" not in out, out
     assert len(origin.requests) == n
     ok = https_get(p, tls_ctx(pki, cert="stranger"))
     assert ok.status_code == 200
 
 
-def test_sidecar_pair_new_connections_keep_the_peer_identity(make_proxy, tmp_path, pki, origin):
+def test_sidecar_pair_reconnects_resume_and_keep_the_peer_identity(make_proxy, tmp_path, pki, origin):
     """A new connection from A to B per request (maxRequestsPerConnection: 1):
-    each is a full handshake (B gives no tickets, because wolfSSL's carry no
-    client certificate), and each request reaches the application with A's
-    SPIFFE ID."""
+    the first is a full handshake, each later one resumes with B's latest
+    ticket (A runs one shard, so one pool), and every request reaches the
+    application with A's SPIFFE ID and certificate hash, which B's tickets
+    keep."""
     b = server_proxy(make_proxy, tmp_path / "b", pki, origin, "STRICT")
-    a = client_proxy(make_proxy, tmp_path, pki, b, "    connectionPool: {http: {maxRequestsPerConnection: 1}}\n")
+    a = client_proxy(make_proxy, tmp_path, pki, b, "    connectionPool: {http: {maxRequestsPerConnection: 1}}\n",
+                     concurrency=1)
     for i in range(6):
         r = a.get("/echo", host="web.test")
         assert r.status_code == 200, (i, r.text)
@@ -236,8 +248,73 @@ def test_sidecar_pair_new_connections_keep_the_peer_identity(make_proxy, tmp_pat
             xfcc("spiffe://cluster.local/ns/default/sa/web", pki / "client.crt", "spiffe://t/ns/a/sa/b")
     ma, mb = a.metrics(), b.metrics()
     assert ma.value("ringside_upstream_cx_tls_total") == 6
+    assert ma.value("ringside_upstream_cx_tls_resumed_total") == 5
     assert mb.value("ringside_downstream_cx_tls_total") == 6
-    assert mb.value("ringside_downstream_cx_tls_resumed_total") == 0
+    assert mb.value("ringside_downstream_cx_tls_resumed_total") == 5
+
+
+def s_client(p, pki, cert="client", sess_out=None, sess_in=None, extra=()):
+    """One request through openssl s_client to p's inbound port with cert,
+    saving (sess_out) or offering (sess_in) the session. Returns (rc, what
+    s_client printed)."""
+    args = ["openssl", "s_client", "-connect", "127.0.0.1:%d" % p.inbound, "-CAfile", str(pki / "ca.crt"),
+            "-cert", str(pki / (cert + ".crt")), "-key", str(pki / (cert + ".key")), "-ign_eof"]
+    args += ["-sess_out", str(sess_out)] if sess_out else []
+    args += ["-sess_in", str(sess_in)] if sess_in else []
+    r = subprocess.run(args + list(extra), input=b"GET /echo HTTP/1.1\r\nHost: web.test\r\nConnection: close\r\n\r\n",
+                       capture_output=True, timeout=20)
+    return r.returncode, r.stdout.decode(errors="replace") + r.stderr.decode(errors="replace")
+
+
+def test_openssl_resumes_with_the_identity_it_first_showed(make_proxy, tmp_path, pki, origin):
+    """openssl keeps B's TLS 1.3 ticket and comes back with it: the handshake
+    resumes, no certificate is sent, and the application still learns who
+    the client is. A ticket from another proxy (another key) gets a full
+    handshake instead, which succeeds."""
+    b = server_proxy(make_proxy, tmp_path / "b", pki, origin, "STRICT")
+    sess = tmp_path / "sess.pem"
+    rc, out = s_client(b, pki, sess_out=sess)
+    assert rc == 0 and "HTTP/1.1 200" in out and "New, TLSv1.3" in out, out
+    want = xfcc("spiffe://cluster.local/ns/default/sa/web", pki / "client.crt", "spiffe://t/ns/a/sa/b")
+    assert origin.requests[-1].header("x-forwarded-client-cert") == want
+    n = len(origin.requests)
+    rc, out = s_client(b, pki, sess_in=sess)
+    assert rc == 0 and "HTTP/1.1 200" in out and "Reused, TLSv1.3" in out, out
+    assert len(origin.requests) == n + 1
+    assert origin.requests[-1].header("x-forwarded-client-cert") == want
+    assert b.metrics().value("ringside_downstream_cx_tls_resumed_total") == 1
+
+    other = server_proxy(make_proxy, tmp_path / "other", pki, origin, "STRICT")
+    rc, out = s_client(other, pki, sess_in=sess)
+    assert rc == 0 and "HTTP/1.1 200" in out and "New, TLSv1.3" in out, out
+    assert origin.requests[-1].header("x-forwarded-client-cert") == want
+    assert other.metrics().value("ringside_downstream_cx_tls_resumed_total") == 0
+
+
+def test_tls_1_2_resumes_by_ticket_only(make_proxy, tmp_path, pki, origin):
+    """With TLS 1.2 admitted, a client resumes with a ticket (RFC 5077),
+    which keeps its identity. A client without tickets is given no session
+    ID either (so nothing to save), because a session resumed by ID would
+    have lost the certificate."""
+    cfg = tmp_path / "b.yaml"
+    cfg.write_text(sidecar_ingress(origin.port) + "---\n" + peer_auth("STRICT"))
+    b = make_proxy(extra_args=["--config", str(cfg), "--service-account", "web", "--tls-min-version", "1.2",
+                               "--cert", str(pki / "server.crt"), "--key", str(pki / "server.key"),
+                               "--ca", str(pki / "ca.crt")])
+    want = xfcc("spiffe://cluster.local/ns/default/sa/web", pki / "client.crt", "spiffe://t/ns/a/sa/b")
+    sess = tmp_path / "sess.pem"
+    rc, out = s_client(b, pki, sess_out=sess, extra=["-tls1_2"])
+    assert rc == 0 and "New, TLSv1.2" in out, out
+    rc, out = s_client(b, pki, sess_in=sess, extra=["-tls1_2"])
+    assert rc == 0 and "HTTP/1.1 200" in out and "Reused, TLSv1.2" in out, out
+    assert origin.requests[-1].header("x-forwarded-client-cert") == want
+    assert b.metrics().value("ringside_downstream_cx_tls_resumed_total") == 1
+
+    no_ticket = tmp_path / "no-ticket.pem"
+    rc, out = s_client(b, pki, sess_out=no_ticket, extra=["-tls1_2", "-no_ticket"])
+    assert rc == 0 and "HTTP/1.1 200" in out and "New, TLSv1.2" in out, out
+    assert "Session-ID: \n" in out and not no_ticket.exists(), out
+    assert origin.requests[-1].header("x-forwarded-client-cert") == want
 
 
 def test_tls_1_2_only_when_allowed(make_proxy, tmp_path, pki, origin):
