@@ -13,7 +13,8 @@ subject (proxies on one CPU, origin and load generator on the other):
                            (ringside-pair, nginx-pair, haproxy-pair; also
                            ringside-busypoll-pair when asked for)
   <proxy>-mtls-pair        the pair with mutual TLS between A and B, on
-                           certificates from `ringside ca`
+                           certificates from `ringside ca` (also
+                           ringside-busypoll-mtls-pair when asked for)
   <proxy>-handshakes       the mTLS pair's B alone, a new TLS connection (a full
                            handshake with a client certificate) per request:
                            handshakes per second and CPU per handshake
@@ -82,6 +83,7 @@ SUBJECTS = {s.name: s for s in [
     Subject("ringside-mtls-pair", "ringside", 2, mtls=True),
     Subject("nginx-mtls-pair", "nginx", 2, mtls=True),
     Subject("haproxy-mtls-pair", "haproxy", 2, mtls=True),
+    Subject("ringside-busypoll-mtls-pair", "ringside", 2, ["--busy-poll", "50us"], default=False, mtls=True),
     Subject("ringside-handshakes", "ringside", 1, mtls=True),
     Subject("nginx-handshakes", "nginx", 1, mtls=True),
     Subject("haproxy-handshakes", "haproxy", 1, mtls=True),
@@ -154,7 +156,7 @@ def parse_args(argv):
                    default=[s.name for s in SUBJECTS.values() if s.default],
                    help="comma-separated, measured in that order; direct is always measured "
                         "(added latency is over it). Default: every subject but "
-                        "ringside-busypoll-pair")
+                        "ringside-busypoll-pair and ringside-busypoll-mtls-pair")
     p.add_argument("--proto", metavar="LIST", type=name_list(PROTOS), default=list(PROTOS),
                    help="h1 and/or h2 (client to first proxy over h2c), default h1,h2")
     p.add_argument("--rates", metavar="LIST", type=int_list, help="open-loop request rates, default 1000,5000,10000")

@@ -23,6 +23,8 @@ COMPARISONS = [("ringside", "nginx"), ("ringside", "haproxy"),
                ("ringside-pair", "nginx-pair"), ("ringside-pair", "haproxy-pair"),
                ("ringside-busypoll-pair", "nginx-pair"), ("ringside-busypoll-pair", "haproxy-pair"),
                ("ringside-mtls-pair", "nginx-mtls-pair"), ("ringside-mtls-pair", "haproxy-mtls-pair"),
+               ("ringside-busypoll-mtls-pair", "nginx-mtls-pair"),
+               ("ringside-busypoll-mtls-pair", "haproxy-mtls-pair"),
                ("ringside-handshakes", "nginx-handshakes"), ("ringside-handshakes", "haproxy-handshakes")]
 PEERS = ("nginx", "haproxy")
 # one colour per proxy; a pair is the same colour dashed
@@ -30,7 +32,8 @@ STYLE = {"direct": ("#000000", 1), "ringside": ("#d62728", 1), "ringside-busypol
          "nginx": ("#2ca02c", 1), "haproxy": ("#1f77b4", 1), "ringside-pair": ("#d62728", 2),
          "ringside-busypoll-pair": ("#ff7f0e", 2), "nginx-pair": ("#2ca02c", 2),
          "haproxy-pair": ("#1f77b4", 2), "ringside-mtls-pair": ("#d62728", 3),
-         "nginx-mtls-pair": ("#2ca02c", 3), "haproxy-mtls-pair": ("#1f77b4", 3)}
+         "ringside-busypoll-mtls-pair": ("#ff7f0e", 3), "nginx-mtls-pair": ("#2ca02c", 3),
+         "haproxy-mtls-pair": ("#1f77b4", 3)}
 
 
 # ---------------------------------------------------------------- derived numbers
