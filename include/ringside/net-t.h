@@ -37,8 +37,8 @@ struct rs_conn_layer_ops {
 	/* The peer closed: a layer may still hold decoded bytes (0), or call the
 	 * close unclean (negative errno). */
 	int (*eof)(struct rs_conn *c);
-	/* The owner closes gracefully: encode what it queued, then the end of
-	 * the stream (TLS's close_notify), into c->wire. */
+	/* Optional. The owner closes gracefully: encode what it queued, then
+	 * the end of the stream (TLS's close_notify), into c->wire. */
 	void (*close)(struct rs_conn *c);
 	/* The connection is gone: free what the layer holds. */
 	void (*free)(struct rs_conn *c);

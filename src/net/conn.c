@@ -347,7 +347,7 @@ void rs_conn_close_graceful(struct rs_conn *c)
 		return;
 	}
 	c->flags |= RS_CONN_FLUSH_CLOSE;
-	if (c->layer)
+	if (c->layer && c->layer->close)
 		c->layer->close(c);
 	if (!(c->flags & RS_CONN_SEND_BUSY)) {
 		if (rs_conn_queued(c))

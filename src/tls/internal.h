@@ -28,33 +28,40 @@ int rs_cert__der_set_critical(uint8_t *tbs, size_t len, size_t cap, const uint8_
 /* --- tickets.c: session tickets of the inbound port that keep the peer's
  * identity (the file's comment says how) --- */
 
-#define RS_TLS_TICKET_KEY 32  /* ChaCha20-Poly1305 */
-#define RS_TLS_TICKET_NAME 16 /* wolfSSL's key_name, IV and MAC sizes */
+#define RS_TLS_TICKET_LIFETIME 7200 /* seconds: BoringSSL's session default, so Envoy's */
+#define RS_TLS_TICKET_KEY 32        /* ChaCha20-Poly1305 */
+#define RS_TLS_BUNDLE_HASH 32       /* SHA-256 */
+#define RS_TLS_TICKET_NAME 16       /* wolfSSL's key_name, IV and MAC sizes */
 #define RS_TLS_TICKET_IV 16
 #define RS_TLS_TICKET_MAC 32
+#define RS_TLS_TICKET_EXTRA 32 /* what sealing adds to the state: the certificate's hash */
 
 /* Who a session's client is: its certificate's SHA-256 and expiry, and the
  * SPIFFE ID it names ("" when none). */
 struct rs_tls_peer {
 	uint8_t hash[32];
-	int64_t not_after; /* Unix seconds */
+	int64_t not_after; /* Unix seconds; 0: unknown, so its tickets never resume */
 	char id[256];
 };
 
-/* The ticket key of a server context whose trust bundle is the len bytes
- * at bundle. 0, or -EIO when no random secret or hash could be had. */
-int rs_tls__ticket_key(uint8_t key[RS_TLS_TICKET_KEY], const void *bundle, size_t len);
-/* Seals len bytes of wolfSSL's session state in place for peer, filling
- * the ticket's key_name, IV and MAC, and keeps peer's identity. 0 or -EIO. */
-int rs_tls__ticket_seal(const uint8_t key[RS_TLS_TICKET_KEY], const struct rs_tls_peer *peer,
-                        uint8_t name[RS_TLS_TICKET_NAME], uint8_t iv[RS_TLS_TICKET_IV],
-                        uint8_t mac[RS_TLS_TICKET_MAC], uint8_t *state, size_t len);
-/* Opens a ticket sealed by rs_tls__ticket_seal under key, in place, and
- * gives the peer it was sealed for. 0; -ENOENT when that peer is no longer
- * kept or its certificate expired by now (Unix seconds); -EBADMSG when the
- * ticket was not sealed under key or was altered. */
-int rs_tls__ticket_open(const uint8_t key[RS_TLS_TICKET_KEY], const uint8_t name[RS_TLS_TICKET_NAME],
+/* The SHA-256 of a trust bundle's len bytes. 0 or -EIO. */
+int rs_tls__bundle_hash(uint8_t out[RS_TLS_BUNDLE_HASH], const void *bundle, size_t len);
+/* Seals len bytes of wolfSSL's session state at state in place, with
+ * peer's certificate hash after them (state must have room for
+ * RS_TLS_TICKET_EXTRA more), under the key of now's epoch and bundle;
+ * fills the ticket's key_name, IV and MAC, sets *out_len and keeps peer's
+ * identity. now is Unix seconds. 0 or -EIO. */
+int rs_tls__ticket_seal(const uint8_t bundle[RS_TLS_BUNDLE_HASH], const struct rs_tls_peer *peer,
+                        int64_t now, uint8_t name[RS_TLS_TICKET_NAME], uint8_t iv[RS_TLS_TICKET_IV],
+                        uint8_t mac[RS_TLS_TICKET_MAC], uint8_t *state, size_t len, size_t *out_len);
+/* Opens, in place, a ticket of len bytes sealed by rs_tls__ticket_seal:
+ * 0 with the peer it was sealed for and the state's length in *out_len;
+ * -EBADMSG when it was altered or sealed under another bundle; -ENOENT
+ * when its epoch's key is gone (it is older than the previous epoch), or
+ * its peer is no longer kept or its certificate expired by now. */
+int rs_tls__ticket_open(const uint8_t bundle[RS_TLS_BUNDLE_HASH], const uint8_t name[RS_TLS_TICKET_NAME],
                         const uint8_t iv[RS_TLS_TICKET_IV], const uint8_t mac[RS_TLS_TICKET_MAC],
-                        uint8_t *state, size_t len, int64_t now, struct rs_tls_peer *peer);
+                        uint8_t *state, size_t len, int64_t now, struct rs_tls_peer *peer,
+                        size_t *out_len);
 
 #endif

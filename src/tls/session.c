@@ -35,7 +35,7 @@ struct rs_tls_ctx {
 	const char *alpn_h2; /* a client's offer for HTTP/2 */
 	uint64_t key;
 	bool server;
-	uint8_t ticket_key[RS_TLS_TICKET_KEY]; /* a server's (tickets.c) */
+	uint8_t bundle_hash[RS_TLS_BUNDLE_HASH]; /* a server's: its tickets' (tickets.c) */
 };
 
 struct session {
@@ -110,14 +110,15 @@ static int read_cert(struct session *s)
 	if (!x)
 		return -ENOENT;
 	der = wolfSSL_X509_get_der(x, &len);
-	if (s->ctx->server &&
-	    (!der || len <= 0 || wc_Sha256Hash(der, (word32)len, s->peer.hash) != 0 ||
-	     rs_cert_info(der, (size_t)len, &info, NULL, 0) < 0)) {
-		wolfSSL_X509_free(x);
-		return -EPROTO;
+	if (s->ctx->server) {
+		if (!der || len <= 0 || wc_Sha256Hash(der, (word32)len, s->peer.hash) != 0) {
+			wolfSSL_X509_free(x);
+			return -EPROTO;
+		}
+		/* An expiry that does not read leaves 0: tickets that never resume. */
+		if (rs_cert_info(der, (size_t)len, &info, NULL, 0) == 0)
+			s->peer.not_after = info.not_after;
 	}
-	if (s->ctx->server)
-		s->peer.not_after = info.not_after;
 	while ((name = wolfSSL_X509_get_next_altname(x))) {
 		if (!s->peer.id[0] && strncmp(name, "spiffe://", 9) == 0)
 			snprintf(s->peer.id, sizeof s->peer.id, "%s", name);
@@ -158,26 +159,29 @@ static bool check_peer(struct session *s)
 	return s->ctx->server || wolfSSL_session_reused(s->ssl) == 1 || s->names_ok;
 }
 
-#define TICKET_LIFETIME 7200 /* seconds */
-
-/* Seals (enc) or opens a ticket of the inbound port: tickets.c. */
+/* Seals (enc) or opens a ticket of the inbound port: tickets.c. wolfSSL
+ * gives the state's size, and its buffer has room for 32 bytes more
+ * (WOLFSSL_TICKET_EXTRA_PADDING_SZ), the certificate's hash. */
 static int ticket_cb(WOLFSSL *ssl, unsigned char name[WOLFSSL_TICKET_NAME_SZ],
 		     unsigned char iv[WOLFSSL_TICKET_IV_SZ], unsigned char mac[WOLFSSL_TICKET_MAC_SZ],
 		     int enc, unsigned char *state, int len, int *out_len, void *arg)
 {
 	const struct rs_tls_ctx *t = arg;
 	struct session *s = wolfSSL_GetIOReadCtx(ssl);
+	int64_t now = (int64_t)time(NULL);
+	size_t n;
 
-	*out_len = len;
-	if (enc)
-		return read_peer(s) == 0 && rs_tls__ticket_seal(t->ticket_key, &s->peer, name, iv, mac,
-								 state, (size_t)len) == 0
-			       ? WOLFSSL_TICKET_RET_OK
-			       : WOLFSSL_TICKET_RET_FATAL;
-	if (rs_tls__ticket_open(t->ticket_key, name, iv, mac, state, (size_t)len, (int64_t)time(NULL),
-				&s->peer) < 0)
-		return WOLFSSL_TICKET_RET_REJECT;
-	s->from_ticket = true;
+	if (enc) {
+		if (read_peer(s) < 0 || rs_tls__ticket_seal(t->bundle_hash, &s->peer, now, name, iv,
+							       mac, state, (size_t)len, &n) < 0)
+			return WOLFSSL_TICKET_RET_FATAL;
+	} else {
+		if (rs_tls__ticket_open(t->bundle_hash, name, iv, mac, state, (size_t)len, now,
+					&s->peer, &n) < 0)
+			return WOLFSSL_TICKET_RET_REJECT;
+		s->from_ticket = true;
+	}
+	*out_len = (int)n;
 	return WOLFSSL_TICKET_RET_OK;
 }
 
@@ -294,8 +298,11 @@ static void shut(struct rs_conn *c)
 {
 	struct session *s = session_of(c);
 
-	if (!s->established || s->shut || tx(c) < 0)
+	if (!s->established || s->shut)
 		return;
+	while (c->out.bytes) /* tx encodes RS_CONN_IOV chunks at a time */
+		if (tx(c) < 0)
+			return;
 	wolfSSL_shutdown(s->ssl); /* queues the alert; the peer's is not awaited */
 	s->shut = true;
 }
@@ -488,16 +495,17 @@ struct rs_tls_ctx *rs_tls_server_ctx_new(const char *cert, const char *key, cons
 	wolfSSL_CTX_SetIORecv(t->ctx, io_recv);
 	wolfSSL_CTX_SetIOSend(t->ctx, io_send);
 	/* Tickets that keep the peer's identity (tickets.c), good for two
-	 * hours (BoringSSL's session default, so Envoy's) and no longer than
-	 * the peer's certificate. No session cache: a TLS 1.2 client resuming
-	 * by session ID would come back without its certificate. */
+	 * hours and no longer than the peer's certificate. No session cache:
+	 * a TLS 1.2 client resuming by session ID would come back without its
+	 * certificate. (wolfSSL_CTX_set_timeout returns the old timeout when
+	 * built for OpenSSL's error codes, as Debian's is: not checked.) */
 	what = "out of memory";
-	if (rs_tls__ticket_key(t->ticket_key, bundle, bundle_len) < 0 ||
+	if (rs_tls__bundle_hash(t->bundle_hash, bundle, bundle_len) < 0 ||
 	    wolfSSL_CTX_set_TicketEncCb(t->ctx, ticket_cb) != WOLFSSL_SUCCESS ||
 	    wolfSSL_CTX_set_TicketEncCtx(t->ctx, t) != WOLFSSL_SUCCESS ||
-	    wolfSSL_CTX_set_TicketHint(t->ctx, TICKET_LIFETIME) != WOLFSSL_SUCCESS ||
-	    wolfSSL_CTX_set_timeout(t->ctx, TICKET_LIFETIME) != WOLFSSL_SUCCESS)
+	    wolfSSL_CTX_set_TicketHint(t->ctx, RS_TLS_TICKET_LIFETIME) != WOLFSSL_SUCCESS)
 		goto fail;
+	wolfSSL_CTX_set_timeout(t->ctx, RS_TLS_TICKET_LIFETIME);
 	wolfSSL_CTX_set_session_cache_mode(t->ctx, WOLFSSL_SESS_CACHE_OFF);
 	/* HTTP/2 and HTTP/1.1 on the same port, and Istio's names for each
 	 * (a sidecar's offer): the connection's first bytes tell which one

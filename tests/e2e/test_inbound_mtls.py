@@ -284,6 +284,16 @@ def test_openssl_resumes_with_the_identity_it_first_showed(make_proxy, tmp_path,
     assert origin.requests[-1].header("x-forwarded-client-cert") == want
     assert b.metrics().value("ringside_downstream_cx_tls_resumed_total") == 1
 
+    # A reload under the same trust bundle (a new snapshot, new TLS
+    # contexts) keeps the ticket good.
+    cfg = tmp_path / "b" / "b.yaml"
+    gen = b.metrics().value("ringside_config_generation")
+    cfg.write_text(cfg.read_text() + "# edited\n")
+    b.wait_metric(lambda m: m.value("ringside_config_generation") > gen)
+    rc, out = s_client(b, pki, sess_in=sess)
+    assert rc == 0 and "HTTP/1.1 200" in out and "Reused, TLSv1.3" in out, out
+    assert origin.requests[-1].header("x-forwarded-client-cert") == want
+
     other = server_proxy(make_proxy, tmp_path / "other", pki, origin, "STRICT")
     rc, out = s_client(other, pki, sess_in=sess)
     assert rc == 0 and "HTTP/1.1 200" in out and "New, TLSv1.3" in out, out
@@ -380,3 +390,38 @@ def test_auto_mutual_tls_to_endpoints_with_a_sidecar(make_proxy, tmp_path, pki, 
         r = p.get("/echo", host="web.test")
         assert r.status_code == 503, r.text
     assert len(origin.requests) == n
+
+
+@pytest.mark.parametrize("version,path,size", [("1.1", "/download?bytes=3000000", 3000000),
+                                               ("1.0", "/close?v=1.0", None)])
+def test_a_closing_response_ends_with_close_notify_after_all_of_it(make_proxy, tmp_path, pki, origin, version, path,
+                                                                   size):
+    """`Connection: close` over mutual TLS to a client that reads slowly: the
+    whole body comes, then close_notify (RFC 8446 §6.1), so the client can
+    tell the end from a cut. The second case (HTTP/1.0) has no length at
+    all: the close is its only end."""
+    from origin import CLOSE_BODY, pattern_bytes
+
+    b = server_proxy(make_proxy, tmp_path / "b", pki, origin, "STRICT")
+    raw = socket.socket()
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)  # so the proxy's queue backs up
+    raw.settimeout(20)
+    raw.connect(("127.0.0.1", b.inbound))
+    ctx = tls_ctx(pki)
+    ctx.options &= ~ssl.OP_IGNORE_UNEXPECTED_EOF  # Python's default hides a missing close_notify
+    s = ctx.wrap_socket(raw, suppress_ragged_eofs=False)
+    s.sendall(b"GET %s HTTP/%s\r\nHost: web.test\r\nConnection: close\r\n\r\n" % (path.encode(), version.encode()))
+    time.sleep(0.5)
+    data = bytearray()
+    while True:
+        chunk = s.recv(65536)  # SSLEOFError if the stream ends without close_notify
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    head, _, body = bytes(data).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 "), head
+    if not size:  # delimited by the close alone
+        assert b"content-length" not in head.lower() and b"chunked" not in head.lower(), head
+    want = b"".join(pattern_bytes(size)) if size else CLOSE_BODY
+    assert len(body) == len(want) and body == want

@@ -7,27 +7,32 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
 #include "../../../src/tls/internal.h"
 
 #define NOW 1800000000 /* Unix seconds */
+#define EPOCH RS_TLS_TICKET_LIFETIME
 
 struct ticket {
 	uint8_t name[RS_TLS_TICKET_NAME], iv[RS_TLS_TICKET_IV], mac[RS_TLS_TICKET_MAC];
-	uint8_t state[200]; /* stands for wolfSSL's session state */
+	uint8_t state[200 + RS_TLS_TICKET_EXTRA]; /* stands for wolfSSL's session state, and room */
+	size_t len;                               /* sealed */
 };
 
-static void key_of(uint8_t key[RS_TLS_TICKET_KEY], const char *bundle)
+#define STATE 200
+
+static void bundle_of(uint8_t b[RS_TLS_BUNDLE_HASH], const char *pem)
 {
-	assert_int_equal(rs_tls__ticket_key(key, bundle, strlen(bundle)), 0);
+	assert_int_equal(rs_tls__bundle_hash(b, pem, strlen(pem)), 0);
 }
 
-/* A peer whose certificate hash starts with tag, valid until NOW + 3600. */
+/* A peer whose certificate hash starts with tag, valid until NOW + 3 epochs. */
 static struct rs_tls_peer peer_of(unsigned tag)
 {
-	struct rs_tls_peer p = {.not_after = NOW + 3600};
+	struct rs_tls_peer p = {.not_after = NOW + 3 * EPOCH};
 
 	memset(p.hash, 0xab, sizeof p.hash);
 	memcpy(p.hash, &tag, sizeof tag);
@@ -35,140 +40,195 @@ static struct rs_tls_peer peer_of(unsigned tag)
 	return p;
 }
 
-static void seal(const uint8_t *key, const struct rs_tls_peer *p, struct ticket *t)
+static void seal_at(const uint8_t *b, const struct rs_tls_peer *p, int64_t now, struct ticket *t)
 {
-	for (size_t i = 0; i < sizeof t->state; i++)
+	for (size_t i = 0; i < STATE; i++)
 		t->state[i] = (uint8_t)i;
-	assert_int_equal(rs_tls__ticket_seal(key, p, t->name, t->iv, t->mac, t->state, sizeof t->state), 0);
+	assert_int_equal(rs_tls__ticket_seal(b, p, now, t->name, t->iv, t->mac, t->state, STATE, &t->len), 0);
+	assert_int_equal(t->len, STATE + RS_TLS_TICKET_EXTRA);
 }
 
-static int open_(const uint8_t *key, struct ticket *t, int64_t now, struct rs_tls_peer *out)
+static void seal(const uint8_t *b, const struct rs_tls_peer *p, struct ticket *t)
 {
-	return rs_tls__ticket_open(key, t->name, t->iv, t->mac, t->state, sizeof t->state, now, out);
+	seal_at(b, p, NOW, t);
+}
+
+/* Opens a copy of t, so t can be opened again. */
+static int open_(const uint8_t *b, const struct ticket *t, int64_t now, struct rs_tls_peer *out)
+{
+	struct ticket c = *t;
+	size_t n = 0;
+	int ret = rs_tls__ticket_open(b, c.name, c.iv, c.mac, c.state, c.len, now, out, &n);
+
+	if (ret == 0) {
+		assert_int_equal(n, STATE);
+		for (size_t i = 0; i < STATE; i++)
+			assert_int_equal(c.state[i], (uint8_t)i);
+	}
+	return ret;
 }
 
 static void test_round_trip_gives_the_peer_and_the_state(void **state)
 {
-	uint8_t key[RS_TLS_TICKET_KEY];
+	uint8_t b[RS_TLS_BUNDLE_HASH];
 	struct rs_tls_peer p = peer_of(1), got;
 	struct ticket t;
 
-	key_of(key, "bundle A");
-	seal(key, &p, &t);
-	assert_memory_equal(t.name, p.hash, RS_TLS_TICKET_NAME);
+	bundle_of(b, "bundle A");
+	seal(b, &p, &t);
 	assert_int_not_equal(t.state[5], 5); /* sealed */
-	assert_int_equal(open_(key, &t, NOW, &got), 0);
-	for (size_t i = 0; i < sizeof t.state; i++)
-		assert_int_equal(t.state[i], (uint8_t)i);
+	assert_int_equal(open_(b, &t, NOW + 10, &got), 0);
 	assert_memory_equal(got.hash, p.hash, sizeof p.hash);
 	assert_string_equal(got.id, p.id);
 	assert_int_equal(got.not_after, p.not_after);
 }
 
-static void test_two_tickets_of_one_peer_have_different_nonces(void **state)
+static void test_nothing_in_the_clear_names_the_peer(void **state)
 {
-	uint8_t key[RS_TLS_TICKET_KEY];
-	struct rs_tls_peer p = peer_of(2);
-	struct ticket a, b;
+	uint8_t b[RS_TLS_BUNDLE_HASH];
+	struct rs_tls_peer p = peer_of(2), q = peer_of(3);
+	struct ticket a, a2, c;
 
-	key_of(key, "bundle A");
-	seal(key, &p, &a);
-	seal(key, &p, &b);
-	assert_memory_not_equal(a.iv, b.iv, 12);
-	assert_memory_not_equal(a.state, b.state, sizeof a.state);
+	bundle_of(b, "bundle A");
+	seal(b, &p, &a);
+	seal(b, &p, &a2);
+	seal(b, &q, &c);
+	/* key_name is the epoch alone: the same for every peer */
+	assert_memory_equal(a.name, c.name, RS_TLS_TICKET_NAME);
+	assert_memory_not_equal(a.iv, a2.iv, 12);
+	assert_memory_not_equal(a.state, a2.state, a.len);
+	assert_null(memmem(a.state, a.len, p.hash, 8));
 }
 
 static void test_altered_tickets_are_refused(void **state)
 {
-	uint8_t key[RS_TLS_TICKET_KEY];
-	struct rs_tls_peer p = peer_of(3), q = peer_of(4), got;
+	uint8_t b[RS_TLS_BUNDLE_HASH];
+	struct rs_tls_peer p = peer_of(4), got;
 	struct ticket t, u;
 
-	key_of(key, "bundle A");
-	seal(key, &q, &u); /* q is known too */
-	seal(key, &p, &t);
+	bundle_of(b, "bundle A");
+	seal(b, &p, &t);
+	for (size_t i = 0; i < t.len; i += 7) {
+		u = t;
+		u.state[i] ^= 1;
+		assert_int_equal(open_(b, &u, NOW, &got), -EBADMSG);
+	}
+	for (size_t i = 0; i < RS_TLS_TICKET_IV; i++) {
+		u = t;
+		u.iv[i] ^= 1;
+		assert_int_equal(open_(b, &u, NOW, &got), -EBADMSG);
+	}
+	for (size_t i = 0; i < RS_TLS_TICKET_MAC; i++) { /* the unused half too */
+		u = t;
+		u.mac[i] ^= 1;
+		assert_int_equal(open_(b, &u, NOW, &got), -EBADMSG);
+	}
 	u = t;
-	u.state[17] ^= 1;
-	assert_int_equal(open_(key, &u, NOW, &got), -EBADMSG);
+	u.name[15] ^= 1;
+	assert_int_equal(open_(b, &u, NOW, &got), -EBADMSG);
 	u = t;
-	u.iv[0] ^= 1;
-	assert_int_equal(open_(key, &u, NOW, &got), -EBADMSG);
-	u = t;
-	u.mac[3] ^= 1;
-	assert_int_equal(open_(key, &u, NOW, &got), -EBADMSG);
-	/* Pointing p's ticket at another known peer does not make it q's. */
-	u = t;
-	memcpy(u.name, q.hash, RS_TLS_TICKET_NAME);
-	assert_int_equal(open_(key, &u, NOW, &got), -EBADMSG);
-	/* Nor at a peer never seen. */
-	u = t;
-	u.name[15] ^= 0xff;
-	assert_int_equal(open_(key, &u, NOW, &got), -ENOENT);
-	assert_int_equal(open_(key, &t, NOW, &got), 0);
+	u.len -= 1;
+	assert_int_equal(open_(b, &u, NOW, &got), -EBADMSG);
+	assert_int_equal(open_(b, &t, NOW, &got), 0);
 }
 
 static void test_another_bundle_cannot_open(void **state)
 {
-	uint8_t a[RS_TLS_TICKET_KEY], a2[RS_TLS_TICKET_KEY], b[RS_TLS_TICKET_KEY];
+	uint8_t a[RS_TLS_BUNDLE_HASH], a2[RS_TLS_BUNDLE_HASH], b[RS_TLS_BUNDLE_HASH];
 	struct rs_tls_peer p = peer_of(5), got;
-	struct ticket t, u;
+	struct ticket t;
 
-	key_of(a, "bundle A");
-	key_of(a2, "bundle A");
-	key_of(b, "bundle B");
-	assert_memory_equal(a, a2, sizeof a); /* a reload under the same roots */
-	assert_memory_not_equal(a, b, sizeof a);
+	bundle_of(a, "bundle A");
+	bundle_of(a2, "bundle A"); /* a reload under the same roots */
+	bundle_of(b, "bundle A plus a root");
 	seal(a, &p, &t);
-	u = t;
-	assert_int_equal(open_(b, &u, NOW, &got), -EBADMSG);
+	assert_int_equal(open_(b, &t, NOW, &got), -EBADMSG);
 	assert_int_equal(open_(a2, &t, NOW, &got), 0);
 }
 
 static void test_nothing_resumes_past_the_certificate(void **state)
 {
-	uint8_t key[RS_TLS_TICKET_KEY];
-	struct rs_tls_peer p = peer_of(6), got;
-	struct ticket t, u;
+	uint8_t b[RS_TLS_BUNDLE_HASH];
+	struct rs_tls_peer p = peer_of(6), unknown = peer_of(7), got;
+	struct ticket t;
 
-	key_of(key, "bundle A");
-	seal(key, &p, &t);
-	u = t;
-	assert_int_equal(open_(key, &u, p.not_after - 1, &got), 0);
-	assert_int_equal(open_(key, &t, p.not_after, &got), -ENOENT);
+	bundle_of(b, "bundle A");
+	p.not_after = NOW + 60;
+	seal(b, &p, &t);
+	assert_int_equal(open_(b, &t, NOW + 59, &got), 0);
+	assert_int_equal(open_(b, &t, NOW + 60, &got), -ENOENT);
+	unknown.not_after = 0; /* an expiry that did not read */
+	seal(b, &unknown, &t);
+	assert_int_equal(open_(b, &t, NOW, &got), -ENOENT);
+}
+
+static void test_keys_of_older_epochs_are_forgotten(void **state)
+{
+	uint8_t b[RS_TLS_BUNDLE_HASH];
+	struct rs_tls_peer p = peer_of(8), got;
+	struct ticket t;
+	int64_t start = (NOW / EPOCH + 100) * EPOCH; /* later than any other test */
+
+	bundle_of(b, "bundle A");
+	seal_at(b, &p, start, &t);
+	p.not_after = start + 10 * EPOCH;
+	seal_at(b, &p, start, &t);
+	assert_int_equal(open_(b, &t, start + EPOCH - 1, &got), 0);
+	assert_int_equal(open_(b, &t, start + EPOCH, &got), 0); /* the previous epoch's */
+	assert_int_equal(open_(b, &t, start + 2 * EPOCH, &got), -ENOENT);
+	/* once forgotten, a key does not come back */
+	assert_int_equal(open_(b, &t, start + EPOCH, &got), -ENOENT);
 }
 
 static void test_the_least_recently_used_peer_goes_first(void **state)
 {
-	uint8_t key[RS_TLS_TICKET_KEY];
+	uint8_t b[RS_TLS_BUNDLE_HASH];
+	int64_t now = (NOW / EPOCH + 200) * EPOCH;
 	struct rs_tls_peer first = peer_of(1000), kept = peer_of(1001), got;
 	struct ticket t_first, t_kept, t;
 
-	key_of(key, "bundle A");
-	seal(key, &first, &t_first);
-	seal(key, &kept, &t_kept);
-	for (unsigned i = 0; i < 1100; i++) {
-		struct rs_tls_peer p = peer_of(2000 + i);
-		struct ticket copy = t_kept;
+	first.not_after = kept.not_after = now + EPOCH;
+	bundle_of(b, "bundle A");
+	seal_at(b, &first, now, &t_first);
+	seal_at(b, &kept, now, &t_kept);
+	/* 8 peers more in first's and kept's slots (the hash's first word
+	 * picks them), with kept in use all along */
+	for (unsigned i = 1; i <= 8; i++) {
+		struct rs_tls_peer p = peer_of(1000 + 1024 * i);
 
-		seal(key, &p, &t);
-		/* kept is in use all along */
-		assert_int_equal(open_(key, &copy, NOW, &got), 0);
+		p.not_after = now + EPOCH;
+		seal_at(b, &p, now, &t);
+		assert_int_equal(open_(b, &t_kept, now, &got), 0);
 	}
-	assert_int_equal(open_(key, &t_first, NOW, &got), -ENOENT);
-	assert_int_equal(open_(key, &t_kept, NOW, &got), 0);
+	assert_int_equal(open_(b, &t_first, now, &got), -ENOENT);
+	assert_int_equal(open_(b, &t_kept, now, &got), 0);
 	assert_string_equal(got.id, kept.id);
-	assert_int_equal(open_(key, &t, NOW, &got), 0); /* the newest */
+	assert_int_equal(open_(b, &t, now, &got), 0); /* the newest */
+}
+
+static void test_a_clock_set_back_still_seals(void **state)
+{
+	uint8_t b[RS_TLS_BUNDLE_HASH];
+	struct rs_tls_peer p = peer_of(9), got;
+	struct ticket t;
+
+	/* The newest key (of a later epoch, from the tests before) seals. */
+	bundle_of(b, "bundle A");
+	seal(b, &p, &t);
+	assert_int_equal(open_(b, &t, NOW, &got), 0);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_round_trip_gives_the_peer_and_the_state),
-	    cmocka_unit_test(test_two_tickets_of_one_peer_have_different_nonces),
+	    cmocka_unit_test(test_nothing_in_the_clear_names_the_peer),
 	    cmocka_unit_test(test_altered_tickets_are_refused),
 	    cmocka_unit_test(test_another_bundle_cannot_open),
 	    cmocka_unit_test(test_nothing_resumes_past_the_certificate),
+	    cmocka_unit_test(test_keys_of_older_epochs_are_forgotten),
 	    cmocka_unit_test(test_the_least_recently_used_peer_goes_first),
+	    cmocka_unit_test(test_a_clock_set_back_still_seals), /* last: it needs a later epoch */
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
