@@ -14,7 +14,9 @@ subject (proxies on one CPU, origin and load generator on the other):
                            ringside-busypoll-pair when asked for)
   <proxy>-mtls-pair        the pair with mutual TLS between A and B, on
                            certificates from `ringside ca` (also
-                           ringside-busypoll-mtls-pair when asked for)
+                           ringside-busypoll-mtls-pair, --busy-poll 200us, and
+                           haproxy-busypoll-mtls-pair, busy-polling, when
+                           asked for)
   <proxy>-handshakes       the mTLS pair's B alone, a new TLS connection (a full
                            handshake with a client certificate) per request:
                            handshakes per second and CPU per handshake
@@ -83,7 +85,10 @@ SUBJECTS = {s.name: s for s in [
     Subject("ringside-mtls-pair", "ringside", 2, mtls=True),
     Subject("nginx-mtls-pair", "nginx", 2, mtls=True),
     Subject("haproxy-mtls-pair", "haproxy", 2, mtls=True),
-    Subject("ringside-busypoll-mtls-pair", "ringside", 2, ["--busy-poll", "50us"], default=False, mtls=True),
+    # A waits about 100 µs for B's answer: a 50 µs spin ends before it comes
+    Subject("ringside-busypoll-mtls-pair", "ringside", 2, ["--busy-poll", "200us"], default=False, mtls=True),
+    # HAProxy's own spinning (`busy-polling`: pollers with a null timeout), for a like-for-like row
+    Subject("haproxy-busypoll-mtls-pair", "haproxy", 2, ["busy-polling"], default=False, mtls=True),
     Subject("ringside-handshakes", "ringside", 1, mtls=True),
     Subject("nginx-handshakes", "nginx", 1, mtls=True),
     Subject("haproxy-handshakes", "haproxy", 1, mtls=True),
@@ -156,7 +161,7 @@ def parse_args(argv):
                    default=[s.name for s in SUBJECTS.values() if s.default],
                    help="comma-separated, measured in that order; direct is always measured "
                         "(added latency is over it). Default: every subject but "
-                        "ringside-busypoll-pair and ringside-busypoll-mtls-pair")
+                        "ringside-busypoll-pair and the *-busypoll-mtls-pair ones")
     p.add_argument("--proto", metavar="LIST", type=name_list(PROTOS), default=list(PROTOS),
                    help="h1 and/or h2 (client to first proxy over h2c), default h1,h2")
     p.add_argument("--rates", metavar="LIST", type=int_list, help="open-loop request rates, default 1000,5000,10000")
@@ -664,7 +669,7 @@ class Run:
         wait_until("listening socket", lambda: listening(port), [proc], 10)
         return proc, port, " ".join(proc.cmd)
 
-    def start_haproxy(self, name, upstream, front, tls=None):
+    def start_haproxy(self, name, upstream, front, tls=None, args=()):
         if not shutil.which("haproxy"):
             raise Skip("haproxy is not installed (tools/deps.sh bench)")
         port = self.ports.take()
@@ -673,7 +678,7 @@ class Run:
         server = (self.options("haproxy-mtls-server.txt", PEER_NAME=PEER_DNS_NAME, **self.identities()["a"])
                   if tls == "client" else "")
         cfg = self.render("haproxy.cfg", f"{name}.cfg", LISTEN_PORT=port, BIND_OPTS=bind,
-                          UPSTREAM_PORT=upstream, SERVER_OPTS=server)
+                          UPSTREAM_PORT=upstream, SERVER_OPTS=server, GLOBAL_OPTS=" ".join(args))
         check = subprocess.run(["haproxy", "-c", "-q", "-f", cfg], capture_output=True, text=True,
                                timeout=10)
         if check.returncode != 0:
@@ -701,7 +706,7 @@ class Run:
                 elif subj.kind == "nginx":
                     proc, upstream, cmd = self.start_nginx_proxy(name, upstream, front, tls)
                 else:
-                    proc, upstream, cmd = self.start_haproxy(name, upstream, front, tls)
+                    proc, upstream, cmd = self.start_haproxy(name, upstream, front, tls, subj.args)
             except Skip:
                 for p in self.procs.live[before:]:  # a process that never got ready too
                     self.procs.stop(p)
@@ -876,9 +881,16 @@ def measure_points(run, row, procs, port, points):
         tag = f"{row['subject']}-{proto}-r{rate}-c{conns}"
         log(f"{row['subject']} {proto}: {rate} req/s over {conns} connection(s)"
             + (f" x {streams} streams" if streams > 1 else ""))
+        pids = pids_of(procs)
+        t0, w0 = cpu_ticks(pids), time.monotonic()
         j = run.loadgen(tag, port, proto, conns, rate, o.duration, o.warmup)
+        t1, w1 = cpu_ticks(pids), time.monotonic()
         check_alive(procs, f"the run at {rate} req/s over {conns} connections")
         rec = point_record(j, rate, conns, streams, o.duration)
+        if procs:
+            # the proxies' CPU over the whole run (warm-up included), as a
+            # share of one core: what spinning (--busy-poll) costs at a rate
+            rec["proxy_cpu_pct"] = round(100 * (t1 - t0) / os.sysconf("SC_CLK_TCK") / max(1e-3, w1 - w0), 1)
         for f in rec["flags"]:
             log(f"  {tag}: {f}")
         if rec["errors"]["total"]:

@@ -25,6 +25,7 @@ COMPARISONS = [("ringside", "nginx"), ("ringside", "haproxy"),
                ("ringside-mtls-pair", "nginx-mtls-pair"), ("ringside-mtls-pair", "haproxy-mtls-pair"),
                ("ringside-busypoll-mtls-pair", "nginx-mtls-pair"),
                ("ringside-busypoll-mtls-pair", "haproxy-mtls-pair"),
+               ("ringside-busypoll-mtls-pair", "haproxy-busypoll-mtls-pair"),
                ("ringside-handshakes", "nginx-handshakes"), ("ringside-handshakes", "haproxy-handshakes")]
 PEERS = ("nginx", "haproxy")
 # one colour per proxy; a pair is the same colour dashed
@@ -33,7 +34,7 @@ STYLE = {"direct": ("#000000", 1), "ringside": ("#d62728", 1), "ringside-busypol
          "ringside-busypoll-pair": ("#ff7f0e", 2), "nginx-pair": ("#2ca02c", 2),
          "haproxy-pair": ("#1f77b4", 2), "ringside-mtls-pair": ("#d62728", 3),
          "ringside-busypoll-mtls-pair": ("#ff7f0e", 3), "nginx-mtls-pair": ("#2ca02c", 3),
-         "haproxy-mtls-pair": ("#1f77b4", 3)}
+         "haproxy-mtls-pair": ("#1f77b4", 3), "haproxy-busypoll-mtls-pair": ("#17becf", 3)}
 
 
 # ---------------------------------------------------------------- derived numbers
@@ -325,16 +326,18 @@ def markdown(result, plots):
     out += ["## Every point", "",
             "Corrected latency (µs) at each rate and connection count; added is over direct at the same "
             "point. `lag p99` is the load generator's own delay in sending (part of the corrected "
-            "latency).", ""]
+            "latency). `proxy CPU %` is the proxies' CPU time over the run (warm-up included) as a "
+            "share of one core.", ""]
     header = ["subject", "proto", "req/s", "conns", "achieved", "p50", "p90", "p99", "p99.9",
-              "added p50", "added p90", "added p99", "added p99.9", "lag p99", "flags"]
+              "added p50", "added p90", "added p99", "added p99.9", "lag p99", "proxy CPU %", "flags"]
     rows = []
     for row in ok_rows(result):
         for p in row["points"]:
             add = p.get("added_us") or {}
             rows.append([row["subject"], row["proto"], str(p["rate"]), str(p["conns"]), num(p["achieved_rps"])]
                         + [num(p["latency_us"][k]) for k in MARKS] + [num(add.get(k)) for k in MARKS]
-                        + [num(p["send_lag_us"]["p99"]), "; ".join(p["flags"]) or "-"])
+                        + [num(p["send_lag_us"]["p99"]), num(p.get("proxy_cpu_pct")),
+                           "; ".join(p["flags"]) or "-"])
     out += md_table(header, rows, right_from=2) + [""]
     left = {(p["rate"], p["conns"], p["reason"]) for r in result["rows"] for p in r.get("points_left_out", [])}
     if left:

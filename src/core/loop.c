@@ -205,6 +205,9 @@ static void spin(struct rs_loop *l)
 		io_uring_submit_and_get_events(&l->ring);
 		if (io_uring_cq_ready(&l->ring))
 			return;
+		/* Another task this CPU could run (a second proxy on it, the
+		 * peer this shard waits for) goes first. */
+		sched_yield();
 	} while (rs_now_ns() < until);
 }
 
