@@ -824,8 +824,11 @@ static int add_forwarding_headers(struct rs_stream *st)
 	}
 	if (rs_msg_add_header(m, "x-forwarded-for", 15, xff, strlen(xff)) < 0)
 		return -ENOMEM;
+	/* Set when absent from the client's connection: https over TLS (the
+	 * inbound port's mutual TLS), as Envoy does. */
 	if (!rs_msg_find(m, "x-forwarded-proto") &&
-	    rs_msg_add_header(m, "x-forwarded-proto", 17, "http", 4) < 0)
+	    (rs_tls_on(&st->ds->c) ? rs_msg_add_header(m, "x-forwarded-proto", 17, "https", 5)
+				   : rs_msg_add_header(m, "x-forwarded-proto", 17, "http", 4)) < 0)
 		return -ENOMEM;
 	return 0;
 }

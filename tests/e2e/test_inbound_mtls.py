@@ -277,6 +277,7 @@ def test_openssl_resumes_with_the_identity_it_first_showed(make_proxy, tmp_path,
     assert rc == 0 and "HTTP/1.1 200" in out and "New, TLSv1.3" in out, out
     want = xfcc("spiffe://cluster.local/ns/default/sa/web", pki / "client.crt", "spiffe://t/ns/a/sa/b")
     assert origin.requests[-1].header("x-forwarded-client-cert") == want
+    assert origin.requests[-1].header("x-forwarded-proto") == "https"  # set by B: the client sent none
     n = len(origin.requests)
     rc, out = s_client(b, pki, sess_in=sess)
     assert rc == 0 and "HTTP/1.1 200" in out and "Reused, TLSv1.3" in out, out
