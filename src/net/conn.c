@@ -160,8 +160,13 @@ static void submit_send(struct rs_conn *c)
 		return;
 	}
 	n = rs_outq_iov(sendq(c), c->iov, RS_CONN_IOV);
-	if (n == 0)
+	if (n == 0) {
+		/* Closing, and what is queued cannot go (a TLS handshake never
+		 * finished, so the owner's bytes never will): close now. */
+		if (c->flags & RS_CONN_FLUSH_CLOSE)
+			start_linger(c);
 		return;
+	}
 	memset(&c->msg, 0, sizeof c->msg);
 	c->msg.msg_iov = c->iov;
 	c->msg.msg_iovlen = (size_t)n;

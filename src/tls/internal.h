@@ -48,20 +48,21 @@ struct rs_tls_peer {
 int rs_tls__bundle_hash(uint8_t out[RS_TLS_BUNDLE_HASH], const void *bundle, size_t len);
 /* Seals len bytes of wolfSSL's session state at state in place, with
  * peer's certificate hash after them (state must have room for
- * RS_TLS_TICKET_EXTRA more), under the key of now's epoch and bundle;
- * fills the ticket's key_name, IV and MAC, sets *out_len and keeps peer's
- * identity. now is Unix seconds. 0 or -EIO. */
+ * RS_TLS_TICKET_EXTRA more), under the key of uptime's epoch (seconds of
+ * CLOCK_BOOTTIME) and bundle; fills the ticket's key_name, IV and MAC,
+ * sets *out_len and keeps peer's identity. 0 or -EIO. */
 int rs_tls__ticket_seal(const uint8_t bundle[RS_TLS_BUNDLE_HASH], const struct rs_tls_peer *peer,
-                        int64_t now, uint8_t name[RS_TLS_TICKET_NAME], uint8_t iv[RS_TLS_TICKET_IV],
+                        int64_t uptime, uint8_t name[RS_TLS_TICKET_NAME], uint8_t iv[RS_TLS_TICKET_IV],
                         uint8_t mac[RS_TLS_TICKET_MAC], uint8_t *state, size_t len, size_t *out_len);
 /* Opens, in place, a ticket of len bytes sealed by rs_tls__ticket_seal:
  * 0 with the peer it was sealed for and the state's length in *out_len;
- * -EBADMSG when it was altered or sealed under another bundle; -ENOENT
- * when its epoch's key is gone (it is older than the previous epoch), or
- * its peer is no longer kept or its certificate expired by now. */
+ * -EBADMSG when it was altered or sealed under another bundle (state is
+ * then wiped); -ENOENT when its epoch's key is gone (it is older than the
+ * previous epoch of uptime), or its peer is no longer kept or its
+ * certificate expired by now (Unix seconds). */
 int rs_tls__ticket_open(const uint8_t bundle[RS_TLS_BUNDLE_HASH], const uint8_t name[RS_TLS_TICKET_NAME],
                         const uint8_t iv[RS_TLS_TICKET_IV], const uint8_t mac[RS_TLS_TICKET_MAC],
-                        uint8_t *state, size_t len, int64_t now, struct rs_tls_peer *peer,
-                        size_t *out_len);
+                        uint8_t *state, size_t len, int64_t now, int64_t uptime,
+                        struct rs_tls_peer *peer, size_t *out_len);
 
 #endif

@@ -161,23 +161,31 @@ static bool check_peer(struct session *s)
 
 /* Seals (enc) or opens a ticket of the inbound port: tickets.c. wolfSSL
  * gives the state's size, and its buffer has room for 32 bytes more
- * (WOLFSSL_TICKET_EXTRA_PADDING_SZ), the certificate's hash. */
+ * (WOLFSSL_TICKET_EXTRA_PADDING_SZ, an internal setting: a build that
+ * lowers it says so in options.h), the certificate's hash. */
+#if defined(WOLFSSL_TICKET_EXTRA_PADDING_SZ) && WOLFSSL_TICKET_EXTRA_PADDING_SZ < RS_TLS_TICKET_EXTRA
+#error "wolfSSL leaves less room in a ticket than the certificate's hash takes"
+#endif
+_Static_assert(RS_TLS_TICKET_NAME == WOLFSSL_TICKET_NAME_SZ && RS_TLS_TICKET_IV == WOLFSSL_TICKET_IV_SZ &&
+		       RS_TLS_TICKET_MAC == WOLFSSL_TICKET_MAC_SZ,
+	       "tickets.c's sizes are wolfSSL's");
 static int ticket_cb(WOLFSSL *ssl, unsigned char name[WOLFSSL_TICKET_NAME_SZ],
 		     unsigned char iv[WOLFSSL_TICKET_IV_SZ], unsigned char mac[WOLFSSL_TICKET_MAC_SZ],
 		     int enc, unsigned char *state, int len, int *out_len, void *arg)
 {
 	const struct rs_tls_ctx *t = arg;
 	struct session *s = wolfSSL_GetIOReadCtx(ssl);
-	int64_t now = (int64_t)time(NULL);
+	struct timespec up;
 	size_t n;
 
+	clock_gettime(CLOCK_BOOTTIME, &up);
 	if (enc) {
-		if (read_peer(s) < 0 || rs_tls__ticket_seal(t->bundle_hash, &s->peer, now, name, iv,
-							       mac, state, (size_t)len, &n) < 0)
+		if (read_peer(s) < 0 || rs_tls__ticket_seal(t->bundle_hash, &s->peer, up.tv_sec, name,
+							       iv, mac, state, (size_t)len, &n) < 0)
 			return WOLFSSL_TICKET_RET_FATAL;
 	} else {
-		if (rs_tls__ticket_open(t->bundle_hash, name, iv, mac, state, (size_t)len, now,
-					&s->peer, &n) < 0)
+		if (rs_tls__ticket_open(t->bundle_hash, name, iv, mac, state, (size_t)len,
+					(int64_t)time(NULL), up.tv_sec, &s->peer, &n) < 0)
 			return WOLFSSL_TICKET_RET_REJECT;
 		s->from_ticket = true;
 	}

@@ -16,12 +16,13 @@
  * handshake is a full one, with the certificate checked again. Nothing in
  * the clear part of a ticket tells which peer holds it (RFC 8446 §C.4).
  *
- * Keys: a random key per epoch of two hours (the tickets' lifetime), of
- * which only the current and the previous one are kept, so a ticket older
- * than that can be opened by nobody (forward secrecy); each server context
- * mixes in the SHA-256 of its trust bundle, so any change to the bundle's
- * bytes ends the tickets sealed before it. The clear key_name says the
- * epoch. */
+ * Keys: a random key per epoch of two hours (the tickets' lifetime) of
+ * the machine's uptime (CLOCK_BOOTTIME: a wall clock set back or forward
+ * moves no epoch), of which only the current and the previous one are kept,
+ * so a ticket older than that can be opened by nobody (forward secrecy);
+ * each server context mixes in the SHA-256 of its trust bundle, so any
+ * change to the bundle's bytes ends the tickets sealed before it. The clear
+ * key_name says the epoch. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -62,11 +63,11 @@ static struct epoch_key {
  * is once per handshake, for a few microseconds. */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* Under lock: moves the keys on to now's epoch, when it is a newer one
- * (a clock set back keeps the newest key in use). 0 or -EIO. */
-static int advance(int64_t now)
+/* Under lock: moves the keys on to the epoch of uptime (seconds), when it
+ * is a newer one. Epochs count from 1. 0 or -EIO. */
+static int advance(int64_t uptime)
 {
-	int64_t e = now / EPOCH_S;
+	int64_t e = uptime / EPOCH_S + 1;
 
 	if (keys[0].epoch >= e)
 		return 0;
@@ -151,7 +152,7 @@ static void aad_of(uint8_t aad[RS_TLS_TICKET_NAME + RS_TLS_TICKET_IV],
 }
 
 int rs_tls__ticket_seal(const uint8_t bundle[RS_TLS_BUNDLE_HASH], const struct rs_tls_peer *peer,
-			int64_t now, uint8_t name[RS_TLS_TICKET_NAME], uint8_t iv[RS_TLS_TICKET_IV],
+			int64_t uptime, uint8_t name[RS_TLS_TICKET_NAME], uint8_t iv[RS_TLS_TICKET_IV],
 			uint8_t mac[RS_TLS_TICKET_MAC], uint8_t *state, size_t len, size_t *out_len)
 {
 	uint8_t aad[RS_TLS_TICKET_NAME + RS_TLS_TICKET_IV], key[RS_TLS_TICKET_KEY];
@@ -167,7 +168,7 @@ int rs_tls__ticket_seal(const uint8_t bundle[RS_TLS_BUNDLE_HASH], const struct r
 	memcpy(state + len, peer->hash, HASH);
 	pthread_mutex_lock(&lock);
 	/* The newest key seals. */
-	if (advance(now) == 0 && derive(key, keys[0].epoch, bundle) == 0) {
+	if (advance(uptime) == 0 && derive(key, keys[0].epoch, bundle) == 0) {
 		name_of(name, keys[0].epoch);
 		aad_of(aad, name, iv);
 		if (wc_ChaCha20Poly1305_Encrypt(key, iv, aad, sizeof aad, state, (word32)(len + HASH),
@@ -186,8 +187,8 @@ int rs_tls__ticket_seal(const uint8_t bundle[RS_TLS_BUNDLE_HASH], const struct r
 
 int rs_tls__ticket_open(const uint8_t bundle[RS_TLS_BUNDLE_HASH], const uint8_t name[RS_TLS_TICKET_NAME],
 			const uint8_t iv[RS_TLS_TICKET_IV], const uint8_t mac[RS_TLS_TICKET_MAC],
-			uint8_t *state, size_t len, int64_t now, struct rs_tls_peer *peer,
-			size_t *out_len)
+			uint8_t *state, size_t len, int64_t now, int64_t uptime,
+			struct rs_tls_peer *peer, size_t *out_len)
 {
 	uint8_t aad[RS_TLS_TICKET_NAME + RS_TLS_TICKET_IV], key[RS_TLS_TICKET_KEY];
 	static const uint8_t zeros[RS_TLS_TICKET_MAC - TAG];
@@ -200,14 +201,18 @@ int rs_tls__ticket_open(const uint8_t bundle[RS_TLS_BUNDLE_HASH], const uint8_t 
 		return -EBADMSG;
 	aad_of(aad, name, iv);
 	pthread_mutex_lock(&lock);
-	ret = advance(now);
+	ret = advance(uptime);
 	if (ret == 0)
 		ret = derive(key, e, bundle);
 	/* A tag that does not match (an altered ticket, or one sealed under
-	 * another bundle) refuses it; what state then holds is never used. */
+	 * another bundle) refuses it. */
 	if (ret == 0 && wc_ChaCha20Poly1305_Decrypt(key, iv, aad, sizeof aad, state, (word32)len, mac,
-						    state) != 0)
+						    state) != 0) {
+		/* Decrypted in place before the tag was checked: wiped, as
+		 * wolfSSL wipes only a ticket it takes. */
+		explicit_bzero(state, len);
 		ret = -EBADMSG;
+	}
 	if (ret == 0) {
 		found = slot(state + len - HASH, false);
 		if (found && now < found->peer.not_after) {
