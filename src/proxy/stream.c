@@ -802,6 +802,7 @@ static int add_forwarding_headers(struct rs_stream *st)
 {
 	struct rs_msg *m = &st->req;
 	const struct rs_hdr *h = rs_msg_find(m, "x-request-id");
+	const char *proto;
 	char xff[512];
 
 	if (h && h->value_len && h->value_len < sizeof st->request_id) {
@@ -826,9 +827,9 @@ static int add_forwarding_headers(struct rs_stream *st)
 		return -ENOMEM;
 	/* Set when absent from the client's connection: https over TLS (the
 	 * inbound port's mutual TLS), as Envoy does. */
+	proto = rs_tls_on(&st->ds->c) ? "https" : "http";
 	if (!rs_msg_find(m, "x-forwarded-proto") &&
-	    (rs_tls_on(&st->ds->c) ? rs_msg_add_header(m, "x-forwarded-proto", 17, "https", 5)
-				   : rs_msg_add_header(m, "x-forwarded-proto", 17, "http", 4)) < 0)
+	    rs_msg_add_header(m, "x-forwarded-proto", 17, proto, strlen(proto)) < 0)
 		return -ENOMEM;
 	return 0;
 }

@@ -441,7 +441,7 @@ static void name_text(char *out, size_t size, const char *in)
 	out[o] = '\0';
 }
 
-static int date_seconds(const byte *tlv, int len, int64_t *out)
+int rs_cert__date_seconds(const uint8_t *tlv, int len, int64_t *out)
 {
 	const byte *date;
 	byte format;
@@ -482,8 +482,8 @@ int rs_cert_info(const uint8_t *der, size_t len, struct rs_cert_info *info, char
 	for (int i = 0; i < dc.serialSz && o + 4 < sizeof info->serial; i++)
 		o += (size_t)snprintf(info->serial + o, sizeof info->serial - o, "%s%02x",
 		                      i ? ":" : "", dc.serial[i]);
-	if (date_seconds(dc.beforeDate, dc.beforeDateLen, &info->not_before) < 0 ||
-	    date_seconds(dc.afterDate, dc.afterDateLen, &info->not_after) < 0) {
+	if (rs_cert__date_seconds(dc.beforeDate, dc.beforeDateLen, &info->not_before) < 0 ||
+	    rs_cert__date_seconds(dc.afterDate, dc.afterDateLen, &info->not_after) < 0) {
 		ret = say(err, errlen, -EINVAL, "the validity dates do not read");
 		goto out;
 	}

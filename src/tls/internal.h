@@ -16,6 +16,13 @@ int rs_cert__der_san_uri(uint8_t *out, size_t cap, const char *uri, size_t len);
  * GeneralizedTime after (0 to 9999), both in UTC with seconds. */
 int rs_cert__der_time(uint8_t *out, size_t cap, int64_t t);
 
+/* --- cert.c --- */
+
+/* A certificate's Time as it is encoded (tag, length, UTCTime or
+ * GeneralizedTime octets; len bytes in all), in Unix seconds: 0, or
+ * -EINVAL when it does not read. */
+int rs_cert__date_seconds(const uint8_t *tlv, int len, int64_t *out);
+
 /* Marks the extension whose OID (the content octets) is oid critical in a
  * TBSCertificate of len bytes in a buffer of cap, inserting critical
  * BOOLEAN TRUE after its OID and growing the lengths around it (RFC 5280

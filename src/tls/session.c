@@ -100,8 +100,7 @@ static void set_error(struct session *s, int err, const char *what)
 static int read_cert(struct session *s)
 {
 	WOLFSSL_X509 *x = wolfSSL_get_peer_certificate(s->ssl);
-	const unsigned char *der;
-	struct rs_cert_info info;
+	const unsigned char *der, *after;
 	char *name;
 	int len = 0;
 
@@ -115,9 +114,12 @@ static int read_cert(struct session *s)
 			wolfSSL_X509_free(x);
 			return -EPROTO;
 		}
-		/* An expiry that does not read leaves 0: tickets that never resume. */
-		if (rs_cert_info(der, (size_t)len, &info, NULL, 0) == 0)
-			s->peer.not_after = info.not_after;
+		/* notAfter as wolfSSL decoded it in the handshake: tag, length,
+		 * date. One that does not read leaves 0: tickets that never
+		 * resume. */
+		after = wolfSSL_X509_notAfter(x);
+		if (after && rs_cert__date_seconds(after, 2 + after[1], &s->peer.not_after) < 0)
+			s->peer.not_after = 0;
 	}
 	while ((name = wolfSSL_X509_get_next_altname(x))) {
 		if (!s->peer.id[0] && strncmp(name, "spiffe://", 9) == 0)

@@ -39,7 +39,8 @@
 #define EPOCH_S RS_TLS_TICKET_LIFETIME
 #define NONCE CHACHA20_POLY1305_AEAD_IV_SIZE  /* 12 */
 #define TAG CHACHA20_POLY1305_AEAD_AUTHTAG_SIZE /* 16 */
-#define HASH 32
+#define HASH RS_TLS_TICKET_EXTRA /* the certificate's SHA-256, sealed after the state */
+_Static_assert(sizeof ((struct rs_tls_peer *)0)->hash == HASH, "the peer's hash is what is sealed");
 
 /* Peers with tickets: one entry per client certificate, not per ticket, so
  * a mesh of a few hundred workloads (each rotating daily) fits. An entry
